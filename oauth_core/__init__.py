@@ -1,0 +1,48 @@
+"""oauth-hub's engine: sign in once, hand every agent tool a valid token.
+
+The public API is imported lazily (PEP 562) so that ``import oauth_core`` stays cheap
+for tools that only need a token::
+
+    from oauth_core import login, status, logout
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "login": "oauth_core.login",
+    "LoginUI": "oauth_core.login",
+    "LoginResult": "oauth_core.login",
+    "status": "oauth_core.accounts",
+    "logout": "oauth_core.accounts",
+    "Credentials": "oauth_core.credentials",
+    "OAuthHubError": "oauth_core.errors",
+    "hookimpl": "oauth_core.hookspecs",
+    "register_provider": "oauth_core.plugins",
+    "unregister_provider": "oauth_core.plugins",
+    "provider_names": "oauth_core.plugins",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .accounts import logout, status
+    from .credentials import Credentials
+    from .errors import OAuthHubError
+    from .hookspecs import hookimpl
+    from .login import LoginResult, LoginUI, login
+    from .plugins import provider_names, register_provider, unregister_provider
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'oauth_core' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,143 @@
+"""Reading and ending sign-ins: status, stored credentials, logout.
+
+``status`` and reading credentials never import a provider: everything they show was
+stored at login (``credentials.account``), so they cost a file read.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import plugins
+from .credentials import Credentials, parse_iso
+from .errors import CorruptFileError, NotLoggedIn, OAuthHubError, ProviderNotFound
+from .provider import Provider, check_name
+from .store import Store, read_json
+
+
+def known_name(name: str, store: Store) -> str:
+    """Check ``name`` is an installed provider or has a token file; else list the known ones."""
+    check_name(name)
+    if name in plugins.provider_names() or store.tokens_path(name).exists():
+        return name
+    known = ", ".join(plugins.provider_names()) or "none installed"
+    raise ProviderNotFound(f"Unknown provider {name!r}. Known providers: {known}.")
+
+
+def load_credentials(name: str, store: Store) -> Credentials | None:
+    """The stored credentials of ``name``; ``None`` when not signed in."""
+    path = store.tokens_path(name)
+    data = read_json(path)
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise CorruptFileError(f"{path} does not hold a JSON object; it was left untouched. "
+                               f"Run `oauth-hub logout {name}` and log in again.")
+    try:
+        return Credentials.from_json(name, data)
+    except (TypeError, ValueError) as exc:
+        raise CorruptFileError(f"{path} has an invalid {exc}; it was left untouched. "
+                               f"Run `oauth-hub logout {name}` and log in again.") from None
+
+
+def require_credentials(name: str, store: Store) -> Credentials:
+    credentials = load_credentials(name, store)
+    if credentials is None:
+        raise NotLoggedIn(f"Not signed in to {name}. Run `oauth-hub login {name}` first.")
+    return credentials
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def provider_status(name: str, store: Store) -> dict[str, Any]:
+    """One provider's sign-in state as a JSON-ready dict."""
+    row: dict[str, Any] = {"provider": name, "logged_in": False, "email": None, "plan": None,
+                           "account_id": None, "has_api_key": False, "api_key_age_days": None,
+                           "expires_at": None, "expires_in": None, "last_refresh": None,
+                           "models": [], "tokens_path": str(store.tokens_path(name)), "error": None}
+    try:
+        credentials = load_credentials(name, store)
+    except OAuthHubError as exc:
+        row["error"] = str(exc)
+        return row
+    if credentials is None:
+        return row
+    account = credentials.account
+    obtained = parse_iso(credentials.api_key_obtained_at)
+    left = credentials.seconds_left()
+    row.update(
+        logged_in=True,
+        email=account.get("email"),
+        plan=account.get("plan"),
+        account_id=account.get("account_id"),
+        has_api_key=bool(credentials.api_key),
+        api_key_age_days=round((time.time() - obtained) / 86400, 1) if credentials.api_key and obtained else None,
+        expires_at=_iso(credentials.expires_at),
+        expires_in=int(left) if left is not None else None,
+        last_refresh=credentials.last_refresh,
+    )
+    try:
+        models = read_json(store.models_path(name))
+    except OAuthHubError as exc:
+        row["error"] = str(exc)
+        models = None
+    row["models"] = sorted(models) if isinstance(models, dict) else []
+    return row
+
+
+def status(name: str | None = None, *, home: str | Path | None = None) -> list[dict[str, Any]]:
+    """Sign-in state of one provider, or of every installed or signed-in one."""
+    store = Store(home)
+    if name is not None:
+        return [provider_status(known_name(name, store), store)]
+    names = sorted(set(plugins.provider_names()) | set(store.signed_in_providers()))
+    return [provider_status(n, store) for n in names]
+
+
+def logout(name: str, *, home: str | Path | None = None, http: Any = None) -> dict[str, Any]:
+    """Revoke (best effort), delete the token file, remove this provider's model entries.
+
+    Idempotent: logging out twice reports that there was nothing to do.
+    """
+    from .http import HttpClient
+    from .login import remove_model_entries
+
+    store = Store(home)
+    known_name(name, store)
+    report: dict[str, Any] = {"provider": name, "was_logged_in": False, "revoked": None,
+                              "revoke_error": None, "removed_models": [], "notes": []}
+    tokens_path = store.tokens_path(name)
+    try:
+        credentials = load_credentials(name, store)
+    except CorruptFileError:
+        credentials = None
+        report["notes"].append(f"{tokens_path} was unreadable, so nothing could be revoked; it was removed.")
+    provider: Provider | None
+    try:
+        provider = Provider.load(name, store)
+    except OAuthHubError as exc:
+        provider = None
+        report["notes"].append(f"Provider could not be loaded ({exc}); local files removed only.")
+    if credentials is not None and provider is not None and credentials.refresh_token:
+        try:
+            report["revoked"] = bool(provider.call(
+                "revoke_tokens", required=False, http=http or HttpClient(), credentials=credentials))
+        except OAuthHubError as exc:
+            report["revoked"] = False
+            report["revoke_error"] = str(exc)
+    if tokens_path.exists():
+        report["was_logged_in"] = credentials is not None
+        tokens_path.unlink()
+    source = provider.settings["oauth_source"] if provider else f"oauth-hub:{name}"
+    try:
+        report["removed_models"] = remove_model_entries(store.models_path(name), source)
+    except CorruptFileError as exc:
+        report["notes"].append(str(exc))
+    return report

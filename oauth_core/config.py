@@ -1,0 +1,118 @@
+"""``config.toml``: per-provider overrides of the provider's defaults.
+
+One table per provider, ``[providers.NAME]``. The provider's own defaults (from its
+``provider_defaults`` hook) say which keys exist and what type each has, so
+``config set chatgpt.port 1457`` stores an integer and ``config set chatgpt.port abc``
+is refused before anything is written. Read with :mod:`tomllib`, written with
+``tomli_w`` through the same atomic writer as the token files.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+from .store import write_private
+
+
+def load(path: Path) -> dict[str, Any]:
+    """The whole config file as a dict; empty when the file does not exist."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML ({exc}). Fix it or remove it.") from None
+    providers = data.get("providers", {})
+    if not isinstance(providers, dict) or any(not isinstance(v, dict) for v in providers.values()):
+        raise ConfigError(f"{path}: 'providers' must hold one [providers.NAME] table per provider.")
+    return data
+
+
+def provider_table(data: Mapping[str, Any], provider: str) -> dict[str, Any]:
+    """The ``[providers.NAME]`` table (empty if absent)."""
+    return dict(data.get("providers", {}).get(provider, {}))
+
+
+def merge(defaults: Mapping[str, Any], overrides: Mapping[str, Any], *, path: Path, provider: str) -> dict[str, Any]:
+    """Defaults with overrides applied, each override checked against the default's type."""
+    merged = dict(defaults)
+    for key, value in overrides.items():
+        if key in defaults and defaults[key] is not None:
+            merged[key] = _check_type(defaults[key], value, f"{path} [providers.{provider}] {key}")
+        else:
+            merged[key] = value
+    return merged
+
+
+def _check_type(default: Any, value: Any, where: str) -> Any:
+    expected = type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(f"{where} must be {_type_name(expected)}, not {_type_name(type(value))}.")
+
+
+def _type_name(kind: type) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string", list: "a list"}.get(
+        kind, kind.__name__
+    )
+
+
+def parse_value(text: str, default: Any) -> Any:
+    """Turn the text of ``config set`` into the type the default has."""
+    if isinstance(default, bool):
+        lowered = text.strip().lower()
+        if lowered in ("true", "yes", "1", "on"):
+            return True
+        if lowered in ("false", "no", "0", "off"):
+            return False
+        raise ConfigError(f"Expected true or false, got {text!r}.")
+    if isinstance(default, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"Expected an integer, got {text!r}.") from None
+    if isinstance(default, float):
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"Expected a number, got {text!r}.") from None
+    if isinstance(default, list):
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return text
+
+
+def save(path: Path, data: Mapping[str, Any]) -> None:
+    """Write the config atomically (mode 0600, like every file in the home)."""
+    import tomli_w
+
+    write_private(path, tomli_w.dumps(dict(data)).encode("utf-8"))
+
+
+def set_value(path: Path, provider: str, key: str, value: Any) -> None:
+    """Set ``[providers.provider] key = value``, keeping everything else in the file."""
+    data = load(path)
+    providers = data.setdefault("providers", {})
+    providers.setdefault(provider, {})[key] = value
+    save(path, data)
+
+
+def unset_value(path: Path, provider: str, key: str) -> bool:
+    """Remove an override; returns whether there was one."""
+    data = load(path)
+    table = data.get("providers", {}).get(provider, {})
+    if key not in table:
+        return False
+    del table[key]
+    if not table:
+        del data["providers"][provider]
+    save(path, data)
+    return True

@@ -1,0 +1,137 @@
+"""The record kept in ``<provider>_oauth.json``.
+
+:class:`Credentials` is what the engine, the CLI and embedding tools pass around. Its
+``repr`` and ``str`` show only a short prefix of each secret (as ``gh auth status``
+does), so an accidental log line or traceback cannot leak a token.
+
+The stored JSON keeps the field names of the seed format (``access_token``,
+``refresh_token``, ``id_token``, ``api_key``, ``last_refresh``) so that tools that read
+the file directly keep working; provider-specific facts live under ``account``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from . import claims
+
+SECRET_FIELDS = ("access_token", "refresh_token", "id_token", "api_key")
+
+
+def mask(secret: str | None) -> str:
+    """A prefix of a secret, enough to tell two apart, never enough to use one."""
+    if not secret:
+        return "-"
+    return secret[:4] + "…" if len(secret) > 8 else "…"
+
+
+def utc_now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def parse_iso(value: str | None) -> float | None:
+    """Seconds since the epoch for an ISO-8601 timestamp, ``None`` when absent or unparsable."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
+@dataclass
+class Credentials:
+    """Tokens and facts for one provider sign-in."""
+
+    provider: str
+    access_token: str | None = None
+    refresh_token: str | None = None
+    id_token: str | None = None
+    api_key: str | None = None
+    expires_at: float | None = None  # epoch seconds when the access token stops working
+    last_refresh: str | None = None  # ISO-8601 UTC of the last code exchange or refresh
+    api_key_obtained_at: str | None = None
+    account: dict[str, Any] = field(default_factory=dict)  # identity: email, plan, ids…
+    extra: dict[str, Any] = field(default_factory=dict)  # unknown keys, kept verbatim
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f.name}={mask(getattr(self, f.name))!r}" if f.name in SECRET_FIELDS
+            else f"{f.name}={getattr(self, f.name)!r}"
+            for f in fields(self)
+            if f.name != "extra"
+        )
+        return f"Credentials({shown})"
+
+    __str__ = __repr__
+
+    # -- conversion ---------------------------------------------------------------
+
+    @classmethod
+    def from_token_response(
+        cls, provider: str, response: Mapping[str, Any], *, previous: Credentials | None = None
+    ) -> Credentials:
+        """Build credentials from a token endpoint answer.
+
+        Every field of a refresh answer is optional: what it leaves out is kept from
+        ``previous``. ``expires_at`` comes from ``expires_in`` when given, else from the
+        access token's ``exp`` claim.
+        """
+        base = previous.copy() if previous else cls(provider=provider)
+        for name in ("access_token", "refresh_token", "id_token"):
+            value = response.get(name)
+            if isinstance(value, str) and value:
+                setattr(base, name, value)
+        expires_in = response.get("expires_in")
+        if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool) and expires_in > 0:
+            base.expires_at = time.time() + float(expires_in)
+        elif response.get("access_token"):
+            base.expires_at = claims.expiry(base.access_token)
+        base.last_refresh = utc_now_iso()
+        return base
+
+    @classmethod
+    def from_json(cls, provider: str, data: Mapping[str, Any]) -> Credentials:
+        """Read the stored form; unknown keys are kept so a newer version's data survives."""
+        known = {f.name for f in fields(cls)} - {"provider", "extra"}
+        values: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in known:
+                values[key] = value
+            elif key != "provider":
+                extra[key] = value
+        for name in SECRET_FIELDS + ("last_refresh", "api_key_obtained_at"):
+            if values.get(name) is not None and not isinstance(values[name], str):
+                raise ValueError(f"field {name!r} must be a string")
+        if values.get("expires_at") is not None:
+            if isinstance(values["expires_at"], bool) or not isinstance(values["expires_at"], (int, float)):
+                raise ValueError("field 'expires_at' must be a number")
+        if not isinstance(values.get("account", {}), dict):
+            raise ValueError("field 'account' must be an object")
+        return cls(provider=provider, extra=extra, **values)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.extra)
+        for f in fields(self):
+            if f.name == "extra":
+                continue
+            out[f.name] = getattr(self, f.name)
+        return out
+
+    def copy(self) -> Credentials:
+        return Credentials.from_json(self.provider, self.to_json())
+
+    # -- questions the engine asks ------------------------------------------------
+
+    def seconds_left(self, now: float | None = None) -> float | None:
+        """Seconds until the access token expires; ``None`` when unknown."""
+        if self.expires_at is None:
+            return None
+        return self.expires_at - (time.time() if now is None else now)

@@ -1,0 +1,129 @@
+"""The hooks a provider implements.
+
+Each provider gets a plugin manager of its own (see :mod:`oauth_core.plugins`), so every
+hook here is ``firstresult=True``: the provider's module answers, and a cross-provider
+extension registered in front of it could answer first. A hook implementation may
+accept any subset of the arguments listed, by name, as pluggy allows.
+
+Common arguments:
+
+``settings``
+    The provider's defaults (from :func:`provider_defaults`) with the person's
+    ``[providers.NAME]`` table from ``config.toml`` applied, plus ``name``.
+``http``
+    An :class:`oauth_core.http.HttpClient`: one shared ``requests`` session whose
+    errors arrive as one-line :class:`oauth_core.errors.OAuthHubError`\\ s. Use it
+    rather than a session of your own, so proxies, CA bundles and timeouts are uniform.
+``credentials``
+    The :class:`oauth_core.credentials.Credentials` of the sign-in.
+
+The full reference, with an example per hook, is ``docs/hooks.md``; a test fails when a
+hook here is missing from it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+PROJECT = "oauth_hub"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec(firstresult=True)
+def provider_defaults() -> dict[str, Any]:
+    """The provider's settings before ``config.toml`` is applied.
+
+    The engine reads: ``port`` (int), ``fallback_ports`` (list of int, the other ports
+    registered with the provider, in order), ``callback_path`` (e.g. ``/auth/callback``),
+    ``redirect_host`` (``127.0.0.1`` or ``localhost``: the host written in the redirect
+    URI; the server always binds 127.0.0.1), ``callback_timeout`` (seconds), ``prefix``
+    (model entry names start with it), ``oauth_source`` (marks the model entries this
+    provider owns), ``description``. Anything else is the provider's own.
+    """
+
+
+@hookspec(firstresult=True)
+def build_auth_url(settings: dict[str, Any], redirect_uri: str, state: str, code_challenge: str) -> str:
+    """The authorization URL the browser opens. Must use S256 with ``code_challenge``."""
+
+
+@hookspec(firstresult=True)
+def exchange_code(
+    settings: dict[str, Any], http: Any, code: str, redirect_uri: str, code_verifier: str, state: str
+) -> dict[str, Any]:
+    """Trade the authorization code for tokens.
+
+    Return the token endpoint's answer as a dict with at least ``access_token`` and
+    usually ``refresh_token``, ``id_token``, ``expires_in``.
+    """
+
+
+@hookspec(firstresult=True)
+def describe_account(settings: dict[str, Any], credentials: Any) -> dict[str, Any]:
+    """Identity facts for ``status`` and for later hooks, read from the tokens.
+
+    Conventional keys: ``email``, ``plan``, ``account_id``, ``organization_id``,
+    ``project_id``. The dict is stored as ``credentials.account`` after the code
+    exchange and after each refresh, so ``status`` never has to import the provider.
+    """
+
+
+@hookspec(firstresult=True)
+def obtain_api_key(settings: dict[str, Any], http: Any, credentials: Any) -> str | None:
+    """An API key for the account, where the provider can issue one.
+
+    Return ``None`` when the account cannot have one (the engine then uses the access
+    token). Raise :class:`oauth_core.errors.OAuthHubError` when the provider refused:
+    the engine reports it as a warning and the login still succeeds.
+    """
+
+
+@hookspec(firstresult=True)
+def list_models(settings: dict[str, Any], http: Any, credentials: Any) -> list[dict[str, Any]]:
+    """The models this account may use.
+
+    Each item is a dict with at least ``id`` (the provider's model name) and, where
+    known, ``context_length``. Only models an agent tool can chat with belong here.
+    """
+
+
+@hookspec(firstresult=True)
+def model_entry(settings: dict[str, Any], model: dict[str, Any], credentials: Any) -> dict[str, Any]:
+    """The model entry agent tools read, for one item of :func:`list_models`.
+
+    The engine stores it under ``settings["prefix"] + model["id"]`` and stamps
+    ``oauth_source`` if the entry has none, so ``logout`` removes exactly its own.
+    """
+
+
+@hookspec(firstresult=True)
+def refresh_tokens(settings: dict[str, Any], http: Any, credentials: Any) -> dict[str, Any]:
+    """Use the refresh token; return the token endpoint's answer (fields may be missing).
+
+    Raise :class:`oauth_core.errors.SignInEnded` when the refresh token is dead for
+    good (expired, reused, revoked), so the engine tells the person to log in again
+    and keeps the stored tokens untouched.
+    """
+
+
+@hookspec(firstresult=True)
+def revoke_tokens(settings: dict[str, Any], http: Any, credentials: Any) -> bool:
+    """Revoke the sign-in at the provider on logout (best effort).
+
+    Return ``True`` if revoked, ``False`` if the provider has no revocation; raise an
+    ``OAuthHubError`` if it failed (logout goes on and says so).
+    """
+
+
+@hookspec(firstresult=True)
+def request_headers(settings: dict[str, Any], credentials: Any) -> dict[str, str]:
+    """Headers an API call needs besides ``Authorization`` (e.g. ``ChatGPT-Account-Id``)."""
+
+
+@hookspec(firstresult=True)
+def environment(settings: dict[str, Any], credentials: Any) -> dict[str, str]:
+    """Environment variables for ``oauth-hub env`` / ``exec``, e.g. ``CHATGPT_OAUTH_API_KEY``."""

@@ -1,0 +1,221 @@
+"""The login flow: authorization code + PKCE through a loopback callback.
+
+The steps, each a hook call into the provider:
+
+1. ``build_auth_url`` with a fresh PKCE pair and ``state``; the callback server is
+   already listening, so a fast browser cannot beat it.
+2. The URL is always shown (via :class:`LoginUI`) and opened in a browser unless told
+   not to; the wait counts down.
+3. ``exchange_code`` → tokens; ``describe_account`` labels them; they are saved at once,
+   before anything optional can fail.
+4. ``obtain_api_key`` (best effort: a refusal is a warning), then ``list_models`` and
+   ``model_entry`` → ``<provider>_models.json`` (also best effort).
+
+Nothing here prints: a UI object receives the events, so the CLI and an embedding tool
+can present them as they like.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .credentials import Credentials, utc_now_iso
+from .errors import CorruptFileError, LoginCancelled, OAuthHubError
+from .http import HttpClient
+from .loopback import CallbackServer
+from .pkce import PkcePair, new_state
+from .provider import Provider
+from .store import Store, read_json, set_aside, write_json
+
+
+class LoginUI:
+    """Receives login events. The default ignores them; the CLI prints them."""
+
+    def notice(self, message: str) -> None:
+        """Something worth knowing that is not a problem."""
+
+    def warning(self, message: str) -> None:
+        """Something went wrong but the login goes on."""
+
+    def auth_url(self, url: str) -> None:
+        """The URL to open; show it always (a remote shell has no browser)."""
+
+    def browser_opened(self, opened: bool) -> None:
+        """Whether a browser could be started."""
+
+    def waiting(self, port: int, timeout: float) -> None:
+        """The callback server listens on ``port`` for at most ``timeout`` seconds."""
+
+    def tick(self, seconds_left: float) -> None:
+        """About once a second while waiting."""
+
+    def step(self, message: str) -> None:
+        """A step after the callback ("Exchanging the code…")."""
+
+
+@dataclass
+class LoginResult:
+    """What a successful login produced."""
+
+    credentials: Credentials
+    models: dict[str, dict[str, Any]]
+    tokens_path: Path
+    models_path: Path
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        account = self.credentials.account
+        return {
+            "provider": self.credentials.provider,
+            "email": account.get("email"),
+            "account_id": account.get("account_id"),
+            "plan": account.get("plan"),
+            "has_api_key": bool(self.credentials.api_key),
+            "models": sorted(self.models),
+            "tokens_path": str(self.tokens_path),
+            "models_path": str(self.models_path),
+            "warnings": list(self.warnings),
+        }
+
+
+def login(
+    name: str,
+    *,
+    home: str | Path | None = None,
+    open_browser: bool = True,
+    timeout: float | None = None,
+    ui: LoginUI | None = None,
+    http: HttpClient | None = None,
+) -> LoginResult:
+    """Sign in to provider ``name`` and store its tokens and model entries."""
+    from .browser import open_in_browser
+
+    ui = ui or LoginUI()
+    store = Store(home)
+    provider = Provider.load(name, store)
+    http = http or HttpClient()
+    for notice in store.ensure():
+        ui.notice(notice)
+
+    pkce = PkcePair.generate()
+    state = new_state()
+    wait_for = float(timeout if timeout is not None else provider.settings["callback_timeout"])
+    hint = f"oauth-hub login {name}"
+    server = CallbackServer(
+        path=provider.settings["callback_path"], state=state, ports=provider.ports,
+        provider=provider.title, login_hint=hint,
+    )
+    with server:
+        for notice in server.notices:
+            ui.notice(notice)
+        assert server.port is not None
+        redirect_uri = provider.redirect_uri(server.port)
+        url = provider.call("build_auth_url", redirect_uri=redirect_uri, state=state, code_challenge=pkce.challenge)
+        ui.auth_url(url)
+        if open_browser:
+            ui.browser_opened(open_in_browser(url))
+        ui.waiting(server.port, wait_for)
+        try:
+            callback = server.wait(wait_for, tick=ui.tick)
+        except KeyboardInterrupt:
+            server.cancel("Login interrupted.")
+            raise LoginCancelled(f"Login interrupted; nothing was saved. Run `{hint}` to start again.") from None
+
+    ui.step("Exchanging the authorization code for tokens…")
+    answer = provider.call(
+        "exchange_code", http=http, code=callback.code, redirect_uri=redirect_uri,
+        code_verifier=pkce.verifier, state=state,
+    )
+    credentials = Credentials.from_token_response(name, answer)
+    if not credentials.access_token:
+        raise OAuthHubError(f"{provider.title} returned no access token. Run `{hint}` to try again.")
+    credentials.account = provider.call("describe_account", required=False, credentials=credentials) or {}
+
+    warnings: list[str] = []
+    tokens_path = store.tokens_path(name)
+    _set_aside_if_corrupt(tokens_path, warnings)
+    write_json(tokens_path, credentials.to_json())
+
+    ui.step("Requesting an API key…")
+    try:
+        api_key = provider.call("obtain_api_key", required=False, http=http, credentials=credentials)
+    except OAuthHubError as exc:
+        api_key = None
+        warnings.append(f"No API key: {exc}")
+    if api_key:
+        credentials.api_key = api_key
+        credentials.api_key_obtained_at = utc_now_iso()
+        write_json(tokens_path, credentials.to_json())
+
+    ui.step("Listing the models this account can use…")
+    models: dict[str, dict[str, Any]] = {}
+    try:
+        models = build_model_entries(provider, http, credentials)
+    except OAuthHubError as exc:
+        warnings.append(f"Could not list models: {exc}")
+    models_path = store.models_path(name)
+    if models:
+        try:
+            write_model_entries(models_path, models, provider.settings["oauth_source"])
+        except CorruptFileError as exc:
+            warnings.append(str(exc))
+    for message in warnings:
+        ui.warning(message)
+    return LoginResult(credentials, models, tokens_path, models_path, warnings)
+
+
+def _set_aside_if_corrupt(path: Path, warnings: list[str]) -> None:
+    """A new login must not silently destroy an unreadable token file: keep it aside."""
+    try:
+        read_json(path)
+    except CorruptFileError:
+        kept = set_aside(path)
+        warnings.append(f"{path} was unreadable; it was kept as {kept.name} and replaced by the new sign-in.")
+
+
+def build_model_entries(provider: Provider, http: HttpClient, credentials: Credentials) -> dict[str, dict[str, Any]]:
+    """Ask the provider for its models and turn each into a prefixed model entry."""
+    prefix = provider.settings["prefix"]
+    source = provider.settings["oauth_source"]
+    entries: dict[str, dict[str, Any]] = {}
+    for model in provider.call("list_models", http=http, credentials=credentials):
+        entry = provider.call("model_entry", required=False, model=model, credentials=credentials)
+        if not entry:
+            continue
+        entry = dict(entry)
+        entry.setdefault("oauth_source", source)
+        entries[f"{prefix}{model['id']}"] = entry
+    return entries
+
+
+def write_model_entries(path: Path, entries: dict[str, dict[str, Any]], source: str) -> None:
+    """Replace this provider's entries in ``path``, keeping entries anybody else wrote."""
+    existing = read_json(path) or {}
+    if not isinstance(existing, dict):
+        raise CorruptFileError(f"{path} does not hold a JSON object; it was left untouched.")
+    kept = {key: value for key, value in existing.items() if not _owned(value, source)}
+    kept.update(entries)
+    write_json(path, kept)
+
+
+def remove_model_entries(path: Path, source: str) -> list[str]:
+    """Remove the entries this provider wrote; delete the file if nothing else is left."""
+    existing = read_json(path)
+    if existing is None:
+        return []
+    if not isinstance(existing, dict):
+        raise CorruptFileError(f"{path} does not hold a JSON object; it was left untouched.")
+    removed = sorted(key for key, value in existing.items() if _owned(value, source))
+    kept = {key: value for key, value in existing.items() if key not in removed}
+    if kept:
+        write_json(path, kept)
+    else:
+        path.unlink(missing_ok=True)
+    return removed
+
+
+def _owned(entry: Any, source: str) -> bool:
+    return isinstance(entry, dict) and entry.get("oauth_source") == source
+

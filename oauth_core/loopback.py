@@ -1,0 +1,324 @@
+"""The loopback callback server that receives the browser's redirect.
+
+It listens on 127.0.0.1 only (never 0.0.0.0 or ::), on a port the provider has
+registered for its redirect URI, and serves exactly one path. What it accepts:
+
+- ``GET <callback path>?code=…&state=…`` with the expected ``state``: the login's
+  result. One only: later callbacks get a "already finished" page.
+- the same with ``error=…``: a refusal by the provider, shown escaped, ending the login.
+- a callback whose ``state`` is wrong or missing: an error page, and the server keeps
+  waiting for the real one (a forged request cannot end or hijack the login).
+- ``GET /cancel``: a newer login (ours or the Codex CLI's) asking this stale one to
+  give the port back, as Codex does.
+- anything else (``/favicon.ico``, probes): 404, ignored.
+
+Requests whose ``Host`` is not ``127.0.0.1:PORT`` or ``localhost:PORT`` are refused
+(DNS rebinding), as is every method but GET. Each connection has a short socket
+timeout and its own thread, so an idle or slow client cannot block the real callback.
+"""
+
+from __future__ import annotations
+
+import errno
+import html
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable, Sequence
+from urllib.parse import parse_qs, urlsplit
+
+from .errors import LoginCancelled, LoginError, LoginTimeout, PortBusy
+
+BIND_ADDRESS = "127.0.0.1"
+CONNECTION_TIMEOUT = 10.0  # seconds a client may take to send its request
+
+
+@dataclass
+class CallbackResult:
+    """What the login got back: the authorization code and the full callback query."""
+
+    code: str
+    params: dict[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # the code is a short-lived secret
+        return f"CallbackResult(code='…', params={sorted(self.params)!r})"
+
+
+@dataclass
+class _Outcome:
+    result: CallbackResult | None = None
+    error: Exception | None = None
+
+
+def first_values(query: str) -> dict[str, str]:
+    """A query string as a dict of first values (repeated keys keep the first)."""
+    parsed = parse_qs(query, keep_blank_values=True, max_num_fields=100)
+    return {key: values[0] for key, values in parsed.items() if values}
+
+
+class CallbackServer:
+    """Waits for one authorization callback. Use as a context manager."""
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        state: str,
+        ports: Sequence[int],
+        provider: str = "the provider",
+        login_hint: str = "",
+        cancel_stale: bool = True,
+        cancel_attempts: int = 10,
+        cancel_interval: float = 0.2,
+    ) -> None:
+        self.path = path
+        self.state = state
+        self.ports = list(ports)
+        self.provider = provider
+        self.login_hint = login_hint  # e.g. "oauth-hub login chatgpt", for messages
+        self.cancel_stale = cancel_stale
+        self.cancel_attempts = cancel_attempts
+        self.cancel_interval = cancel_interval
+        self.port: int | None = None
+        self.notices: list[str] = []
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._outcome = _Outcome()
+
+    def __repr__(self) -> str:
+        return f"CallbackServer(port={self.port!r}, path={self.path!r})"
+
+    def __enter__(self) -> CallbackServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> int:
+        """Bind the first usable port and serve in a background thread; return the port.
+
+        A taken port is first asked to give way (``GET /cancel``, retried every
+        ``cancel_interval`` seconds ``cancel_attempts`` times), then the next port the
+        provider accepts is tried. Only the provider's ports are ever used.
+        """
+        for port in self.ports:
+            httpd = self._bind(port)
+            if httpd is None and self.cancel_stale and _ask_to_cancel(port):
+                for _ in range(self.cancel_attempts):
+                    time.sleep(self.cancel_interval)
+                    httpd = self._bind(port)
+                    if httpd is not None:
+                        self.notices.append(f"Port {port} was held by an older login; it was asked to stop.")
+                        break
+            if httpd is not None:
+                if port != self.ports[0]:
+                    self.notices.append(f"Port {self.ports[0]} is busy; using port {port} instead.")
+                self._httpd = httpd
+                self.port = httpd.server_address[1]
+                self._thread = threading.Thread(
+                    target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                    name=f"oauth-hub-callback-{self.port}", daemon=True,
+                )
+                self._thread.start()
+                return self.port
+        raise PortBusy(_busy_message(self.ports, self.login_hint))
+
+    def _bind(self, port: int) -> _Server | None:
+        try:
+            httpd = _Server((BIND_ADDRESS, port), _Handler)
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return None
+            raise
+        httpd.flow = self
+        return httpd
+
+    def close(self) -> None:
+        """Stop serving and release the port. Safe to call twice."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is not None:
+            httpd.shutdown()
+            httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    # -- the result ----------------------------------------------------------------
+
+    def wait(self, timeout: float, tick: Callable[[float], None] | None = None) -> CallbackResult:
+        """Block until a valid callback, an error callback, a cancel, or ``timeout``.
+
+        ``tick(seconds_left)`` is called about once a second so a UI can count down.
+        """
+        deadline = time.monotonic() + timeout
+        while not self._done.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LoginTimeout(
+                    f"No sign-in arrived within {int(timeout)} seconds, so the login was stopped. "
+                    f"Run `{self.login_hint}` again and finish signing in in the browser right away."
+                )
+            if tick is not None:
+                tick(left)
+            self._done.wait(min(1.0, left))
+        with self._lock:
+            if self._outcome.error is not None:
+                raise self._outcome.error
+            assert self._outcome.result is not None
+            return self._outcome.result
+
+    def submit(self, params: dict[str, str]) -> tuple[int, str]:
+        """Judge a callback's query parameters; returns (HTTP status, page body).
+
+        Shared by the HTTP handler and by anything else that delivers a callback (a
+        pasted redirect URL), so both are checked the same way.
+        """
+        with self._lock:
+            if self._done.is_set():
+                return 409, _page("This sign-in has already finished", "You can close this tab.")
+            if params.get("state") != self.state:
+                return 400, _page(
+                    "This sign-in link does not match",
+                    "The page that sent you here is not part of the login running in your terminal, "
+                    "so it was ignored. Finish signing in from the link the terminal shows.",
+                )
+            if "error" in params:
+                code = params.get("error") or "unknown_error"
+                description = params.get("error_description", "")
+                detail = f"{code}: {description}" if description else code
+                self._outcome.error = LoginError(
+                    f"{self.provider} refused the sign-in ({detail}). Run `{self.login_hint}` to try again."
+                )
+                self._done.set()
+                return 400, _page(
+                    "Sign-in was not completed",
+                    f"{self.provider} reported: {detail}. Return to the terminal to try again.",
+                )
+            code = params.get("code")
+            if not code:
+                return 400, _page(
+                    "The callback carried no authorization code",
+                    "Nothing was changed. Return to the terminal and try again.",
+                )
+            self._outcome.result = CallbackResult(code=code, params=dict(params))
+            self._done.set()
+            return 200, _page(
+                "You're signed in",
+                f"oauth-hub received your {self.provider} sign-in. You can close this tab and return to the terminal.",
+            )
+
+    def cancel(self, reason: str) -> None:
+        """End the wait with :class:`LoginCancelled` (used by ``/cancel`` and Ctrl+C)."""
+        with self._lock:
+            if not self._done.is_set():
+                self._outcome.error = LoginCancelled(reason)
+                self._done.set()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # A TIME_WAIT socket from the last login must not block this one. On Linux SO_REUSEADDR
+    # never lets two listeners share a port, so a live listener still makes bind fail.
+    allow_reuse_address = True
+    flow: CallbackServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    timeout = CONNECTION_TIMEOUT
+    protocol_version = "HTTP/1.1"
+    server_version = "oauth-hub"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        """Silent: a request line can hold an authorization code."""
+
+    def _send(self, status: int, body: str, content_type: str = "text/html; charset=utf-8") -> None:
+        data = body.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        self.close_connection = True
+
+    def _host_ok(self) -> bool:
+        port = self.server.server_address[1]
+        host = (self.headers.get("Host") or "").strip().lower()
+        return host in (f"127.0.0.1:{port}", f"localhost:{port}")
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        flow = self.server.flow
+        if not self._host_ok():
+            self._send(400, _page("Bad request", "This address only answers the login running on this computer."))
+            return
+        url = urlsplit(self.path)
+        if url.path == flow.path:
+            status, body = flow.submit(first_values(url.query))
+            self._send(status, body)
+        elif url.path == "/cancel":
+            flow.cancel(
+                f"A newer login on port {flow.port} asked this one to stop. Finish signing in there, "
+                f"or run `{flow.login_hint}` again."
+            )
+            self._send(200, _page("Login cancelled", "The waiting login was stopped."), "text/html; charset=utf-8")
+        else:
+            self._send(404, _page("Not found", "Nothing here."))
+
+    def _refuse_method(self) -> None:
+        self._send(405, _page("Method not allowed", "Only GET is answered here."))
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _refuse_method  # noqa: N815
+
+
+def _ask_to_cancel(port: int) -> bool:
+    """Send ``GET /cancel`` to whatever holds ``port``; True if something answered."""
+    try:
+        with socket.create_connection((BIND_ADDRESS, port), timeout=1.0) as sock:
+            sock.sendall(f"GET /cancel HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
+            sock.settimeout(1.0)
+            return bool(sock.recv(64))
+    except OSError:
+        return False
+
+
+def _busy_message(ports: Sequence[int], login_hint: str) -> str:
+    from .portinfo import describe_holder
+
+    held = []
+    for port in ports:
+        holder = describe_holder(port)
+        held.append(f"{port} ({holder})" if holder else str(port))
+    which = " and ".join(held)
+    plural = "s" if len(ports) > 1 else ""
+    return (
+        f"Cannot listen for the sign-in callback: port{plural} {which} already in use, and the provider "
+        f"accepts no other. Stop the program holding it and run `{login_hint}` again."
+    )
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title} · oauth-hub</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:system-ui,sans-serif;max-width:34rem;margin:4rem auto;padding:0 1rem;color:#222}}
+h1{{font-size:1.4rem}}p{{line-height:1.5}}</style></head>
+<body><h1>{title}</h1><p>{message}</p></body></html>
+"""
+
+
+def _page(title: str, message: str) -> str:
+    """An HTML page; both strings are escaped, since they may echo what the IdP sent."""
+    return _PAGE.format(title=html.escape(title), message=html.escape(message))

@@ -1,0 +1,91 @@
+"""A loaded provider: its plugin manager plus its effective settings.
+
+:class:`Provider` is the engine's only handle on a provider. Calls go through
+:meth:`Provider.call`, which passes the settings along and turns "no implementation
+answered" into a clear error naming the provider and the hook.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from . import config, plugins
+from .errors import OAuthHubError, ProviderLoadError, ProviderNotFound
+from .store import Store
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+# What every provider has unless its provider_defaults hook says otherwise.
+ENGINE_DEFAULTS: dict[str, Any] = {
+    "fallback_ports": [],
+    "callback_path": "/callback",
+    "redirect_host": "127.0.0.1",
+    "callback_timeout": 300,
+    "description": "",
+}
+
+
+def check_name(name: str) -> str:
+    """Provider names become file names: refuse anything that is not a plain slug."""
+    if not NAME_PATTERN.match(name or ""):
+        raise ProviderNotFound(
+            f"{name!r} is not a valid provider name (lowercase letters, digits, '-' and '_'). "
+            "Run `oauth-hub providers` to see the installed ones."
+        )
+    return name
+
+
+class Provider:
+    """One provider, ready to be called."""
+
+    def __init__(self, name: str, pm: Any, settings: dict[str, Any]) -> None:
+        self.name = name
+        self.pm = pm
+        self.settings = settings
+
+    def __repr__(self) -> str:
+        return f"Provider({self.name!r})"
+
+    @classmethod
+    def load(cls, name: str, store: Store) -> Provider:
+        """Import the provider, check its hooks, and apply ``config.toml``."""
+        check_name(name)
+        pm = plugins.plugin_manager(name)
+        defaults = dict(ENGINE_DEFAULTS)
+        defaults["prefix"] = f"{name}-"
+        defaults["oauth_source"] = f"oauth-hub:{name}"
+        defaults.update(pm.hook.provider_defaults() or {})
+        path = store.config_path()
+        settings = config.merge(defaults, config.provider_table(config.load(path), name), path=path, provider=name)
+        settings["name"] = name
+        if not isinstance(settings.get("port"), int):
+            raise ProviderLoadError(f"Provider {name!r} declares no callback port (provider_defaults 'port').")
+        return cls(name, pm, settings)
+
+    @property
+    def title(self) -> str:
+        return str(self.settings.get("title") or self.name)
+
+    @property
+    def ports(self) -> list[int]:
+        ports = [self.settings["port"], *self.settings.get("fallback_ports", [])]
+        return list(dict.fromkeys(int(p) for p in ports))
+
+    def redirect_uri(self, port: int) -> str:
+        return f"http://{self.settings['redirect_host']}:{port}{self.settings['callback_path']}"
+
+    def has(self, hook: str) -> bool:
+        return bool(getattr(self.pm.hook, hook).get_hookimpls())
+
+    def call(self, hook: str, *, required: bool = True, **kwargs: Any) -> Any:
+        """Call ``hook`` with the settings and ``kwargs``; insist on an answer if ``required``."""
+        caller = getattr(self.pm.hook, hook)
+        if not caller.get_hookimpls():
+            if required:
+                raise OAuthHubError(f"Provider {self.name!r} does not implement the {hook!r} hook.")
+            return None
+        result = caller(settings=self.settings, **kwargs)
+        if result is None and required:
+            raise OAuthHubError(f"Provider {self.name!r} returned nothing from {hook!r}.")
+        return result

@@ -1,0 +1,181 @@
+"""Where oauth-hub keeps its files, and how it writes them safely.
+
+Token files hold live credentials, so every write is atomic and private from the first
+byte: a temp file created with mode 0600 in the same directory, written, fsynced, then
+``os.replace``d over the target. A reader (another agent tool) therefore sees either the
+old file or the new one, never half of one, and never a moment where the file is
+world-readable. The home itself is kept at 0700.
+
+A file that exists but cannot be parsed is reported with its path and left untouched:
+silently replacing it could destroy the only copy of a refresh token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import CorruptFileError, OAuthHubError
+
+APP_NAME = "oauth-hub"
+HOME_ENV = "OAUTH_HUB_HOME"
+
+
+def platform_app_dir(app_name: str = APP_NAME) -> Path:
+    """The per-user config directory, the same one ``click.get_app_dir(app_name)`` gives.
+
+    Written out here so that the engine does not depend on the CLI framework; a test
+    checks that both agree.
+    """
+    if sys.platform.startswith("win"):
+        base = os.environ.get("APPDATA") or os.path.expanduser("~")
+        return Path(base) / app_name
+    if sys.platform == "darwin":
+        return Path(os.path.expanduser("~/Library/Application Support")) / app_name
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    return Path(base) / app_name.lower().replace(" ", "-")
+
+
+def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
+    """The home directory: an explicit one, else ``$OAUTH_HUB_HOME``, else the platform dir."""
+    if home is not None:
+        return Path(home)
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env)
+    return platform_app_dir()
+
+
+def ensure_home(home: Path) -> list[str]:
+    """Create the home with mode 0700, tightening it if it exists with looser bits.
+
+    Returns notices for the person (e.g. that permissions were tightened).
+    """
+    notices: list[str] = []
+    try:
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if os.name == "posix":
+            mode = stat.S_IMODE(home.stat().st_mode)
+            if mode & 0o077:
+                os.chmod(home, 0o700)
+                notices.append(f"Tightened permissions of {home} from {mode:o} to 700.")
+    except OSError as exc:
+        raise OAuthHubError(
+            f"Cannot create or use {home}: {exc.strerror or exc}. "
+            f"Set {HOME_ENV} to a writable directory."
+        ) from None
+    return notices
+
+
+def read_json(path: Path) -> Any | None:
+    """Parse a JSON file of ours; ``None`` when it does not exist.
+
+    Raises :class:`CorruptFileError` naming the file when it exists but is not valid
+    JSON. The message never quotes the content (it may hold tokens).
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise OAuthHubError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        where = f"line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+        raise CorruptFileError(
+            f"{path} is not valid JSON ({where}); it was left untouched. "
+            "Fix or remove it, then run the command again."
+        ) from None
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically with mode 0600 from the first byte."""
+    directory = path.parent
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    # mkstemp creates the file with O_EXCL and mode 0600 regardless of the umask.
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Persist the rename itself; without it a crash can lose the new directory entry."""
+    if os.name != "posix":
+        return
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Serialise ``obj`` and write it with :func:`write_private`."""
+    write_private(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def set_aside(path: Path) -> Path:
+    """Rename an unreadable file out of the way (keeping it, mode 0600) and return the new path.
+
+    Used when a new login must write where a corrupt file sits: the old bytes are kept
+    for the person to inspect rather than destroyed.
+    """
+    target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.replace(path, target)
+    if os.name == "posix":
+        os.chmod(target, 0o600)
+    return target
+
+
+class Store:
+    """The files of one home: ``<provider>_oauth.json`` and ``<provider>_models.json``."""
+
+    def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
+        self.home = resolve_home(home)
+
+    def __repr__(self) -> str:
+        return f"Store(home={str(self.home)!r})"
+
+    def tokens_path(self, provider: str) -> Path:
+        return self.home / f"{provider}_oauth.json"
+
+    def models_path(self, provider: str) -> Path:
+        return self.home / f"{provider}_models.json"
+
+    def lock_path(self, provider: str) -> Path:
+        return self.home / f"{provider}_oauth.lock"
+
+    def config_path(self) -> Path:
+        return self.home / "config.toml"
+
+    def ensure(self) -> list[str]:
+        return ensure_home(self.home)
+
+    def signed_in_providers(self) -> list[str]:
+        """Names that have a token file, found without importing any provider."""
+        if not self.home.is_dir():
+            return []
+        suffix = "_oauth.json"
+        return sorted(p.name[: -len(suffix)] for p in self.home.glob(f"*{suffix}"))

@@ -1,0 +1,1 @@
+"""The oauth-hub command line (see :mod:`oauth_hub.cli`)."""

@@ -1,0 +1,3 @@
+from oauth_hub.cli import main
+
+main()

@@ -1,0 +1,382 @@
+"""``oauth-hub``: the command line over :mod:`oauth_core`.
+
+A thin layer: each command calls one engine function and presents its result. Human
+messages go to stderr; stdout carries only what a script would read (the token, JSON,
+the status table). Colour is used only on a terminal and never with ``NO_COLOR``.
+Engine modules are imported inside the commands so ``oauth-hub token`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any, NoReturn
+
+import click
+
+# -- presentation helpers ------------------------------------------------------------
+
+
+def _colour_ok(stream: Any) -> bool:
+    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+
+
+def say(message: str = "", *, fg: str | None = None, bold: bool = False, nl: bool = True) -> None:
+    """A human message on stderr."""
+    if (fg or bold) and _colour_ok(sys.stderr):
+        message = click.style(message, fg=fg, bold=bold)
+    click.echo(message, err=True, nl=nl)
+
+
+def out(text: str) -> None:
+    """Data on stdout, never coloured."""
+    click.echo(text)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    say(f"Error: {message}", fg="red")
+    sys.exit(code)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    if seconds >= 86400:
+        return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h {seconds % 3600 // 60}m"
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class HubGroup(click.Group):
+    """Turns engine errors into one red line and an exit code, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from oauth_core.errors import OAuthHubError
+
+        try:
+            return super().invoke(ctx)
+        except OAuthHubError as exc:
+            fail(str(exc), getattr(exc, "exit_code", 1))
+        except KeyboardInterrupt:
+            say("")
+            fail("Interrupted; nothing was changed.", 130)
+
+
+@click.group(cls=HubGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="oauth-hub", prog_name="oauth-hub")
+def cli() -> None:
+    """Sign in to AI subscriptions once; give every agent tool fresh tokens.
+
+    \b
+    Start with:  oauth-hub login chatgpt
+    Files live in $OAUTH_HUB_HOME (default: your platform's config dir).
+    """
+
+
+# -- login ---------------------------------------------------------------------------
+
+
+class TerminalLoginUI:
+    """Shows login progress on stderr: the URL always, a countdown while waiting."""
+
+    def __init__(self, provider: str, *, open_browser: bool) -> None:
+        self.provider = provider
+        self.open_browser = open_browser
+        self.live = sys.stderr.isatty()
+        self._last_minute: int | None = None
+        self._counting = False
+
+    def _end_countdown(self) -> None:
+        if self._counting:
+            click.echo("\r\033[K", err=True, nl=False)
+            self._counting = False
+
+    def notice(self, message: str) -> None:
+        self._end_countdown()
+        say(message)
+
+    def warning(self, message: str) -> None:
+        self._end_countdown()
+        say(f"Warning: {message}", fg="yellow")
+
+    def auth_url(self, url: str) -> None:
+        say(f"Sign in to {self.provider} in your browser. If it does not open, open this URL:")
+        say("")
+        say(f"  {url}", bold=True)
+        say("")
+
+    def browser_opened(self, opened: bool) -> None:
+        if opened:
+            say("Opened the sign-in page in your browser.")
+        else:
+            say("Could not open a browser here; open the URL above on any machine that can reach this one.",
+                fg="yellow")
+
+    def waiting(self, port: int, timeout: float) -> None:
+        say(f"Waiting for the sign-in on http://127.0.0.1:{port} (up to {_duration(timeout)}; Ctrl+C to stop).")
+
+    def tick(self, seconds_left: float) -> None:
+        if self.live:
+            self._counting = True
+            click.echo(f"\r\033[KWaiting… {_duration(seconds_left)} left", err=True, nl=False)
+            return
+        minute = int(seconds_left // 60)
+        if self._last_minute is not None and minute < self._last_minute:
+            say(f"Still waiting… {_duration(seconds_left)} left")
+        self._last_minute = minute
+
+    def step(self, message: str) -> None:
+        self._end_countdown()
+        say(message)
+
+
+@cli.command()
+@click.argument("provider")
+@click.option("--no-browser", is_flag=True, help="Only print the URL; do not try to open a browser.")
+@click.option("--timeout", type=click.FloatRange(min=1), help="Seconds to wait for the sign-in (default from config).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout when done.")
+def login(provider: str, no_browser: bool, timeout: float | None, as_json: bool) -> None:
+    """Sign in to PROVIDER in the browser and store its tokens and models."""
+    from oauth_core.login import login as run_login
+
+    ui = TerminalLoginUI(provider, open_browser=not no_browser)
+    try:
+        result = run_login(provider, open_browser=not no_browser, timeout=timeout, ui=ui)
+    finally:
+        ui._end_countdown()
+    summary = result.summary()
+    say("")
+    say(f"Signed in to {provider}.", fg="green", bold=True)
+    say(f"  Account:  {summary['email'] or 'unknown'}" + (f" ({summary['account_id']})" if summary["account_id"] else ""))
+    say(f"  Plan:     {summary['plan'] or 'unknown'}")
+    say(f"  API key:  {'yes' if summary['has_api_key'] else 'no (the access token is used instead)'}")
+    say(f"  Models:   {len(summary['models'])} written to {summary['models_path']}")
+    say(f"  Tokens:   {summary['tokens_path']}")
+    if as_json:
+        out(json.dumps(summary, indent=2))
+
+
+# -- status --------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("provider", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per provider.")
+def status(provider: str | None, as_json: bool) -> None:
+    """Show which providers are signed in, as whom, and until when."""
+    from oauth_core.accounts import status as read_status
+
+    rows = read_status(provider)
+    if as_json:
+        out(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        _print_status(row)
+    if provider is not None and not rows[0]["logged_in"]:
+        sys.exit(1)
+
+
+def _print_status(row: dict[str, Any]) -> None:
+    name = row["provider"]
+    if row["error"] and not row["logged_in"]:
+        out(f"{name}: unreadable — {row['error']}")
+        return
+    if not row["logged_in"]:
+        out(f"{name}: not signed in (run `oauth-hub login {name}`)")
+        return
+    out(f"{name}: signed in as {row['email'] or 'unknown'}")
+    if row["account_id"]:
+        out(f"  account:  {row['account_id']}")
+    out(f"  plan:     {row['plan'] or 'unknown'}")
+    key = "no"
+    if row["has_api_key"]:
+        key = "yes" + (f" (obtained {row['api_key_age_days']} days ago)" if row["api_key_age_days"] is not None else "")
+    out(f"  API key:  {key}")
+    if row["expires_in"] is not None:
+        when = f"in {_duration(row['expires_in'])}" if row["expires_in"] > 0 else "expired (refreshed on next use)"
+        out(f"  token:    expires {when} ({row['expires_at']})")
+    out(f"  models:   {len(row['models'])}" + (f" ({', '.join(row['models'][:5])}{', …' if len(row['models']) > 5 else ''})" if row["models"] else ""))
+    if row["error"]:
+        out(f"  problem:  {row['error']}")
+
+
+# -- token ---------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("provider")
+@click.option("--api-key", is_flag=True, help="Print the API key instead of the access token.")
+def token(provider: str, api_key: bool) -> None:
+    """Print PROVIDER's access token (or API key) on stdout, for $(oauth-hub token …)."""
+    from oauth_core.accounts import known_name, require_credentials
+    from oauth_core.store import Store
+
+    store = Store()
+    credentials = require_credentials(known_name(provider, store), store)
+    if api_key:
+        if not credentials.api_key:
+            fail(f"{provider} has no API key for this account (subscription mode). "
+                 f"Use `oauth-hub token {provider}` for the access token.")
+        out(credentials.api_key)
+        return
+    if not credentials.access_token:
+        fail(f"No access token stored for {provider}. Run `oauth-hub login {provider}`.")
+    left = credentials.seconds_left()
+    if left is not None and left <= 0:
+        fail(f"The {provider} access token expired at {time.strftime('%Y-%m-%d %H:%M', time.localtime(credentials.expires_at))}. "
+             f"Run `oauth-hub login {provider}`.")
+    out(credentials.access_token)
+
+
+# -- logout --------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("provider")
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+def logout(provider: str, as_json: bool) -> None:
+    """Revoke PROVIDER's sign-in, delete its tokens and remove its model entries."""
+    from oauth_core.accounts import logout as run_logout
+
+    report = run_logout(provider)
+    if as_json:
+        out(json.dumps(report, indent=2))
+        return
+    for note in report["notes"]:
+        say(f"Note: {note}", fg="yellow")
+    if not report["was_logged_in"] and not report["removed_models"]:
+        say(f"Not signed in to {provider}; nothing to do.")
+        return
+    if report["revoked"]:
+        say(f"Revoked the {provider} sign-in at the provider.")
+    elif report["revoke_error"]:
+        say(f"Could not revoke at the provider ({report['revoke_error']}); removed the local copy anyway.",
+            fg="yellow")
+    if report["was_logged_in"]:
+        say(f"Deleted the {provider} tokens.")
+    if report["removed_models"]:
+        say(f"Removed {len(report['removed_models'])} model entries.")
+    say(f"Logged out of {provider}.", fg="green")
+
+
+# -- providers -----------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def providers(as_json: bool) -> None:
+    """List installed providers, and any that failed to load."""
+    from oauth_core.plugins import inspect_providers
+
+    rows = inspect_providers()
+    if as_json:
+        out(json.dumps([r.to_json() for r in rows], indent=2))
+        return
+    if not rows:
+        out("No providers installed.")
+        return
+    for row in rows:
+        origin = f"{row.distribution} {row.version}" if row.distribution else row.module
+        if row.error:
+            out(f"{row.name:<14} FAILED  ({origin}): {row.error}")
+        else:
+            out(f"{row.name:<14} {origin}" + (f" — {row.description}" if row.description else ""))
+    if any(r.error for r in rows):
+        sys.exit(1)
+
+
+# -- config --------------------------------------------------------------------------
+
+
+@cli.group()
+def config() -> None:
+    """Read and change provider settings in config.toml."""
+
+
+def _split_key(key: str) -> tuple[str, str]:
+    provider, _, setting = key.partition(".")
+    if not provider or not setting:
+        fail(f"{key!r} is not PROVIDER.SETTING (for example chatgpt.prefix).")
+    return provider, setting
+
+
+def _provider(name: str) -> Any:
+    from oauth_core.provider import Provider
+    from oauth_core.store import Store
+
+    return Provider.load(name, Store())
+
+
+@config.command("get")
+@click.argument("key")
+def config_get(key: str) -> None:
+    """Print one effective setting, e.g. chatgpt.port."""
+    name, setting = _split_key(key)
+    settings = _provider(name).settings
+    if setting not in settings:
+        fail(f"{name} has no setting {setting!r}. Run `oauth-hub config show {name}` to list them.")
+    value = settings[setting]
+    out(json.dumps(value) if not isinstance(value, str) else value)
+
+
+@config.command("set")
+@click.argument("key")
+@click.argument("value")
+def config_set(key: str, value: str) -> None:
+    """Override a setting, e.g. `config set chatgpt.prefix gpt-`."""
+    from oauth_core import config as cfg
+    from oauth_core.store import Store
+
+    name, setting = _split_key(key)
+    provider = _provider(name)
+    if setting not in provider.settings or setting == "name":
+        fail(f"{name} has no setting {setting!r}. Run `oauth-hub config show {name}` to list them.")
+    parsed = cfg.parse_value(value, provider.settings[setting])
+    store = Store()
+    store.ensure()
+    cfg.set_value(store.config_path(), name, setting, parsed)
+    say(f"Set {name}.{setting} = {json.dumps(parsed)} in {store.config_path()}")
+
+
+@config.command("unset")
+@click.argument("key")
+def config_unset(key: str) -> None:
+    """Remove an override, going back to the provider's default."""
+    from oauth_core import config as cfg
+    from oauth_core.store import Store
+
+    name, setting = _split_key(key)
+    store = Store()
+    if cfg.unset_value(store.config_path(), name, setting):
+        say(f"Removed the override of {name}.{setting}.")
+    else:
+        say(f"{name}.{setting} was not overridden.")
+
+
+@config.command("show")
+@click.argument("provider", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def config_show(provider: str | None, as_json: bool) -> None:
+    """Show effective settings (defaults plus config.toml) of one or all providers."""
+    from oauth_core.plugins import provider_names
+
+    names = [provider] if provider else provider_names()
+    shown = {name: {k: v for k, v in _provider(name).settings.items() if k != "name"} for name in names}
+    if as_json:
+        out(json.dumps(shown, indent=2))
+        return
+    for name, settings in shown.items():
+        out(f"[providers.{name}]")
+        for key, value in sorted(settings.items()):
+            out(f"{key} = {json.dumps(value)}")
+        out("")
+
+
+def main() -> None:
+    cli(prog_name="oauth-hub")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,279 @@
+"""ChatGPT: the sign-in of OpenAI's Codex CLI.
+
+Wire facts (endpoints, parameters, the public client id, claim names) follow the Codex
+CLI; ``shared/DESIGN.md`` lists them. Two modes come out of a login:
+
+- **API-key mode**: when the ID token carries ``organization_id`` and ``project_id``,
+  the token-exchange grant yields a platform API key, and models come from
+  ``{api_base}/models``.
+- **Subscription mode**: otherwise (e.g. a Plus account with no API org) the access
+  token itself is used against the ChatGPT backend (``{chatgpt_base}``), which needs the
+  ``ChatGPT-Account-Id`` header.
+"""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+from urllib.parse import urlencode
+
+from oauth_core.claims import safe_payload
+from oauth_core.errors import IdPError, OAuthHubError, SignInEnded
+from oauth_core.hookspecs import hookimpl
+
+from .models import context_length, is_chat_model
+
+CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
+AUTH_CLAIMS = "https://api.openai.com/auth"
+PROFILE_CLAIMS = "https://api.openai.com/profile"
+SCOPES = "openid profile email offline_access"
+ORIGINATOR = "codex_cli_rs"
+CODEX_VERSION = "0.171.0"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
+# Codex's own words for a refresh token that can never work again.
+DEAD_REFRESH_CODES = {
+    "refresh_token_expired": "has expired",
+    "refresh_token_reused": "was already used (another program refreshed it first)",
+    "refresh_token_invalidated": "was revoked",
+    "invalid_grant": "is no longer valid",
+}
+
+
+@hookimpl
+def provider_defaults() -> dict[str, Any]:
+    return {
+        "title": "ChatGPT",
+        "description": "ChatGPT Plus/Pro/Team via the OpenAI Codex CLI sign-in",
+        "issuer": "https://auth.openai.com",
+        "client_id": CLIENT_ID,
+        "api_base": "https://api.openai.com/v1",
+        "chatgpt_base": "https://chatgpt.com/backend-api/codex",
+        "client_version": CODEX_VERSION,
+        # OpenAI allows only these two redirect ports for this client id.
+        "port": 1455,
+        "fallback_ports": [1457],
+        "callback_path": "/auth/callback",
+        "redirect_host": "127.0.0.1",
+        "callback_timeout": 300,
+        "prefix": "chatgpt-",
+        "oauth_source": "chatgpt-oauth-plugin",
+        "api_key_env": "CHATGPT_OAUTH_API_KEY",
+    }
+
+
+def _issuer(settings: dict[str, Any]) -> str:
+    return str(settings["issuer"]).rstrip("/")
+
+
+def _backend_headers(settings: dict[str, Any]) -> dict[str, str]:
+    """The ChatGPT backend expects Codex's originator and a Codex-style User-Agent."""
+    system = f"{platform.system()} {platform.release()}; {platform.machine()}"
+    return {
+        "originator": ORIGINATOR,
+        "User-Agent": f"{ORIGINATOR}/{settings['client_version']} ({system}) oauth-hub",
+    }
+
+
+@hookimpl
+def build_auth_url(settings: dict[str, Any], redirect_uri: str, state: str, code_challenge: str) -> str:
+    query = {
+        "response_type": "code",
+        "client_id": settings["client_id"],
+        "redirect_uri": redirect_uri,
+        "scope": SCOPES,
+        "code_challenge": code_challenge,
+        "code_challenge_method": "S256",
+        "id_token_add_organizations": "true",
+        "codex_cli_simplified_flow": "true",
+        "state": state,
+        "originator": ORIGINATOR,
+    }
+    return f"{_issuer(settings)}/oauth/authorize?{urlencode(query)}"
+
+
+@hookimpl
+def exchange_code(
+    settings: dict[str, Any], http: Any, code: str, redirect_uri: str, code_verifier: str
+) -> dict[str, Any]:
+    return http.post(
+        f"{_issuer(settings)}/oauth/token",
+        form={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "client_id": settings["client_id"],
+            "code_verifier": code_verifier,
+        },
+        what="token exchange",
+    )
+
+
+def _auth_claims(token: str | None) -> dict[str, Any]:
+    claims = safe_payload(token)
+    nested = claims.get(AUTH_CLAIMS)
+    return nested if isinstance(nested, dict) else {}
+
+
+@hookimpl
+def describe_account(credentials: Any) -> dict[str, Any]:
+    id_claims = safe_payload(credentials.id_token)
+    auth = _auth_claims(credentials.id_token) or _auth_claims(credentials.access_token)
+    profile = safe_payload(credentials.access_token).get(PROFILE_CLAIMS)
+    email = id_claims.get("email") or (profile.get("email") if isinstance(profile, dict) else None)
+
+    def pick(key: str) -> Any:
+        value = auth.get(key, id_claims.get(key))
+        return value if isinstance(value, (str, bool, int)) else None
+
+    return {
+        "email": email if isinstance(email, str) else None,
+        "plan": pick("chatgpt_plan_type"),
+        "account_id": pick("chatgpt_account_id"),
+        "user_id": pick("chatgpt_user_id"),
+        "organization_id": pick("organization_id"),
+        "project_id": pick("project_id"),
+        "completed_platform_onboarding": pick("completed_platform_onboarding"),
+        "is_org_owner": pick("is_org_owner"),
+    }
+
+
+@hookimpl
+def obtain_api_key(settings: dict[str, Any], http: Any, credentials: Any) -> str | None:
+    account = credentials.account or describe_account(credentials)
+    if not (account.get("organization_id") and account.get("project_id")):
+        return None  # no API platform org: subscription mode
+    answer = http.post(
+        f"{_issuer(settings)}/oauth/token",
+        form={
+            "grant_type": TOKEN_EXCHANGE,
+            "client_id": settings["client_id"],
+            "requested_token": "openai-api-key",
+            "subject_token": credentials.id_token,
+            "subject_token_type": ID_TOKEN_TYPE,
+        },
+        what="API key exchange",
+    )
+    key = answer.get("access_token")
+    if not isinstance(key, str) or not key:
+        raise OAuthHubError("the API key exchange answered without a key")
+    return key
+
+
+@hookimpl
+def list_models(settings: dict[str, Any], http: Any, credentials: Any) -> list[dict[str, Any]]:
+    if credentials.api_key:
+        answer = http.get(
+            f"{str(settings['api_base']).rstrip('/')}/models",
+            headers={"Authorization": f"Bearer {credentials.api_key}"},
+            what="model list",
+        )
+        data = answer.get("data") if isinstance(answer, dict) else None
+        ids = sorted({m["id"] for m in data or [] if isinstance(m, dict) and isinstance(m.get("id"), str)})
+        return [{"id": i, "context_length": context_length(i), "mode": "api_key"} for i in ids if is_chat_model(i)]
+
+    account_id = credentials.account.get("account_id")
+    if not account_id:
+        raise OAuthHubError("the sign-in carries no ChatGPT account id, so the subscription models cannot be listed")
+    answer = http.get(
+        f"{str(settings['chatgpt_base']).rstrip('/')}/models",
+        params={"client_version": settings["client_version"]},
+        headers={"Authorization": f"Bearer {credentials.access_token}", "ChatGPT-Account-Id": account_id,
+                 **_backend_headers(settings)},
+        what="subscription model list",
+    )
+    listed = answer.get("models") if isinstance(answer, dict) else None
+    models = [
+        m for m in listed or []
+        if isinstance(m, dict) and isinstance(m.get("slug"), str) and m.get("visibility") == "list"
+    ]
+    models.sort(key=lambda m: (m.get("priority") if isinstance(m.get("priority"), (int, float)) else 1e9, m["slug"]))
+    return [
+        {
+            "id": m["slug"],
+            "context_length": m["context_window"] if isinstance(m.get("context_window"), int)
+            else context_length(m["slug"]),
+            "mode": "subscription",
+        }
+        for m in models
+    ]
+
+
+@hookimpl
+def model_entry(settings: dict[str, Any], model: dict[str, Any], credentials: Any) -> dict[str, Any]:
+    if model.get("mode") == "api_key":
+        api_root = str(settings["api_base"]).rstrip("/").removesuffix("/v1")
+        return {
+            "type": "openai",
+            "name": model["id"],
+            "custom_endpoint": {"url": api_root, "api_key": f"${settings['api_key_env']}"},
+            "context_length": model["context_length"],
+            "oauth_source": settings["oauth_source"],
+        }
+    # Subscription mode: the ChatGPT backend speaks the Responses API, takes the
+    # (rotating) access token as bearer, and needs the account header.
+    return {
+        "type": "chatgpt_subscription",
+        "name": model["id"],
+        "api": "responses",
+        "custom_endpoint": {
+            "url": str(settings["chatgpt_base"]).rstrip("/"),
+            "api_key": "$CHATGPT_OAUTH_ACCESS_TOKEN",
+            "headers": {"ChatGPT-Account-Id": credentials.account.get("account_id"), "originator": ORIGINATOR},
+        },
+        "context_length": model["context_length"],
+        "oauth_source": settings["oauth_source"],
+    }
+
+
+@hookimpl
+def refresh_tokens(settings: dict[str, Any], http: Any, credentials: Any) -> dict[str, Any]:
+    if not credentials.refresh_token:
+        raise SignInEnded(f"The stored sign-in has no refresh token. Run `oauth-hub login {settings['name']}`.")
+    try:
+        return http.post(
+            f"{_issuer(settings)}/oauth/token",
+            json={"client_id": settings["client_id"], "grant_type": "refresh_token",
+                  "refresh_token": credentials.refresh_token},
+            what="token refresh",
+            retries=3,
+        )
+    except IdPError as exc:
+        if exc.code in DEAD_REFRESH_CODES or exc.status == 401:
+            why = DEAD_REFRESH_CODES.get(exc.code or "", "was refused")
+            raise SignInEnded(
+                f"Your {settings.get('title', 'ChatGPT')} sign-in has ended: the refresh token {why}. "
+                f"Run `oauth-hub login {settings['name']}` to sign in again."
+            ) from None
+        raise
+
+
+@hookimpl
+def revoke_tokens(settings: dict[str, Any], http: Any, credentials: Any) -> bool:
+    http.post(
+        f"{_issuer(settings)}/oauth/revoke",
+        json={"token": credentials.refresh_token, "token_type_hint": "refresh_token",
+              "client_id": settings["client_id"]},
+        what="token revocation",
+    )
+    return True
+
+
+@hookimpl
+def request_headers(settings: dict[str, Any], credentials: Any) -> dict[str, str]:
+    if credentials.api_key:
+        return {}
+    headers = _backend_headers(settings)
+    if credentials.account.get("account_id"):
+        headers["ChatGPT-Account-Id"] = credentials.account["account_id"]
+    return headers
+
+
+@hookimpl
+def environment(settings: dict[str, Any], credentials: Any) -> dict[str, str]:
+    env = {"CHATGPT_OAUTH_ACCESS_TOKEN": credentials.access_token or ""}
+    if credentials.api_key:
+        env[settings["api_key_env"]] = credentials.api_key
+    if credentials.account.get("account_id"):
+        env["CHATGPT_ACCOUNT_ID"] = credentials.account["account_id"]
+    return env
