@@ -68,7 +68,7 @@ class CallbackServer:
         state: str,
         ports: Sequence[int],
         provider: str = "the provider",
-        login_hint: str = "",
+        login_hint: str = "oauth-hub login",
         cancel_stale: bool = True,
         cancel_attempts: int = 10,
         cancel_interval: float = 0.2,
@@ -87,6 +87,7 @@ class CallbackServer:
         self._thread: threading.Thread | None = None
         self._done = threading.Event()
         self._lock = threading.Lock()
+        self._close_lock = threading.Lock()
         self._outcome = _Outcome()
 
     def __repr__(self) -> str:
@@ -142,13 +143,14 @@ class CallbackServer:
 
     def close(self) -> None:
         """Stop serving and release the port. Safe to call twice."""
-        httpd, self._httpd = self._httpd, None
+        with self._close_lock:
+            httpd, self._httpd = self._httpd, None
         if httpd is not None:
             httpd.shutdown()
             httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
 
     # -- the result ----------------------------------------------------------------
 
@@ -274,7 +276,9 @@ class _Handler(BaseHTTPRequestHandler):
                 f"A newer login on port {flow.port} asked this one to stop. Finish signing in there, "
                 f"or run `{flow.login_hint}` again."
             )
-            self._send(200, _page("Login cancelled", "The waiting login was stopped."), "text/html; charset=utf-8")
+            self._send(200, _page("Login cancelled", "The waiting login was stopped."))
+            # Give the port back at once rather than when the waiting thread gets round to it.
+            threading.Thread(target=flow.close, daemon=True).start()
         else:
             self._send(404, _page("Not found", "Nothing here."))
 
