@@ -26,7 +26,10 @@ _EXPORTS = {
     "provider_names": "oauth_core.plugins",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Credentials", "LoginResult", "LoginUI", "OAuthHubError", "hookimpl", "login", "logout",
+    "provider_names", "register_provider", "status", "unregister_provider",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .accounts import logout, status

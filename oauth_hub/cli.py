@@ -149,7 +149,8 @@ def login(provider: str, no_browser: bool, timeout: float | None, as_json: bool)
     summary = result.summary()
     say("")
     say(f"Signed in to {provider}.", fg="green", bold=True)
-    say(f"  Account:  {summary['email'] or 'unknown'}" + (f" ({summary['account_id']})" if summary["account_id"] else ""))
+    account = f" ({summary['account_id']})" if summary["account_id"] else ""
+    say(f"  Account:  {summary['email'] or 'unknown'}{account}")
     say(f"  Plan:     {summary['plan'] or 'unknown'}")
     say(f"  API key:  {'yes' if summary['has_api_key'] else 'no (the access token is used instead)'}")
     say(f"  Models:   {len(summary['models'])} written to {summary['models_path']}")
@@ -197,7 +198,8 @@ def _print_status(row: dict[str, Any]) -> None:
     if row["expires_in"] is not None:
         when = f"in {_duration(row['expires_in'])}" if row["expires_in"] > 0 else "expired (refreshed on next use)"
         out(f"  token:    expires {when} ({row['expires_at']})")
-    out(f"  models:   {len(row['models'])}" + (f" ({', '.join(row['models'][:5])}{', …' if len(row['models']) > 5 else ''})" if row["models"] else ""))
+    names = ", ".join(row["models"][:5]) + (", …" if len(row["models"]) > 5 else "")
+    out(f"  models:   {len(row['models'])}" + (f" ({names})" if names else ""))
     if row["error"]:
         out(f"  problem:  {row['error']}")
 

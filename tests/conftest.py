@@ -79,10 +79,10 @@ class Cli:
         script = Path(sys.executable).with_name("oauth-hub")
         self.command = [str(script)] if script.exists() else [sys.executable, "-m", "oauth_hub"]
 
-    def __call__(self, *args: str, env: dict | None = None, input: str | None = None,
+    def __call__(self, *args: str, env: dict | None = None, stdin: str | None = None,
                  timeout: float = CLI_TIMEOUT) -> Result:
         merged = dict(self.env, **(env or {}))
-        proc = subprocess.run([*self.command, *args], env=merged, input=input, capture_output=True, text=True,
+        proc = subprocess.run([*self.command, *args], env=merged, input=stdin, capture_output=True, text=True,
                               timeout=timeout)
         return Result(proc.returncode, proc.stdout, proc.stderr)
 

@@ -29,8 +29,8 @@ PROFILE_CLAIMS = "https://api.openai.com/profile"
 SCOPES = "openid profile email offline_access"
 ORIGINATOR = "codex_cli_rs"
 CODEX_VERSION = "0.171.0"
-TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
-ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 (a grant type)
+ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"  # noqa: S105 (a token type name)
 # Codex's own words for a refresh token that can never work again.
 DEAD_REFRESH_CODES = {
     "refresh_token_expired": "has expired",

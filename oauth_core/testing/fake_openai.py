@@ -1,0 +1,1445 @@
+"""A strict, in-process fake of auth.openai.com, api.openai.com and the Codex backend.
+
+Why a real HTTP server rather than mocked ``requests`` calls: the code under test
+must be exercised exactly as it runs for users (real sockets, real redirects, a
+real browser process following them, real content types on the wire), and the
+same fake must serve subprocesses such as the ``oauth-hub`` CLI or a scripted
+``$BROWSER``. It binds 127.0.0.1 on an ephemeral port, so tests can run in
+parallel and never touch the network.
+
+Why strict: a lenient fake lets bugs through that the real issuer rejects (a
+``plain`` PKCE method, a redirect URI on the wrong port, a JSON body where a form
+is required, a reused refresh token). Every rule here mirrors what the real
+service does or what RFC 6749 / 7636 / 7009 / 8693 require, and each rejection
+uses the error shape the real service uses:
+
+* OAuth protocol errors at ``/oauth/token``: ``400 {"error", "error_description"}``;
+* refresh-token failures: ``401 {"error": {"message", "type", "code"}}`` with
+  ``code`` one of ``refresh_token_reused|_expired|_invalidated`` (what the Codex
+  CLI keys its "log in again" message on);
+* API errors: ``{"error": {"message", "type", "param", "code"}}``.
+
+All state lives behind one lock because the server answers each connection on
+its own thread while the test thread reads and tweaks the same state.
+Nothing is logged: URLs and bodies carry codes and tokens.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import re
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import jwt
+
+from oauth_core.testing.jwt_keys import SigningKey
+
+__all__ = [
+    "ACCESS_TOKEN_TYPE",
+    "AUTH_CLAIMS",
+    "DEFAULT_CLIENT_ID",
+    "DEFAULT_CODEX_MODELS",
+    "DEFAULT_MODELS",
+    "FakeOpenAI",
+    "ID_TOKEN_TYPE",
+    "PROFILE_CLAIMS",
+    "RecordedRequest",
+    "TOKEN_EXCHANGE_GRANT",
+]
+
+DEFAULT_CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
+AUTH_CLAIMS = "https://api.openai.com/auth"
+PROFILE_CLAIMS = "https://api.openai.com/profile"
+ACCESS_TOKEN_AUDIENCE = "https://api.openai.com/v1"
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+
+BASE_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
+CONNECTOR_SCOPES = frozenset({"api.connectors.read", "api.connectors.invoke"})
+#: The only scope sets the Codex client may ask for (order does not matter).
+ALLOWED_SCOPE_SETS = (BASE_SCOPES, BASE_SCOPES | CONNECTOR_SCOPES)
+
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+
+DEFAULT_MODELS: tuple[str, ...] = (
+    "gpt-4o",
+    "gpt-4o-mini",
+    "gpt-4.1",
+    "gpt-4.1-mini",
+    "o1",
+    "o3",
+    "o3-mini",
+    "o4-mini",
+    "chatgpt-4o-latest",
+    "gpt-3.5-turbo",
+    "text-embedding-3-small",
+    "text-embedding-ada-002",
+    "whisper-1",
+    "tts-1",
+    "dall-e-3",
+    "gpt-image-1",
+    "omni-moderation-latest",
+    "gpt-4o-realtime-preview",
+    "gpt-4o-audio-preview",
+    "babbage-002",
+    "davinci-002",
+)
+
+DEFAULT_CODEX_MODELS: tuple[dict[str, Any], ...] = (
+    {
+        "slug": "gpt-5",
+        "display_name": "GPT-5",
+        "context_window": 272000,
+        "visibility": "list",
+        "priority": 1,
+    },
+    {
+        "slug": "gpt-5-codex",
+        "display_name": "GPT-5 Codex",
+        "context_window": 272000,
+        "visibility": "list",
+        "priority": 0,
+    },
+    {
+        "slug": "gpt-5-mini",
+        "display_name": "GPT-5 mini",
+        "context_window": 272000,
+        "visibility": "list",
+        "priority": 3,
+    },
+    {
+        "slug": "codex-mini-latest",
+        "display_name": "codex-mini-latest",
+        "context_window": 200000,
+        "visibility": "hide",
+        "priority": 5,
+    },
+)
+
+# RFC 7636 section 4.1/4.2: 43..128 characters of the unreserved set.
+_PKCE_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+# A base64url-nopad SHA-256 digest is exactly 43 characters of this alphabet, but
+# accept the RFC's full range so the error names the real problem.
+_CHALLENGE_RE = re.compile(r"^[A-Za-z0-9\-_]{43,128}$")
+_MAX_BODY = 1 << 20
+_USER_CODE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I/O: they read as 1/0
+
+_MISSING = object()
+
+
+def s256(verifier: str) -> str:
+    """PKCE S256 transform: base64url-nopad(SHA-256(verifier))."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the fake saw it, for assertions in tests.
+
+    ``headers`` keys are lower-cased (HTTP header names are case-insensitive).
+    ``query`` and ``form`` keep the first value of a repeated parameter.
+    ``json`` is the parsed body when it was a JSON object, else None.
+    ``status`` is filled in once the response has been chosen.
+    """
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    form: dict[str, str] | None = None
+    json: dict[str, Any] | None = None
+    status: int | None = None
+
+
+@dataclass
+class _Fault:
+    status: int
+    body: dict[str, Any] | str | None
+    times: int
+    delay: float
+    headers: dict[str, str]
+
+
+@dataclass
+class _Grant:
+    """One sign-in: every token minted from one code (or one mint_tokens call)."""
+
+    grant_id: str
+    client_id: str
+    scope: str
+    overrides: dict[str, Any]
+    revoked: bool = False
+
+
+@dataclass
+class _AuthCode:
+    client_id: str
+    redirect_uri: str
+    code_challenge: str
+    scope: str
+    expires_at: float
+    used: bool = False
+    grant_id: str | None = None
+
+
+@dataclass
+class _RefreshRecord:
+    grant_id: str
+    issued_at: float
+    used: bool = False
+    revoked: bool = False
+
+
+@dataclass
+class _AccessRecord:
+    grant_id: str
+    expires_at: float
+    revoked: bool = False
+    force_expired: bool = False
+
+
+@dataclass
+class _DeviceAuth:
+    device_auth_id: str
+    user_code: str
+    client_id: str
+    expires_at: float
+    approved: bool = False
+    consumed: bool = False
+
+
+@dataclass
+class _Request:
+    """What a route handler gets: the parsed request."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Any  # http.client.HTTPMessage, case-insensitive .get()
+    body: bytes
+    content_type: str
+    form: dict[str, list[str]] | None = None
+    json: Any = _MISSING
+
+
+@dataclass
+class _Response:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class _ReplyError(Exception):
+    """Raised by helpers to short-circuit a handler with a finished response."""
+
+    def __init__(self, response: _Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def _json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Response:
+    return _Response(status, json.dumps(payload).encode(), "application/json", dict(headers or {}))
+
+
+def _oauth_error(status: int, code: str, description: str) -> _ReplyError:
+    """RFC 6749 section 5.2 error, the shape auth.openai.com uses at /oauth/token."""
+    return _ReplyError(
+        _json_response(
+            status,
+            {"error": code, "error_description": description},
+            {"Cache-Control": "no-store", "Pragma": "no-cache"},
+        )
+    )
+
+
+def _api_error(
+    status: int,
+    message: str,
+    code: str | None,
+    type_: str = "invalid_request_error",
+    param: str | None = None,
+) -> _ReplyError:
+    """OpenAI's API error envelope (also used for refresh-token failures)."""
+    return _ReplyError(
+        _json_response(
+            status,
+            {"error": {"message": message, "type": type_, "param": param, "code": code}},
+        )
+    )
+
+
+def _html_page(status: int, title: str, message: str) -> _Response:
+    body = (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title></head><body>"
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(message)}</p></body></html>"
+    )
+    return _Response(status, body.encode(), "text/html; charset=utf-8")
+
+
+def _single(params: dict[str, list[str]], name: str) -> str | None:
+    """One value of a parameter; a repeated parameter is an error (RFC 6749 3.1/3.2)."""
+    values = params.get(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise ValueError(name)
+    return values[0]
+
+
+def _b64url_token(nbytes: int) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def _add_query(uri: str, params: dict[str, str]) -> str:
+    """Append params to a redirect URI, keeping any query it already has (RFC 6749 3.1.2)."""
+    sep = "&" if urlsplit(uri).query else ("" if uri.endswith("?") else "?")
+    return uri + sep + urlencode(params)
+
+
+class FakeOpenAI:
+    """Fake of auth.openai.com (OAuth + PKCE + device code + token exchange),
+    api.openai.com ``/v1/models`` and chatgpt.com ``/backend-api/codex/models``.
+
+    Every constructor argument is also a plain attribute that tests may change
+    between steps (e.g. ``fake.plan = "pro"`` before a refresh). Identity values
+    are read when tokens are minted, so a refresh picks up the change.
+
+    Typical use::
+
+        with FakeOpenAI() as fake:
+            tokens = fake.mint_tokens()
+            requests.get(fake.chatgpt_base + "/models?client_version=1", ...)
+    """
+
+    def __init__(
+        self,
+        *,
+        client_id: str = DEFAULT_CLIENT_ID,
+        email: str = "user@example.com",
+        plan: str = "plus",
+        account_id: str = "acct-fake-0001",
+        user_id: str = "user-fake-0001",
+        organization_id: str | None = "org-fake-0001",
+        project_id: str | None = "proj_fake-0001",
+        completed_platform_onboarding: bool = True,
+        is_org_owner: bool = True,
+        api_key_exchange: bool = True,
+        access_token_ttl: int = 3600,
+        id_token_ttl: int = 3600,
+        refresh_token_ttl: float | None = None,
+        code_ttl: float = 60,
+        device_code_ttl: float = 900,
+        device_poll_interval: str = "5",
+        device_pending_status: int = 403,
+        refresh_omits: tuple[str, ...] = (),
+        revoke_family_on_reuse: bool = True,
+        models: list[str] | None = None,
+        codex_models: list[dict[str, Any]] | None = None,
+        allowed_redirect_uris: list[str] | None = None,
+        authorize_error: str | None = None,
+        clock_offset: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        connection_timeout: float = 10.0,
+        signing_key: SigningKey | None = None,
+    ) -> None:
+        self.client_id = client_id
+        self.email = email
+        self.plan = plan
+        self.account_id = account_id
+        self.user_id = user_id
+        self.organization_id = organization_id
+        self.project_id = project_id
+        self.completed_platform_onboarding = completed_platform_onboarding
+        self.is_org_owner = is_org_owner
+        self.api_key_exchange = api_key_exchange
+        self.access_token_ttl = access_token_ttl
+        self.id_token_ttl = id_token_ttl
+        self.refresh_token_ttl = refresh_token_ttl
+        self.code_ttl = code_ttl
+        self.device_code_ttl = device_code_ttl
+        self.device_poll_interval = device_poll_interval
+        self.device_pending_status = device_pending_status
+        self.refresh_omits = tuple(refresh_omits)
+        # Refresh-token reuse is treated as theft (OAuth 2.0 Security BCP 4.14):
+        # the whole family dies, so a client that races without a lock loses its
+        # *new* token as well, just as users of parallel tools report.
+        self.revoke_family_on_reuse = revoke_family_on_reuse
+        self.models: list[str] = list(models) if models is not None else list(DEFAULT_MODELS)
+        self.codex_models: list[dict[str, Any]] = (
+            [dict(m) for m in codex_models] if codex_models is not None else [dict(m) for m in DEFAULT_CODEX_MODELS]
+        )
+        self.allowed_redirect_uris = allowed_redirect_uris
+        self.authorize_error = authorize_error
+        self.clock_offset = clock_offset
+        self.host = host
+        self.connection_timeout = connection_timeout
+
+        #: Valid API keys handed out by the token exchange. Discard one to revoke it.
+        self.issued_api_keys: set[str] = set()
+        #: Every request received, in arrival order.
+        self.requests: list[RecordedRequest] = []
+
+        # A fresh key per instance by default, so a token can never verify
+        # against another test's server; a suite that starts many fakes may
+        # pass one shared key to save the ~30 ms RSA key generation each.
+        self.key = signing_key or SigningKey()
+        self._requested_port = port
+        self._lock = threading.RLock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
+        self._faults: dict[str, list[_Fault]] = {}
+        self._grants: dict[str, _Grant] = {}
+        self._codes: dict[str, _AuthCode] = {}
+        self._refresh: dict[str, _RefreshRecord] = {}
+        self._access: dict[str, _AccessRecord] = {}
+        self._id_tokens: dict[str, str] = {}  # jti -> grant_id
+        self._devices: dict[str, _DeviceAuth] = {}
+        self._routes: dict[str, dict[str, Callable[[_Request], _Response]]] = {
+            "/oauth/authorize": {"GET": self._authorize},
+            "/oauth/token": {"POST": self._token},
+            "/oauth/revoke": {"POST": self._revoke},
+            "/.well-known/jwks.json": {"GET": self._jwks},
+            "/.well-known/openid-configuration": {"GET": self._openid_configuration},
+            "/v1/models": {"GET": self._api_models},
+            "/backend-api/codex/models": {"GET": self._codex_models},
+            "/api/accounts/deviceauth/usercode": {"POST": self._device_usercode},
+            "/api/accounts/deviceauth/token": {"POST": self._device_token},
+            "/codex/device": {"GET": self._device_page},
+            "/deviceauth/callback": {"GET": self._device_callback_page},
+        }
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> FakeOpenAI:
+        """Bind the socket and serve on a daemon thread. Returns self."""
+        if self._server is not None:
+            return self
+        server = _Server((self.host, self._requested_port), _Handler)
+        server.fake = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.01},  # stop() waits up to one interval
+            name=f"FakeOpenAI:{server.server_address[1]}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and drop open keep-alive connections so no thread lingers."""
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        server.shutdown()
+        with self._lock:
+            conns = list(self._connections)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The bound port (the ephemeral one when constructed with port=0)."""
+        if self._server is None:
+            raise RuntimeError("FakeOpenAI is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def issuer(self) -> str:
+        """Stands in for ``https://auth.openai.com``."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_base(self) -> str:
+        """Stands in for ``https://api.openai.com/v1``."""
+        return self.issuer + "/v1"
+
+    @property
+    def chatgpt_base(self) -> str:
+        """Stands in for ``https://chatgpt.com/backend-api/codex``."""
+        return self.issuer + "/backend-api/codex"
+
+    @property
+    def jwks_url(self) -> str:
+        return self.issuer + "/.well-known/jwks.json"
+
+    @property
+    def device_callback_uri(self) -> str:
+        """The redirect URI a device-code authorization code is bound to."""
+        return self.issuer + "/deviceauth/callback"
+
+    def redirect_uris(self) -> list[str]:
+        """The effective redirect-URI allow-list (ports 1455 and 1457 only, like OpenAI)."""
+        if self.allowed_redirect_uris is not None:
+            return list(self.allowed_redirect_uris)
+        return [
+            "http://127.0.0.1:1455/auth/callback",
+            "http://localhost:1455/auth/callback",
+            "http://127.0.0.1:1457/auth/callback",
+            "http://localhost:1457/auth/callback",
+            self.device_callback_uri,
+        ]
+
+    # ------------------------------------------------------------------ test knobs
+
+    def now(self) -> float:
+        """The fake's clock: wall time plus ``clock_offset`` (for expiry tests)."""
+        return time.time() + self.clock_offset
+
+    def fail_next(
+        self,
+        path: str,
+        status: int,
+        body: dict[str, Any] | str | None = None,
+        times: int = 1,
+        delay: float = 0,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Answer the next ``times`` requests to ``path`` with ``status``/``body``.
+
+        ``path`` is matched without the query string. A dict body is sent as
+        JSON, a str as text/plain, None as a generic OpenAI-style error. With
+        ``delay`` the answer is sent after sleeping that many seconds (to test
+        client timeouts). Faults for one path queue up in call order.
+        """
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        with self._lock:
+            self._faults.setdefault(path, []).append(_Fault(status, body, times, delay, dict(headers or {})))
+
+    def approve_device(self, user_code: str | None = None) -> None:
+        """Simulate the user entering ``user_code`` at /codex/device and approving.
+
+        With no argument, approves the most recently issued pending code (handy
+        when the code was only printed by a CLI under test). Raises KeyError if
+        there is no such code.
+        """
+        with self._lock:
+            candidates = [d for d in self._devices.values() if not d.consumed]
+            if user_code is None:
+                if not candidates:
+                    raise KeyError("no pending device authorization")
+                candidates[-1].approved = True
+                return
+            wanted = user_code.strip().upper()
+            for dev in candidates:
+                if dev.user_code == wanted:
+                    dev.approved = True
+                    return
+        raise KeyError("unknown user code")
+
+    def pending_user_codes(self) -> list[str]:
+        """User codes issued and not yet consumed (oldest first)."""
+        with self._lock:
+            return [d.user_code for d in self._devices.values() if not d.consumed]
+
+    def expire_access_tokens(self) -> None:
+        """Make every access token issued so far fail as expired, server side.
+
+        Their ``exp`` claim is unchanged, so a client that trusts ``exp`` will
+        only find out from a 401 — the case the "refresh on 401" path is for.
+        """
+        with self._lock:
+            for rec in self._access.values():
+                rec.force_expired = True
+
+    def revoke_all(self) -> None:
+        """Revoke every grant, refresh token, access token and API key."""
+        with self._lock:
+            for grant in self._grants.values():
+                grant.revoked = True
+            for rt in self._refresh.values():
+                rt.revoked = True
+            for at in self._access.values():
+                at.revoked = True
+            self.issued_api_keys.clear()
+
+    def mint_tokens(self, *, scope: str | None = None, **overrides: Any) -> dict[str, Any]:
+        """A fresh, valid token set as if a browser sign-in had just completed.
+
+        Lets a test seed a token file without driving a login. ``overrides``
+        replace identity attributes for this grant only (and its refreshes):
+        ``email``, ``plan``, ``account_id``, ``user_id``, ``organization_id``,
+        ``project_id``, ``completed_platform_onboarding``, ``is_org_owner``,
+        ``access_token_ttl`` (alias ``expires_in``; may be negative to mint an
+        already-expired access token) and ``id_token_ttl``.
+        Returns ``{id_token, access_token, refresh_token, expires_in, token_type, scope}``.
+        """
+        if "expires_in" in overrides:
+            overrides["access_token_ttl"] = overrides.pop("expires_in")
+        unknown = set(overrides) - _IDENTITY_FIELDS
+        if unknown:
+            raise TypeError(f"unknown override(s): {', '.join(sorted(unknown))}")
+        with self._lock:
+            grant = self._new_grant(self.client_id, scope or " ".join(_ordered(BASE_SCOPES)))
+            grant.overrides = dict(overrides)
+            return self._issue(grant)
+
+    def count(self, path: str, grant_type: str | None = None) -> int:
+        """How many requests hit ``path`` (optionally with this ``grant_type``)."""
+        n = 0
+        for req in self.requests_to(path):
+            if grant_type is None:
+                n += 1
+                continue
+            params = req.form if req.form is not None else (req.json or {})
+            if params.get("grant_type") == grant_type:
+                n += 1
+        return n
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        """The recorded requests to ``path`` (query string excluded), oldest first."""
+        with self._lock:
+            return [r for r in self.requests if r.path == path]
+
+    def verify_jwt(self, token: str) -> dict[str, Any]:
+        """Signature-check a token this fake issued and return its claims."""
+        return self.key.verify(token)
+
+    # ------------------------------------------------------------------ tokens
+
+    def _identity(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        ident = {name: getattr(self, name) for name in _IDENTITY_FIELDS}
+        ident.update(overrides)
+        return ident
+
+    def _new_grant(self, client_id: str, scope: str) -> _Grant:
+        grant = _Grant("grant_" + secrets.token_hex(8), client_id, scope, {})
+        self._grants[grant.grant_id] = grant
+        return grant
+
+    def _issue(self, grant: _Grant, with_refresh: bool = True) -> dict[str, Any]:
+        """Mint id/access(/refresh) tokens for ``grant``; caller holds the lock."""
+        ident = self._identity(grant.overrides)
+        now = int(self.now())
+        sub = "auth0|" + str(ident["user_id"])
+
+        auth: dict[str, Any] = {
+            "chatgpt_account_id": ident["account_id"],
+            "chatgpt_plan_type": ident["plan"],
+            "chatgpt_user_id": ident["user_id"],
+            "user_id": ident["user_id"],
+            "completed_platform_onboarding": bool(ident["completed_platform_onboarding"]),
+            "is_org_owner": bool(ident["is_org_owner"]),
+            "organizations": [],
+        }
+        if ident["organization_id"] is not None:
+            auth["organization_id"] = ident["organization_id"]
+            auth["organizations"] = [
+                {
+                    "id": ident["organization_id"],
+                    "is_default": True,
+                    "role": "owner" if ident["is_org_owner"] else "reader",
+                    "title": "Personal",
+                }
+            ]
+        if ident["project_id"] is not None:
+            auth["project_id"] = ident["project_id"]
+
+        id_jti = secrets.token_hex(16)
+        id_claims = {
+            "iss": self.issuer,
+            "aud": [grant.client_id],
+            "sub": sub,
+            "email": ident["email"],
+            "email_verified": True,
+            "iat": now,
+            "exp": now + int(ident["id_token_ttl"]),
+            "auth_time": now,
+            "jti": id_jti,
+            AUTH_CLAIMS: auth,
+        }
+        self._id_tokens[id_jti] = grant.grant_id
+
+        ttl = int(ident["access_token_ttl"])
+        at_jti = secrets.token_hex(16)
+        at_claims = {
+            "iss": self.issuer,
+            "aud": [ACCESS_TOKEN_AUDIENCE],
+            "sub": sub,
+            "client_id": grant.client_id,
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl,
+            "jti": at_jti,
+            "scp": grant.scope.split(),
+            AUTH_CLAIMS: {
+                "chatgpt_account_id": ident["account_id"],
+                "chatgpt_plan_type": ident["plan"],
+                "chatgpt_user_id": ident["user_id"],
+                "user_id": ident["user_id"],
+            },
+            PROFILE_CLAIMS: {"email": ident["email"], "email_verified": True},
+        }
+        self._access[at_jti] = _AccessRecord(grant.grant_id, float(now + ttl))
+
+        out: dict[str, Any] = {
+            "id_token": self.key.sign(id_claims),
+            "access_token": self.key.sign(at_claims),
+        }
+        if with_refresh:
+            rt = "rt_" + _b64url_token(32)
+            self._refresh[rt] = _RefreshRecord(grant.grant_id, self.now())
+            out["refresh_token"] = rt
+        out.update({"expires_in": ttl, "token_type": "Bearer", "scope": grant.scope})
+        return out
+
+    def _revoke_grant(self, grant_id: str) -> None:
+        grant = self._grants.get(grant_id)
+        if grant is not None:
+            grant.revoked = True
+        for rt in self._refresh.values():
+            if rt.grant_id == grant_id:
+                rt.revoked = True
+        for at in self._access.values():
+            if at.grant_id == grant_id:
+                at.revoked = True
+
+    def _grant_live(self, grant_id: str | None) -> bool:
+        grant = self._grants.get(grant_id or "")
+        return grant is not None and not grant.revoked
+
+    def _check_access_token(self, token: str) -> dict[str, Any] | str:
+        """Claims of a usable access token, or a reason string why it is not."""
+        try:
+            claims = self.key.verify(token)
+        except jwt.InvalidTokenError:
+            return "invalid"
+        with self._lock:
+            rec = self._access.get(str(claims.get("jti")))
+            if rec is None or ACCESS_TOKEN_AUDIENCE not in _as_list(claims.get("aud")):
+                return "invalid"
+            if claims.get("iss") != self.issuer:
+                return "invalid"
+            if rec.revoked or not self._grant_live(rec.grant_id):
+                return "revoked"
+            if rec.force_expired or float(claims.get("exp", 0)) <= self.now():
+                return "expired"
+        return claims
+
+    # ------------------------------------------------------------------ dispatch
+
+    def _handle(self, req: _Request) -> tuple[_Response, float]:
+        """Pick the response for a request; returns it and a delay to apply."""
+        with self._lock:
+            queue = self._faults.get(req.path)
+            if queue:
+                fault = queue[0]
+                fault.times -= 1
+                if fault.times <= 0:
+                    queue.pop(0)
+                return self._fault_response(fault), fault.delay
+        methods = self._routes.get(req.path)
+        if methods is None and req.path.startswith("/v1/models/"):
+            methods = {"GET": self._api_model}
+        if methods is None:
+            return _api_error(404, f"Not found: {req.path}", "not_found").response, 0.0
+        handler = methods.get(req.method)
+        if handler is None:
+            resp = _api_error(405, f"Method {req.method} not allowed", "method_not_allowed").response
+            resp.headers["Allow"] = ", ".join(sorted(methods))
+            return resp, 0.0
+        try:
+            return handler(req), 0.0
+        except _ReplyError as reply:
+            return reply.response, 0.0
+
+    @staticmethod
+    def _fault_response(fault: _Fault) -> _Response:
+        if isinstance(fault.body, str):
+            resp = _Response(fault.status, fault.body.encode(), "text/plain; charset=utf-8")
+        elif fault.body is None:
+            resp = _json_response(
+                fault.status,
+                {
+                    "error": {
+                        "message": "Injected failure",
+                        "type": "server_error",
+                        "param": None,
+                        "code": None,
+                    }
+                },
+            )
+        else:
+            resp = _json_response(fault.status, fault.body)
+        resp.headers.update(fault.headers)
+        return resp
+
+    @staticmethod
+    def _params(req: _Request, allowed: Iterable[str]) -> tuple[dict[str, Any], str]:
+        """Body parameters of a POST, and which encoding carried them.
+
+        Only the encodings in ``allowed`` are accepted; anything else (another
+        content type, a body that does not parse) is an ``invalid_request``.
+        Which encoding each *grant* needs is checked by the caller. Repeated
+        form parameters are rejected (RFC 6749 3.2).
+        """
+        allowed = tuple(allowed)
+        if req.content_type == FORM and FORM in allowed:
+            assert req.form is not None
+            params: dict[str, Any] = {}
+            for name in req.form:
+                try:
+                    params[name] = _single(req.form, name)
+                except ValueError:
+                    raise _oauth_error(
+                        400, "invalid_request", f"Parameter '{name}' was included more than once."
+                    ) from None
+            return params, FORM
+        if req.content_type == JSON and JSON in allowed:
+            if not isinstance(req.json, dict):
+                raise _oauth_error(400, "invalid_request", "Request body must be a JSON object.")
+            return dict(req.json), JSON
+        raise _oauth_error(
+            400,
+            "invalid_request",
+            f"Unsupported content type {req.content_type or '(none)'!r}.",
+        )
+
+    # ------------------------------------------------------------------ /oauth/authorize
+
+    def _authorize(self, req: _Request) -> _Response:
+        q = req.query
+        # RFC 6749 4.1.2.1: with a bad client or redirect URI, never redirect.
+        try:
+            client_id = _single(q, "client_id")
+            redirect_uri = _single(q, "redirect_uri")
+        except ValueError as exc:
+            return _html_page(400, "Invalid request", f"Parameter '{exc}' was given more than once.")
+        if client_id is None or client_id != self.client_id:
+            return _html_page(400, "Unknown client", "The client_id is missing or not registered.")
+        if redirect_uri is None or redirect_uri not in self.redirect_uris():
+            return _html_page(
+                400,
+                "Invalid redirect_uri",
+                "The redirect_uri is missing or not on this client's allow-list.",
+            )
+
+        state: str | None = None
+        try:
+            state = _single(q, "state")
+        except ValueError:
+            state = None
+
+        def fail(error: str, description: str) -> _Response:
+            params = {"error": error, "error_description": description}
+            if state:
+                params["state"] = state
+            return _Response(302, b"", "text/plain", {"Location": _add_query(redirect_uri, params)})
+
+        for name, values in q.items():
+            if len(values) > 1:
+                return fail("invalid_request", f"Parameter '{name}' was included more than once.")
+        p = {k: v[0] for k, v in q.items()}
+
+        response_type = p.get("response_type")
+        if not response_type:
+            return fail("invalid_request", "Missing required parameter: response_type.")
+        if response_type != "code":
+            return fail("unsupported_response_type", "Only response_type=code is supported.")
+        scope = p.get("scope")
+        if not scope or not scope.strip():
+            return fail("invalid_request", "Missing required parameter: scope.")
+        scopes = set(scope.split(" ")) - {""}
+        unknown = scopes - BASE_SCOPES - CONNECTOR_SCOPES
+        if unknown:
+            return fail("invalid_scope", f"Unknown scope(s): {' '.join(sorted(unknown))}.")
+        if "openid" not in scopes:
+            return fail("invalid_scope", "The openid scope is required.")
+        if scopes not in ALLOWED_SCOPE_SETS:
+            return fail(
+                "invalid_scope",
+                "Scope must be 'openid profile email offline_access' "
+                "(optionally with api.connectors.read api.connectors.invoke).",
+            )
+        challenge = p.get("code_challenge")
+        if not challenge:
+            return fail("invalid_request", "code_challenge is required (PKCE).")
+        if not _CHALLENGE_RE.match(challenge):
+            return fail("invalid_request", "code_challenge must be 43-128 base64url characters.")
+        method = p.get("code_challenge_method")
+        if method is None or method == "plain":
+            return fail("invalid_request", "code_challenge_method must be S256.")
+        if method != "S256":
+            return fail("invalid_request", "Transform algorithm not supported.")
+        if not state:
+            return fail("invalid_request", "Missing required parameter: state.")
+        if p.get("id_token_add_organizations") != "true":
+            return fail("invalid_request", "id_token_add_organizations=true is required.")
+        if p.get("codex_cli_simplified_flow") != "true":
+            return fail("invalid_request", "codex_cli_simplified_flow=true is required.")
+        if not p.get("originator"):
+            return fail("invalid_request", "Missing required parameter: originator.")
+        if self.authorize_error:
+            return fail(self.authorize_error, "The user or the server declined the request.")
+
+        code = "ac_" + _b64url_token(32)
+        with self._lock:
+            self._codes[code] = _AuthCode(
+                client_id=client_id,
+                redirect_uri=redirect_uri,
+                code_challenge=challenge,
+                scope=scope,
+                expires_at=self.now() + self.code_ttl,
+            )
+        location = _add_query(redirect_uri, {"code": code, "scope": scope, "state": state})
+        return _Response(302, b"", "text/plain", {"Location": location})
+
+    # ------------------------------------------------------------------ /oauth/token
+
+    def _token(self, req: _Request) -> _Response:
+        params, encoding = self._params(req, (FORM, JSON))
+        grant_type = params.get("grant_type")
+        if not grant_type or not isinstance(grant_type, str):
+            raise _oauth_error(400, "invalid_request", "Missing required parameter: grant_type.")
+        wanted = {
+            "authorization_code": FORM,
+            TOKEN_EXCHANGE_GRANT: FORM,
+            "refresh_token": JSON,
+        }.get(grant_type)
+        if wanted is None:
+            raise _oauth_error(400, "unsupported_grant_type", f"Unsupported grant_type {grant_type!r}.")
+        if encoding != wanted:
+            raise _oauth_error(400, "invalid_request", f"grant_type={grant_type} requires a {wanted} body.")
+        if grant_type == "authorization_code":
+            body = self._grant_code(params)
+        elif grant_type == "refresh_token":
+            body = self._grant_refresh(params)
+        else:
+            body = self._grant_exchange(params)
+        return _json_response(200, body, {"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    def _client(self, params: dict[str, Any]) -> str:
+        client_id = _str_param(params, "client_id")
+        if client_id != self.client_id:
+            raise _oauth_error(401, "invalid_client", "Unknown or invalid client_id.")
+        return client_id
+
+    def _grant_code(self, params: dict[str, Any]) -> dict[str, Any]:
+        client_id = self._client(params)
+        code = _str_param(params, "code")
+        redirect_uri = _str_param(params, "redirect_uri")
+        verifier = _str_param(params, "code_verifier")
+        with self._lock:
+            rec = self._codes.get(code)
+            if rec is None:
+                raise _oauth_error(400, "invalid_grant", "Invalid authorization code.")
+            if rec.used:
+                # RFC 6749 4.1.2: a replayed code SHOULD revoke what it produced.
+                if rec.grant_id:
+                    self._revoke_grant(rec.grant_id)
+                raise _oauth_error(400, "invalid_grant", "Authorization code has already been used.")
+            if self.now() > rec.expires_at:
+                raise _oauth_error(400, "invalid_grant", "Authorization code has expired.")
+            if rec.client_id != client_id:
+                raise _oauth_error(400, "invalid_grant", "Code was issued to another client.")
+            if rec.redirect_uri != redirect_uri:
+                raise _oauth_error(400, "invalid_grant", "redirect_uri does not match the authorization request.")
+            if not _PKCE_RE.match(verifier):
+                raise _oauth_error(400, "invalid_grant", "code_verifier must be 43-128 unreserved characters.")
+            if s256(verifier) != rec.code_challenge:
+                raise _oauth_error(400, "invalid_grant", "PKCE verification failed.")
+            rec.used = True
+            grant = self._new_grant(client_id, rec.scope)
+            rec.grant_id = grant.grant_id
+            return self._issue(grant)
+
+    def _grant_refresh(self, params: dict[str, Any]) -> dict[str, Any]:
+        client_id = self._client(params)
+        token = _str_param(params, "refresh_token")
+        scope = params.get("scope")
+        if scope is not None and not isinstance(scope, str):
+            raise _oauth_error(400, "invalid_request", "scope must be a string.")
+        with self._lock:
+            rec = self._refresh.get(token)
+            grant = self._grants.get(rec.grant_id) if rec else None
+            if rec is None or grant is None or rec.revoked or grant.revoked:
+                raise _refresh_error("refresh_token_invalidated")
+            if grant.client_id != client_id:
+                raise _refresh_error("refresh_token_invalidated")
+            if rec.used:
+                if self.revoke_family_on_reuse:
+                    self._revoke_grant(grant.grant_id)
+                raise _refresh_error("refresh_token_reused")
+            if self.refresh_token_ttl is not None and (self.now() > rec.issued_at + self.refresh_token_ttl):
+                raise _refresh_error("refresh_token_expired")
+            if scope is not None:
+                extra = set(scope.split()) - set(grant.scope.split())
+                if extra:
+                    raise _oauth_error(400, "invalid_scope", "Requested scope exceeds the original grant.")
+            rotate = "refresh_token" not in self.refresh_omits
+            out = self._issue(grant, with_refresh=rotate)
+            if rotate:
+                rec.used = True
+            for name in self.refresh_omits:
+                out.pop(name, None)
+            return out
+
+    def _grant_exchange(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._client(params)
+        requested = _str_param(params, "requested_token")
+        if requested != "openai-api-key":
+            raise _oauth_error(400, "invalid_request", "requested_token must be openai-api-key.")
+        subject_type = _str_param(params, "subject_token_type")
+        if subject_type != ID_TOKEN_TYPE:
+            raise _oauth_error(400, "invalid_request", f"subject_token_type must be {ID_TOKEN_TYPE}.")
+        subject = _str_param(params, "subject_token")
+        try:
+            claims = self.key.verify(subject)
+        except jwt.InvalidTokenError:
+            raise _api_error(401, "Invalid ID token.", "invalid_subject_token") from None
+        with self._lock:
+            grant_id = self._id_tokens.get(str(claims.get("jti")))
+            if (
+                claims.get("iss") != self.issuer
+                or self.client_id not in _as_list(claims.get("aud"))
+                or grant_id is None
+            ):
+                raise _api_error(401, "Invalid ID token.", "invalid_subject_token")
+            if float(claims.get("exp", 0)) <= self.now():
+                raise _api_error(401, "ID token has expired.", "token_expired")
+            if not self._grant_live(grant_id):
+                raise _api_error(401, "ID token has been revoked.", "invalid_subject_token")
+            auth = claims.get(AUTH_CLAIMS) or {}
+            org = auth.get("organization_id") or claims.get("organization_id")
+            proj = auth.get("project_id") or claims.get("project_id")
+            if not org or not proj:
+                raise _api_error(
+                    401,
+                    "This account has no API organization/project; an API key cannot be issued.",
+                    "missing_organization",
+                )
+            if not self.api_key_exchange:
+                raise _api_error(
+                    401,
+                    "API key exchange is not enabled for this account.",
+                    "api_key_exchange_disabled",
+                )
+            key = "sk-proj-" + _b64url_token(96)
+            self.issued_api_keys.add(key)
+        return {
+            "access_token": key,
+            "issued_token_type": ACCESS_TOKEN_TYPE,
+            "token_type": "Bearer",
+        }
+
+    # ------------------------------------------------------------------ /oauth/revoke
+
+    def _revoke(self, req: _Request) -> _Response:
+        params, _ = self._params(req, (JSON, FORM))
+        token = _str_param(params, "token")
+        client_id = _str_param(params, "client_id")
+        if client_id != self.client_id:
+            raise _oauth_error(401, "invalid_client", "Unknown or invalid client_id.")
+        hint = params.get("token_type_hint")
+        if hint is not None and hint not in ("refresh_token", "access_token"):
+            raise _oauth_error(400, "unsupported_token_type", "Unsupported token_type_hint.")
+        with self._lock:
+            rec = self._refresh.get(token)
+            if rec is not None:
+                # RFC 7009 2.1: revoking a refresh token revokes its access tokens too.
+                self._revoke_grant(rec.grant_id)
+            else:
+                try:
+                    claims = self.key.verify(token)
+                except jwt.InvalidTokenError:
+                    claims = None
+                if claims is not None:
+                    at = self._access.get(str(claims.get("jti")))
+                    if at is not None:
+                        at.revoked = True
+        # RFC 7009 2.2: unknown tokens also get 200.
+        return _json_response(200, {})
+
+    # ------------------------------------------------------------------ discovery
+
+    def _jwks(self, req: _Request) -> _Response:
+        return _json_response(200, self.key.jwks())
+
+    def _openid_configuration(self, req: _Request) -> _Response:
+        iss = self.issuer
+        return _json_response(
+            200,
+            {
+                "issuer": iss,
+                "authorization_endpoint": iss + "/oauth/authorize",
+                "token_endpoint": iss + "/oauth/token",
+                "revocation_endpoint": iss + "/oauth/revoke",
+                "jwks_uri": self.jwks_url,
+                "device_authorization_endpoint": iss + "/api/accounts/deviceauth/usercode",
+                "response_types_supported": ["code"],
+                "response_modes_supported": ["query"],
+                "grant_types_supported": [
+                    "authorization_code",
+                    "refresh_token",
+                    TOKEN_EXCHANGE_GRANT,
+                ],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "code_challenge_methods_supported": ["S256"],
+                "token_endpoint_auth_methods_supported": ["none"],
+                "scopes_supported": _ordered(BASE_SCOPES) + _ordered(CONNECTOR_SCOPES),
+                "claims_supported": [
+                    "iss",
+                    "aud",
+                    "sub",
+                    "exp",
+                    "iat",
+                    "auth_time",
+                    "email",
+                    "email_verified",
+                    AUTH_CLAIMS,
+                ],
+            },
+        )
+
+    # ------------------------------------------------------------------ api.openai.com
+
+    def _api_key(self, req: _Request) -> str:
+        header = req.headers.get("Authorization") or ""
+        if not header:
+            raise _api_error(
+                401,
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                None,
+            )
+        scheme, _, key = header.partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or key not in self.issued_api_keys:
+            # The real message echoes a masked key; we echo nothing.
+            raise _api_error(401, "Incorrect API key provided", "invalid_api_key")
+        return key
+
+    @staticmethod
+    def _model_object(model_id: str) -> dict[str, Any]:
+        owner = "openai-internal" if model_id.startswith(("whisper", "tts")) else "system"
+        return {"id": model_id, "object": "model", "created": 1698785189, "owned_by": owner}
+
+    def _api_models(self, req: _Request) -> _Response:
+        self._api_key(req)
+        data = [self._model_object(m) for m in list(self.models)]
+        return _json_response(200, {"object": "list", "data": data})
+
+    def _api_model(self, req: _Request) -> _Response:
+        self._api_key(req)
+        model_id = req.path[len("/v1/models/") :]
+        if model_id not in self.models:
+            raise _api_error(404, f"The model '{model_id}' does not exist", "model_not_found", param="model")
+        return _json_response(200, self._model_object(model_id))
+
+    # ------------------------------------------------------------------ chatgpt backend
+
+    def _codex_models(self, req: _Request) -> _Response:
+        try:
+            client_version = _single(req.query, "client_version")
+        except ValueError:
+            client_version = None
+        if not client_version:
+            raise _api_error(
+                400,
+                "Missing required query parameter: client_version",
+                "missing_parameter",
+                param="client_version",
+            )
+        header = req.headers.get("Authorization") or ""
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _api_error(401, "Missing bearer token.", "invalid_token")
+        claims = self._check_access_token(token.strip())
+        if isinstance(claims, str):
+            if claims == "expired":
+                raise _api_error(401, "Access token has expired.", "token_expired")
+            if claims == "revoked":
+                raise _api_error(401, "Access token has been revoked.", "token_revoked")
+            raise _api_error(401, "Invalid access token.", "invalid_token")
+        account = (claims.get(AUTH_CLAIMS) or {}).get("chatgpt_account_id")
+        if not req.headers.get("ChatGPT-Account-Id") or req.headers.get("ChatGPT-Account-Id") != account:
+            raise _api_error(403, "ChatGPT-Account-Id does not match the token's account.", "account_mismatch")
+        return _json_response(200, {"models": [dict(m) for m in self.codex_models]})
+
+    # ------------------------------------------------------------------ device code
+
+    def _device_usercode(self, req: _Request) -> _Response:
+        params, _ = self._params(req, (JSON,))
+        self._client(params)
+        now = self.now()
+        letters = "".join(secrets.choice(_USER_CODE_LETTERS) for _ in range(4))
+        digits = "".join(secrets.choice("0123456789") for _ in range(4))
+        dev = _DeviceAuth(
+            device_auth_id="deviceauth_" + secrets.token_hex(12),
+            user_code=f"{letters}-{digits}",
+            client_id=self.client_id,
+            expires_at=now + self.device_code_ttl,
+        )
+        with self._lock:
+            self._devices[dev.device_auth_id] = dev
+        expires = datetime.fromtimestamp(dev.expires_at, tz=UTC)
+        return _json_response(
+            200,
+            {
+                "device_auth_id": dev.device_auth_id,
+                "user_code": dev.user_code,
+                "interval": str(self.device_poll_interval),
+                "expires_at": expires.isoformat().replace("+00:00", "Z"),
+            },
+        )
+
+    def _device_token(self, req: _Request) -> _Response:
+        params, _ = self._params(req, (JSON,))
+        device_auth_id = _str_param(params, "device_auth_id")
+        user_code = _str_param(params, "user_code")
+        with self._lock:
+            dev = self._devices.get(device_auth_id)
+            if dev is None or dev.user_code != user_code.strip().upper():
+                raise _oauth_error(400, "invalid_grant", "Unknown device authorization.")
+            if dev.consumed:
+                raise _oauth_error(400, "invalid_grant", "Device authorization already used.")
+            if self.now() > dev.expires_at:
+                raise _oauth_error(410, "expired_token", "The device code has expired.")
+            if not dev.approved:
+                raise _oauth_error(
+                    self.device_pending_status,
+                    "authorization_pending",
+                    "The user has not yet approved this device.",
+                )
+            dev.consumed = True
+            verifier = _b64url_token(64)
+            challenge = s256(verifier)
+            code = "ac_" + _b64url_token(32)
+            self._codes[code] = _AuthCode(
+                client_id=dev.client_id,
+                redirect_uri=self.device_callback_uri,
+                code_challenge=challenge,
+                scope=" ".join(_ordered(BASE_SCOPES)),
+                expires_at=self.now() + self.code_ttl,
+            )
+        return _json_response(
+            200,
+            {"authorization_code": code, "code_challenge": challenge, "code_verifier": verifier},
+        )
+
+    def _device_page(self, req: _Request) -> _Response:
+        return _html_page(200, "Enter code", "Enter the code shown in your terminal.")
+
+    def _device_callback_page(self, req: _Request) -> _Response:
+        return _html_page(200, "Signed in", "You may close this window.")
+
+
+_IDENTITY_FIELDS = frozenset(
+    {
+        "email",
+        "plan",
+        "account_id",
+        "user_id",
+        "organization_id",
+        "project_id",
+        "completed_platform_onboarding",
+        "is_org_owner",
+        "access_token_ttl",
+        "id_token_ttl",
+    }
+)
+
+_REFRESH_MESSAGES = {
+    "refresh_token_reused": "Your refresh token has already been used to generate a new "
+    "access token. Please try signing in again.",
+    "refresh_token_expired": "Your refresh token has expired. Please try signing in again.",
+    "refresh_token_invalidated": "Your refresh token has been invalidated. Please try signing in again.",
+}
+
+
+def _refresh_error(code: str) -> _ReplyError:
+    return _api_error(401, _REFRESH_MESSAGES[code], code)
+
+
+def _str_param(params: dict[str, Any], name: str) -> str:
+    value = params.get(name)
+    if value is None or value == "":
+        raise _oauth_error(400, "invalid_request", f"Missing required parameter: {name}.")
+    if not isinstance(value, str):
+        raise _oauth_error(400, "invalid_request", f"Parameter {name} must be a string.")
+    return value
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _ordered(scopes: frozenset[str]) -> list[str]:
+    order = [
+        "openid",
+        "profile",
+        "email",
+        "offline_access",
+        "api.connectors.read",
+        "api.connectors.invoke",
+    ]
+    return [s for s in order if s in scopes]
+
+
+# ---------------------------------------------------------------------- HTTP plumbing
+
+
+class _Server(ThreadingHTTPServer):
+    """Threaded server; daemon threads so a stuck connection never blocks exit."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    fake: FakeOpenAI
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Parses the request, records it, and hands it to FakeOpenAI._handle."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, like the real service
+    server_version = "fake-openai"
+    sys_version = ""
+    server: _Server
+
+    def setup(self) -> None:
+        # Per-connection socket timeout: an idle or stuck client frees its
+        # thread instead of wedging the server.
+        self.timeout = self.server.fake.connection_timeout
+        super().setup()
+        with self.server.fake._lock:
+            self.server.fake._connections.add(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.server.fake._lock:
+                self.server.fake._connections.discard(self.connection)
+
+    def log_message(self, *args: Any) -> None:
+        """Silent: request lines carry authorization codes and state."""
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    # Other methods are answered too (405 with Allow), instead of http.server's 501.
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_OPTIONS(self) -> None:
+        self._dispatch()
+
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        fake = self.server.fake
+        split = urlsplit(self.path)
+        query = parse_qs(split.query, keep_blank_values=True)
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self.close_connection = True
+            self._send(_api_error(411, "Length required", None).response)
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > _MAX_BODY:
+            self.close_connection = True
+            self._send(_api_error(413 if length > 0 else 400, "Bad body length", None).response)
+            return
+        body = self.rfile.read(length) if length else b""
+
+        req = _Request(self.command, split.path, query, self.headers, body, ctype)
+        if ctype == FORM:
+            try:
+                req.form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+            except UnicodeDecodeError:
+                req.form = None
+        elif ctype == JSON:
+            try:
+                req.json = json.loads(body.decode("utf-8")) if body else _MISSING
+            except (UnicodeDecodeError, ValueError):
+                req.json = _MISSING
+
+        record = RecordedRequest(
+            method=self.command,
+            path=split.path,
+            query={k: v[0] for k, v in query.items()},
+            headers={k.lower(): v for k, v in self.headers.items()},
+            form={k: v[0] for k, v in req.form.items()} if req.form is not None else None,
+            json=req.json if isinstance(req.json, dict) else None,
+        )
+        with fake._lock:
+            fake.requests.append(record)
+
+        try:
+            if ctype == FORM and req.form is None:
+                raise _oauth_error(400, "invalid_request", "Body is not valid UTF-8.")
+            response, delay = fake._handle(req)
+        except _ReplyError as reply:
+            response, delay = reply.response, 0.0
+        except Exception:  # never kill the connection thread with a traceback
+            reply = _api_error(500, "Internal error in fake", None, "server_error")
+            response, delay = reply.response, 0.0
+        record.status = response.status
+        if delay > 0:
+            time.sleep(delay)
+        self._send(response)
+
+    def _send(self, response: _Response) -> None:
+        try:
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(response.body)))
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD" and response.body:
+                self.wfile.write(response.body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
