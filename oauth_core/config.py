@@ -10,8 +10,9 @@ is refused before anything is written. Read with :mod:`tomllib`, written with
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ConfigError
 from .store import write_private

@@ -13,7 +13,8 @@ its OAuth ``error`` code is kept in ``.code``) or :class:`~oauth_core.errors.Net
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import IdPError, NetworkError, scrub

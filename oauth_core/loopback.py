@@ -24,9 +24,9 @@ import html
 import socket
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from .errors import LoginCancelled, LoginError, LoginTimeout, PortBusy
