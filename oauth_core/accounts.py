@@ -92,13 +92,39 @@ def provider_status(name: str, store: Store) -> dict[str, Any]:
     return row
 
 
-def status(name: str | None = None, *, home: str | Path | None = None) -> list[dict[str, Any]]:
-    """Sign-in state of one provider, or of every installed or signed-in one."""
+def status(
+    name: str | None = None, *, home: str | Path | None = None, refresh: bool = False
+) -> list[dict[str, Any]]:
+    """Sign-in state of one provider, or of every installed or signed-in one.
+
+    With ``refresh``, a sign-in whose token is due is refreshed first, so the expiry
+    shown is the one a tool would get; a failed refresh is reported in ``error``.
+    """
     store = Store(home)
     if name is not None:
-        return [provider_status(known_name(name, store), store)]
-    names = sorted(set(plugins.provider_names()) | set(store.signed_in_providers()))
-    return [provider_status(n, store) for n in names]
+        names = [known_name(name, store)]
+    else:
+        names = sorted(set(plugins.provider_names()) | set(store.signed_in_providers()))
+    rows = []
+    for n in names:
+        refresh_error = _refresh_if_due(n, store) if refresh else None
+        row = provider_status(n, store)
+        if refresh_error and not row["error"]:
+            row["error"] = refresh_error
+        rows.append(row)
+    return rows
+
+
+def _refresh_if_due(name: str, store: Store) -> str | None:
+    from .tokens import needs_refresh, refresh_credentials
+
+    try:
+        credentials = load_credentials(name, store)
+        if credentials is not None and needs_refresh(credentials):
+            refresh_credentials(name, home=store.home, stale_token=credentials.access_token)
+    except OAuthHubError as exc:
+        return str(exc)
+    return None
 
 
 def logout(name: str, *, home: str | Path | None = None, http: Any = None) -> dict[str, Any]:

@@ -128,10 +128,9 @@ def login(
         "exchange_code", http=http, code=callback.code, redirect_uri=redirect_uri,
         code_verifier=pkce.verifier, state=state,
     )
-    credentials = Credentials.from_token_response(name, answer)
+    credentials = provider.credentials_from(answer)
     if not credentials.access_token:
         raise OAuthHubError(f"{provider.title} returned no access token. Run `{hint}` to try again.")
-    credentials.account = provider.call("describe_account", required=False, credentials=credentials) or {}
 
     warnings: list[str] = []
     tokens_path = store.tokens_path(name)

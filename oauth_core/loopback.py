@@ -226,6 +226,9 @@ class CallbackServer:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Silent: a client that hangs up or sends junk is not the person's problem."""
     # A TIME_WAIT socket from the last login must not block this one. On Linux SO_REUSEADDR
     # never lets two listeners share a port, so a live listener still makes bind fail.
     allow_reuse_address = True
@@ -276,9 +279,10 @@ class _Handler(BaseHTTPRequestHandler):
                 f"A newer login on port {flow.port} asked this one to stop. Finish signing in there, "
                 f"or run `{flow.login_hint}` again."
             )
-            self._send(200, _page("Login cancelled", "The waiting login was stopped."))
-            # Give the port back at once rather than when the waiting thread gets round to it.
+            # Give the port back at once (the accepted connection still gets its answer),
+            # rather than when the waiting thread gets round to it.
             threading.Thread(target=flow.close, daemon=True).start()
+            self._send(200, _page("Login cancelled", "The waiting login was stopped."))
         else:
             self._send(404, _page("Not found", "Nothing here."))
 
@@ -290,13 +294,19 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _ask_to_cancel(port: int) -> bool:
     """Send ``GET /cancel`` to whatever holds ``port``; True if something answered."""
+    answered = False
     try:
         with socket.create_connection((BIND_ADDRESS, port), timeout=1.0) as sock:
             sock.sendall(f"GET /cancel HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
-            sock.settimeout(1.0)
-            return bool(sock.recv(64))
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:  # read the whole answer so the server can finish cleanly
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                answered = True
     except OSError:
-        return False
+        pass
+    return answered
 
 
 def _busy_message(ports: Sequence[int], login_hint: str) -> str:

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from . import config, plugins
+from .credentials import Credentials
 from .errors import OAuthHubError, ProviderLoadError, ProviderNotFound
 from .store import Store
 
@@ -74,6 +75,17 @@ class Provider:
 
     def redirect_uri(self, port: int) -> str:
         return f"http://{self.settings['redirect_host']}:{port}{self.settings['callback_path']}"
+
+    def credentials_from(self, answer: dict[str, Any], previous: Credentials | None = None) -> Credentials:
+        """Credentials from a token endpoint answer, labelled by ``describe_account``.
+
+        On a refresh, fields the answer leaves out are kept from ``previous``.
+        """
+        credentials = Credentials.from_token_response(self.name, answer, previous=previous)
+        account = self.call("describe_account", required=False, credentials=credentials)
+        if account:
+            credentials.account = account
+        return credentials
 
     def has(self, hook: str) -> bool:
         return bool(getattr(self.pm.hook, hook).get_hookimpls())

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from typing import Any, NoReturn
 
 import click
@@ -169,7 +168,7 @@ def status(provider: str | None, as_json: bool) -> None:
     """Show which providers are signed in, as whom, and until when."""
     from oauth_core.accounts import status as read_status
 
-    rows = read_status(provider)
+    rows = read_status(provider, refresh=True)
     if as_json:
         out(json.dumps(rows, indent=2))
         return
@@ -211,25 +210,65 @@ def _print_status(row: dict[str, Any]) -> None:
 @click.argument("provider")
 @click.option("--api-key", is_flag=True, help="Print the API key instead of the access token.")
 def token(provider: str, api_key: bool) -> None:
-    """Print PROVIDER's access token (or API key) on stdout, for $(oauth-hub token …)."""
-    from oauth_core.accounts import known_name, require_credentials
-    from oauth_core.store import Store
+    """Print PROVIDER's access token (or API key) on stdout, for $(oauth-hub token …).
 
-    store = Store()
-    credentials = require_credentials(known_name(provider, store), store)
-    if api_key:
-        if not credentials.api_key:
-            fail(f"{provider} has no API key for this account (subscription mode). "
-                 f"Use `oauth-hub token {provider}` for the access token.")
-        out(credentials.api_key)
-        return
-    if not credentials.access_token:
-        fail(f"No access token stored for {provider}. Run `oauth-hub login {provider}`.")
+    The token is refreshed first when it is about to expire.
+    """
+    from oauth_core.tokens import get_api_key, get_token
+
+    out(get_api_key(provider) if api_key else get_token(provider))
+
+
+@cli.command()
+@click.argument("provider")
+def refresh(provider: str) -> None:
+    """Refresh PROVIDER's tokens now, even if they are still valid."""
+    from oauth_core.tokens import refresh_credentials
+
+    credentials = refresh_credentials(provider, force=True)
     left = credentials.seconds_left()
-    if left is not None and left <= 0:
-        fail(f"The {provider} access token expired at {time.strftime('%Y-%m-%d %H:%M', time.localtime(credentials.expires_at))}. "
-             f"Run `oauth-hub login {provider}`.")
-    out(credentials.access_token)
+    when = f"; the access token is valid for {_duration(left)}" if left is not None else ""
+    say(f"Refreshed the {provider} sign-in{when}.", fg="green")
+
+
+@cli.command()
+@click.argument("provider")
+def env(provider: str) -> None:
+    """Print `export NAME=value` lines: eval "$(oauth-hub env PROVIDER)"."""
+    import shlex
+
+    from oauth_core.tokens import get_environment
+
+    for name, value in sorted(get_environment(provider).items()):
+        out(f"export {name}={shlex.quote(value)}")
+
+
+@cli.command(name="exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("provider")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_(provider: str, command: tuple[str, ...]) -> None:
+    """Run COMMAND with PROVIDER's credentials in its environment.
+
+    \b
+    Example: oauth-hub exec chatgpt -- aider --model openai/gpt-4o
+    The command's exit code is passed through.
+    """
+    import subprocess
+
+    from oauth_core.tokens import get_environment
+
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        fail(f"Name a command to run: oauth-hub exec {provider} -- COMMAND [ARGS]…", 2)
+    environment = dict(os.environ, **get_environment(provider))
+    try:
+        completed = subprocess.run(list(command), env=environment)
+    except FileNotFoundError:
+        fail(f"Command not found: {command[0]}", 127)
+    except PermissionError:
+        fail(f"Command is not executable: {command[0]}", 126)
+    sys.exit(completed.returncode if completed.returncode >= 0 else 128 - completed.returncode)
 
 
 # -- logout --------------------------------------------------------------------------

@@ -1,0 +1,82 @@
+"""``requests`` authentication backed by a stored sign-in.
+
+::
+
+    import requests
+    from oauth_core.auth import OAuthHubAuth
+
+    session = requests.Session()
+    session.auth = OAuthHubAuth("chatgpt")
+    session.get("https://chatgpt.com/backend-api/codex/models", params={"client_version": "0.171.0"})
+
+Each request gets a valid bearer (refreshed first when due) plus the provider's extra
+headers (``ChatGPT-Account-Id`` …). If the server still answers 401 — the token was
+revoked or expired early — the sign-in is refreshed once (under the cross-process lock;
+if another process already refreshed, its token is used) and the request is sent once
+more. A second 401 is returned to the caller as it is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from .tokens import get_credentials, refresh_credentials, request_headers
+
+
+class OAuthHubAuth(requests.auth.AuthBase):
+    """Bearer auth from ``oauth-hub``'s store, with one refresh-and-retry on 401.
+
+    ``use_api_key``: ``None`` (default) sends the API key when the account has one and
+    the access token otherwise; ``True`` or ``False`` force one or the other.
+    """
+
+    def __init__(self, provider: str, *, home: str | Path | None = None, use_api_key: bool | None = None) -> None:
+        self.provider = provider
+        self.home = home
+        self.use_api_key = use_api_key
+
+    def __repr__(self) -> str:
+        return f"OAuthHubAuth(provider={self.provider!r})"
+
+    def _secret(self, credentials: Any) -> str:
+        if self.use_api_key or (self.use_api_key is None and credentials.api_key):
+            if not credentials.api_key:
+                from .errors import OAuthHubError
+
+                raise OAuthHubError(f"{self.provider} has no API key for this account.")
+            return credentials.api_key
+        return credentials.access_token
+
+    def _apply(self, request: Any, credentials: Any) -> None:
+        secret = self._secret(credentials)
+        headers = {} if secret == credentials.api_key else request_headers(self.provider, credentials, home=self.home)
+        request.headers.update(headers)
+        request.headers["Authorization"] = f"Bearer {secret}"
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        credentials = get_credentials(self.provider, home=self.home)
+        self._apply(request, credentials)
+        request.register_hook("response", self._retry_on_401)
+        request._oauth_hub_token = credentials.access_token  # type: ignore[attr-defined]
+        return request
+
+    def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        request = response.request
+        if response.status_code != 401 or getattr(request, "_oauth_hub_retried", False):
+            return response
+        refreshed = refresh_credentials(
+            self.provider, home=self.home, stale_token=getattr(request, "_oauth_hub_token", None)
+        )
+        response.content  # noqa: B018 - drain the body so the connection can be reused
+        response.close()
+        retry = request.copy()
+        self._apply(retry, refreshed)
+        retry._oauth_hub_retried = True  # type: ignore[attr-defined]
+        retry.hooks["response"] = []  # no second retry
+        new_response = response.connection.send(retry, **kwargs)
+        new_response.history.append(response)
+        new_response.request = retry
+        return new_response

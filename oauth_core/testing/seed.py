@@ -1,0 +1,34 @@
+"""Writing a sign-in straight into a home, for tests that start after the browser step.
+
+A provider author's refresh or API tests need a stored sign-in but not a browser:
+take a token answer from a fake (``FakeOpenAI.mint_tokens()``) and store it exactly as
+a login would (same labelling by ``describe_account``, same private atomic write).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from oauth_core.credentials import Credentials
+from oauth_core.provider import Provider
+from oauth_core.store import Store, write_json
+
+
+def seed_sign_in(provider: str, answer: dict[str, Any], *, home: str | Path | None = None,
+                 **fields: Any) -> Credentials:
+    """Store ``answer`` as provider's sign-in; ``fields`` override Credentials attributes.
+
+    For example ``seed_sign_in("chatgpt", fake.mint_tokens(expires_in=-10), home=h)``
+    stores an already-expired access token, and ``last_refresh="2020-01-01T00:00:00Z"``
+    an old one.
+    """
+    store = Store(home)
+    credentials = Provider.load(provider, store).credentials_from(answer)
+    for name, value in fields.items():
+        if not hasattr(credentials, name):
+            raise TypeError(f"Credentials has no field {name!r}")
+        setattr(credentials, name, value)
+    store.ensure()
+    write_json(store.tokens_path(provider), credentials.to_json())
+    return credentials

@@ -1,0 +1,209 @@
+"""Always-valid tokens, refreshed once across every process that shares them.
+
+Agent tools run for hours, and several of them share one sign-in. Access tokens expire
+and refresh tokens rotate: if two processes refresh with the same refresh token, the
+second is told ``refresh_token_reused`` and (at OpenAI) the whole sign-in is revoked.
+So a refresh here is always:
+
+1. take an exclusive lock beside the token file (``filelock``: an OS lock, released by
+   the kernel if its holder dies, so a crashed process cannot wedge anyone);
+2. re-read the file: if another process already refreshed, use its result;
+3. otherwise call the provider's ``refresh_tokens`` hook, keep what the answer leaves
+   out, re-derive the API key when the provider can, and write atomically.
+
+A refresh is due when the access token expires within :data:`REFRESH_MARGIN`, when the
+last refresh is older than :data:`MAX_AGE` (Codex's rule), or when a caller saw a 401
+with the current token. Permanent failures leave the file byte-for-byte untouched and
+raise :class:`~oauth_core.errors.SignInEnded`; transient ones are retried with backoff
+by the HTTP layer and also leave the file alone.
+
+The read path is cheap on purpose: :func:`get_token` keeps the parsed file in memory
+keyed by its ``stat`` signature, so a hot loop costs one ``os.stat`` yet still sees a
+refresh that another process wrote. It imports neither ``requests`` nor pluggy unless
+a refresh is actually due.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from .accounts import known_name, load_credentials
+from .credentials import Credentials, parse_iso, utc_now_iso
+from .errors import NotLoggedIn, OAuthHubError
+from .provider import check_name
+from .store import Store, write_json
+
+REFRESH_MARGIN = 5 * 60  # refresh this many seconds before the access token expires
+MAX_AGE = 8 * 24 * 3600  # and at the latest this long after the previous refresh
+LOCK_TIMEOUT = 30.0  # seconds to wait for another process's refresh
+
+_cache: dict[Path, tuple[tuple[int, int, int], Credentials]] = {}
+_cache_lock = threading.Lock()
+_thread_locks: dict[Path, threading.Lock] = {}
+
+
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _read(name: str, store: Store) -> Credentials:
+    """The stored credentials, from the in-memory cache while the file is unchanged."""
+    path = store.tokens_path(check_name(name))
+    signature = _signature(path)
+    if signature is None:
+        known_name(name, store)  # an unknown name gets the list of known ones
+        raise NotLoggedIn(f"Not signed in to {name}. Run `oauth-hub login {name}` first.")
+    with _cache_lock:
+        cached = _cache.get(path)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+    credentials = load_credentials(name, store)
+    if credentials is None:
+        raise NotLoggedIn(f"Not signed in to {name}. Run `oauth-hub login {name}` first.")
+    with _cache_lock:
+        _cache[path] = (signature, credentials)
+    return credentials
+
+
+def needs_refresh(credentials: Credentials, now: float | None = None) -> bool:
+    """True when the access token is (nearly) expired or the last refresh is too old."""
+    now = time.time() if now is None else now
+    if not credentials.access_token:
+        return True
+    left = credentials.seconds_left(now)
+    last = parse_iso(credentials.last_refresh)
+    if left is not None:
+        margin = REFRESH_MARGIN
+        if last is not None and credentials.expires_at is not None:
+            # A token that lives less than twice the margin is refreshed half-way
+            # through instead, or every use would refresh it.
+            margin = min(margin, max(credentials.expires_at - last, 0) / 2)
+        if left <= margin:
+            return True
+    return last is not None and now - last >= MAX_AGE
+
+
+def get_credentials(provider: str, *, home: str | Path | None = None, refresh: bool = True) -> Credentials:
+    """The whole stored record, refreshed first if due. A copy: changing it changes nothing."""
+    store = Store(home)
+    credentials = _read(provider, store)
+    if refresh and needs_refresh(credentials):
+        credentials = refresh_credentials(provider, home=home, stale_token=credentials.access_token)
+    return credentials.copy()
+
+
+def get_token(provider: str, *, home: str | Path | None = None) -> str:
+    """A valid access token for ``provider``, refreshing it if needed."""
+    store = Store(home)
+    credentials = _read(provider, store)
+    if needs_refresh(credentials):
+        credentials = refresh_credentials(provider, home=home, stale_token=credentials.access_token)
+    assert credentials.access_token
+    return credentials.access_token
+
+
+def get_api_key(provider: str, *, home: str | Path | None = None) -> str:
+    """The account's API key; raises when the account has none (subscription mode)."""
+    credentials = get_credentials(provider, home=home)
+    if not credentials.api_key:
+        raise OAuthHubError(
+            f"{provider} has no API key for this account (it signs in with a subscription). "
+            f"Use the access token instead: `oauth-hub token {provider}`."
+        )
+    return credentials.api_key
+
+
+def refresh_credentials(
+    provider: str,
+    *,
+    home: str | Path | None = None,
+    force: bool = False,
+    stale_token: str | None = None,
+    http: Any = None,
+) -> Credentials:
+    """Refresh under the cross-process lock; see the module docstring.
+
+    ``stale_token`` is the access token the caller found wanting (expired, or answered
+    with 401): if the file already holds a different, fresh token, another process has
+    refreshed and that one is returned without a request. ``force`` refreshes even
+    then (``oauth-hub refresh``).
+    """
+    from filelock import FileLock, Timeout
+
+    store = Store(home)
+    known_name(provider, store)
+    lock_path = store.lock_path(provider)
+    with _cache_lock:
+        thread_lock = _thread_locks.setdefault(lock_path, threading.Lock())
+    # filelock is re-entrant within a process, so threads also need a lock of their own.
+    with thread_lock:
+        store.ensure()
+        lock = FileLock(str(lock_path), timeout=LOCK_TIMEOUT, mode=0o600)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise OAuthHubError(
+                f"Another program has been refreshing the {provider} sign-in for {int(LOCK_TIMEOUT)} seconds "
+                f"(lock {lock_path}). Try again; if it persists, stop the other oauth-hub processes."
+            ) from None
+        try:
+            current = load_credentials(provider, store)
+            if current is None:
+                raise NotLoggedIn(f"Not signed in to {provider}. Run `oauth-hub login {provider}` first.")
+            someone_else_refreshed = stale_token is not None and current.access_token != stale_token
+            if not force and (someone_else_refreshed or stale_token is None) and not needs_refresh(current):
+                return current
+            return _refresh_locked(provider, store, current, http)
+        finally:
+            lock.release()
+
+
+def _refresh_locked(provider: str, store: Store, current: Credentials, http: Any) -> Credentials:
+    from .http import HttpClient
+    from .provider import Provider
+
+    loaded = Provider.load(provider, store)
+    http = http or HttpClient()
+    answer = loaded.call("refresh_tokens", http=http, credentials=current)
+    updated = loaded.credentials_from(answer, previous=current)
+    if updated.id_token != current.id_token and loaded.has("obtain_api_key"):
+        # The API key is derived from the ID token: keep the two consistent. A failure
+        # keeps the previous key (still valid until revoked); status shows its age.
+        try:
+            key = loaded.call("obtain_api_key", required=False, http=http, credentials=updated)
+        except OAuthHubError:
+            key = None
+        if key:
+            updated.api_key = key
+            updated.api_key_obtained_at = utc_now_iso()
+    write_json(store.tokens_path(provider), updated.to_json())
+    return updated
+
+
+def get_environment(provider: str, *, home: str | Path | None = None) -> dict[str, str]:
+    """Environment variables that hand the (fresh) credentials to another program.
+
+    The provider names them (``environment`` hook), e.g. ``CHATGPT_OAUTH_API_KEY``.
+    """
+    from .provider import Provider
+
+    credentials = get_credentials(provider, home=home)
+    loaded = Provider.load(provider, Store(home))
+    env = loaded.call("environment", required=False, credentials=credentials) or {}
+    return {str(k): str(v) for k, v in env.items() if v}
+
+
+def request_headers(provider: str, credentials: Credentials, *, home: str | Path | None = None) -> dict[str, str]:
+    """Headers an API call needs besides the bearer (the provider's ``request_headers`` hook)."""
+    from .provider import Provider
+
+    loaded = Provider.load(provider, Store(home))
+    return dict(loaded.call("request_headers", required=False, credentials=credentials) or {})
