@@ -67,25 +67,25 @@ def _type_name(kind: type) -> str:
     )
 
 
-def parse_value(text: str, default: Any) -> Any:
-    """Turn the text of ``config set`` into the type the default has."""
+def parse_value(text: str, default: Any, key: str = "the value") -> Any:
+    """Turn the text of ``config set`` into the type the default has; ``key`` names it in errors."""
     if isinstance(default, bool):
         lowered = text.strip().lower()
         if lowered in ("true", "yes", "1", "on"):
             return True
         if lowered in ("false", "no", "0", "off"):
             return False
-        raise ConfigError(f"Expected true or false, got {text!r}.")
+        raise ConfigError(f"{key} must be true or false, not {text!r}.")
     if isinstance(default, int):
         try:
             return int(text)
         except ValueError:
-            raise ConfigError(f"Expected an integer, got {text!r}.") from None
+            raise ConfigError(f"{key} must be an integer, not {text!r}.") from None
     if isinstance(default, float):
         try:
             return float(text)
         except ValueError:
-            raise ConfigError(f"Expected a number, got {text!r}.") from None
+            raise ConfigError(f"{key} must be a number, not {text!r}.") from None
     if isinstance(default, list):
         return [item.strip() for item in text.split(",") if item.strip()]
     return text

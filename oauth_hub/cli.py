@@ -192,7 +192,8 @@ def _print_status(row: dict[str, Any]) -> None:
     out(f"  plan:     {row['plan'] or 'unknown'}")
     key = "no"
     if row["has_api_key"]:
-        key = "yes" + (f" (obtained {row['api_key_age_days']} days ago)" if row["api_key_age_days"] is not None else "")
+        age = row["api_key_age_days"]
+        key = "yes" + ("" if age is None else " (obtained today)" if age < 1 else f" (obtained {age:.0f} days ago)")
     out(f"  API key:  {key}")
     if row["expires_in"] is not None:
         when = f"in {_duration(row['expires_in'])}" if row["expires_in"] > 0 else "expired (refreshed on next use)"
@@ -374,7 +375,7 @@ def config_set(key: str, value: str) -> None:
     provider = _provider(name)
     if setting not in provider.settings or setting == "name":
         fail(f"{name} has no setting {setting!r}. Run `oauth-hub config show {name}` to list them.")
-    parsed = cfg.parse_value(value, provider.settings[setting])
+    parsed = cfg.parse_value(value, provider.settings[setting], key)
     store = Store()
     store.ensure()
     cfg.set_value(store.config_path(), name, setting, parsed)

@@ -1443,3 +1443,38 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(response.body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the fake by hand: ``python -m oauth_core.testing.fake_openai [--port N] [--no-org]``.
+
+    Prints the ``config.toml`` table that points the chatgpt provider at it, so a person
+    can try ``oauth-hub login chatgpt`` end to end without an OpenAI account.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A fake auth.openai.com on 127.0.0.1, for trying oauth-hub.")
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any free one)")
+    parser.add_argument("--no-org", action="store_true", help="an account without an API org (no API key)")
+    parser.add_argument("--access-token-ttl", type=int, default=3600, help="access token lifetime in seconds")
+    args = parser.parse_args(argv)
+    fake = FakeOpenAI(port=args.port, access_token_ttl=args.access_token_ttl)
+    if args.no_org:
+        fake.organization_id = None
+        fake.project_id = None
+    fake.start()
+    print(f"Fake OpenAI IdP listening on {fake.issuer} (Ctrl+C to stop). Put this in config.toml:\n")
+    print("[providers.chatgpt]")
+    print(f'issuer = "{fake.issuer}"\napi_base = "{fake.api_base}"\nchatgpt_base = "{fake.chatgpt_base}"', flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
