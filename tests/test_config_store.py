@@ -81,7 +81,7 @@ def test_write_json_is_private_and_atomic(tmp_path, monkeypatch):
 def test_loose_home_is_tightened_and_reported(tmp_path):
     home = tmp_path / "home"
     home.mkdir(mode=0o755)
-    os.chmod(home, 0o755)
+    os.chmod(home, 0o755)  # noqa: S103 - the loose mode under test
     notices = Store(home).ensure()
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     assert notices and "755" in notices[0]
