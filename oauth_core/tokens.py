@@ -35,18 +35,19 @@ from .accounts import known_name, load_credentials
 from .credentials import Credentials, parse_iso, utc_now_iso
 from .errors import NotLoggedIn, OAuthHubError
 from .provider import check_name
-from .store import Store, write_json
+from .store import HOME_ENV, Store, write_json
 
 REFRESH_MARGIN = 5 * 60  # refresh this many seconds before the access token expires
 MAX_AGE = 8 * 24 * 3600  # and at the latest this long after the previous refresh
 LOCK_TIMEOUT = 30.0  # seconds to wait for another process's refresh
 
-_cache: dict[Path, tuple[tuple[int, int, int], Credentials]] = {}
+_cache: dict[str, tuple[tuple[int, int, int], Credentials, float]] = {}
+_paths: dict[tuple[str, str | None, str | None], tuple[Store, str]] = {}
 _cache_lock = threading.Lock()
 _thread_locks: dict[Path, threading.Lock] = {}
 
 
-def _signature(path: Path) -> tuple[int, int, int] | None:
+def _signature(path: str) -> tuple[int, int, int] | None:
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -54,57 +55,70 @@ def _signature(path: Path) -> tuple[int, int, int] | None:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-def _read(name: str, store: Store) -> Credentials:
-    """The stored credentials, from the in-memory cache while the file is unchanged."""
-    path = store.tokens_path(check_name(name))
-    signature = _signature(path)
-    if signature is None:
-        known_name(name, store)  # an unknown name gets the list of known ones
-        raise NotLoggedIn(f"Not signed in to {name}. Run `oauth-hub login {name}` first.")
-    with _cache_lock:
-        cached = _cache.get(path)
-        if cached is not None and cached[0] == signature:
-            return cached[1]
-    credentials = load_credentials(name, store)
-    if credentials is None:
-        raise NotLoggedIn(f"Not signed in to {name}. Run `oauth-hub login {name}` first.")
-    with _cache_lock:
-        _cache[path] = (signature, credentials)
-    return credentials
+def refresh_due_at(credentials: Credentials) -> float:
+    """The epoch second from which the credentials need a refresh (``-inf``: already)."""
+    if not credentials.access_token:
+        return float("-inf")
+    due = float("inf")
+    last = parse_iso(credentials.last_refresh)
+    if credentials.expires_at is not None:
+        margin = REFRESH_MARGIN
+        if last is not None:
+            # A token that lives less than twice the margin is refreshed half-way
+            # through instead, or every use would refresh it.
+            margin = min(margin, max(credentials.expires_at - last, 0) / 2)
+        due = credentials.expires_at - margin
+    if last is not None:
+        due = min(due, last + MAX_AGE)
+    return due
 
 
 def needs_refresh(credentials: Credentials, now: float | None = None) -> bool:
     """True when the access token is (nearly) expired or the last refresh is too old."""
-    now = time.time() if now is None else now
-    if not credentials.access_token:
-        return True
-    left = credentials.seconds_left(now)
-    last = parse_iso(credentials.last_refresh)
-    if left is not None:
-        margin = REFRESH_MARGIN
-        if last is not None and credentials.expires_at is not None:
-            # A token that lives less than twice the margin is refreshed half-way
-            # through instead, or every use would refresh it.
-            margin = min(margin, max(credentials.expires_at - last, 0) / 2)
-        if left <= margin:
-            return True
-    return last is not None and now - last >= MAX_AGE
+    return (time.time() if now is None else now) >= refresh_due_at(credentials)
+
+
+def _locate(name: str, home: str | Path | None) -> tuple[Store, str]:
+    """The store and token-file path for ``name``; memoised, since pathlib is slow in a hot loop."""
+    key = (name, None if home is None else os.fspath(home), os.environ.get(HOME_ENV))
+    found = _paths.get(key)
+    if found is None:
+        store = Store(home)
+        found = _paths[key] = (store, str(store.tokens_path(check_name(name))))
+    return found
+
+
+def _read(name: str, home: str | Path | None) -> tuple[Credentials, float]:
+    """The stored credentials and when they fall due, cached while the file is unchanged."""
+    store, path = _locate(name, home)
+    signature = _signature(path)
+    if signature is None:
+        known_name(name, store)  # an unknown name gets the list of known ones
+        raise NotLoggedIn(f"Not signed in to {name}. Run `oauth-hub login {name}` first.")
+    cached = _cache.get(path)
+    if cached is not None and cached[0] == signature:
+        return cached[1], cached[2]
+    credentials = load_credentials(name, store)
+    if credentials is None:
+        raise NotLoggedIn(f"Not signed in to {name}. Run `oauth-hub login {name}` first.")
+    due = refresh_due_at(credentials)
+    with _cache_lock:
+        _cache[path] = (signature, credentials, due)
+    return credentials, due
 
 
 def get_credentials(provider: str, *, home: str | Path | None = None, refresh: bool = True) -> Credentials:
     """The whole stored record, refreshed first if due. A copy: changing it changes nothing."""
-    store = Store(home)
-    credentials = _read(provider, store)
-    if refresh and needs_refresh(credentials):
+    credentials, due = _read(provider, home)
+    if refresh and time.time() >= due:
         credentials = refresh_credentials(provider, home=home, stale_token=credentials.access_token)
     return credentials.copy()
 
 
 def get_token(provider: str, *, home: str | Path | None = None) -> str:
     """A valid access token for ``provider``, refreshing it if needed."""
-    store = Store(home)
-    credentials = _read(provider, store)
-    if needs_refresh(credentials):
+    credentials, due = _read(provider, home)
+    if time.time() >= due:
         credentials = refresh_credentials(provider, home=home, stale_token=credentials.access_token)
     assert credentials.access_token
     return credentials.access_token
