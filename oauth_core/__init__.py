@@ -3,7 +3,7 @@
 The public API is imported lazily (PEP 562) so that ``import oauth_core`` stays cheap
 for tools that only need a token::
 
-    from oauth_core import login, status, logout
+    from oauth_core import get_token, OAuthHubAuth, login, status, logout
 """
 
 from __future__ import annotations
@@ -24,20 +24,29 @@ _EXPORTS = {
     "register_provider": "oauth_core.plugins",
     "unregister_provider": "oauth_core.plugins",
     "provider_names": "oauth_core.plugins",
+    "get_token": "oauth_core.tokens",
+    "get_api_key": "oauth_core.tokens",
+    "get_credentials": "oauth_core.tokens",
+    "get_environment": "oauth_core.tokens",
+    "refresh_credentials": "oauth_core.tokens",
+    "OAuthHubAuth": "oauth_core.auth",
 }
 
 __all__ = [
-    "Credentials", "LoginResult", "LoginUI", "OAuthHubError", "hookimpl", "login", "logout",
-    "provider_names", "register_provider", "status", "unregister_provider",
+    "Credentials", "LoginResult", "LoginUI", "OAuthHubAuth", "OAuthHubError", "get_api_key", "get_credentials",
+    "get_environment", "get_token", "hookimpl", "login", "logout", "provider_names", "refresh_credentials",
+    "register_provider", "status", "unregister_provider",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .accounts import logout, status
+    from .auth import OAuthHubAuth
     from .credentials import Credentials
     from .errors import OAuthHubError
     from .hookspecs import hookimpl
     from .login import LoginResult, LoginUI, login
     from .plugins import provider_names, register_provider, unregister_provider
+    from .tokens import get_api_key, get_credentials, get_environment, get_token, refresh_credentials
 
 
 def __getattr__(name: str) -> Any:
