@@ -125,5 +125,26 @@ def request_headers(settings: dict[str, Any], credentials: Any) -> dict[str, str
 
 
 @hookspec(firstresult=True)
+def start_device_login(settings: dict[str, Any], http: Any) -> dict[str, Any]:
+    """Begin a device-code sign-in (optional; enables ``oauth-hub login NAME --device``).
+
+    Return a dict with ``verification_uri`` (the page the person opens), ``user_code``
+    (what they type there), ``interval`` (seconds between polls; a number or a string)
+    and ``expires_in`` (seconds), plus whatever :func:`poll_device_login` needs.
+    """
+
+
+@hookspec(firstresult=True)
+def poll_device_login(settings: dict[str, Any], http: Any, device: dict[str, Any]) -> dict[str, Any] | None:
+    """Ask once whether the device code was approved.
+
+    ``device`` is what :func:`start_device_login` returned. Return ``None`` while the
+    person has not approved yet; the token endpoint's answer (as from
+    :func:`exchange_code`) once they have. Raise :class:`oauth_core.errors.LoginError`
+    when the code expired or was denied.
+    """
+
+
+@hookspec(firstresult=True)
 def environment(settings: dict[str, Any], credentials: Any) -> dict[str, str]:
     """Environment variables for ``oauth-hub env`` / ``exec``, e.g. ``CHATGPT_OAUTH_API_KEY``."""

@@ -17,12 +17,14 @@ can present them as they like.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .credentials import Credentials, utc_now_iso
-from .errors import CorruptFileError, LoginCancelled, OAuthHubError
+from .errors import CorruptFileError, LoginCancelled, LoginError, LoginTimeout, OAuthHubError
 from .http import HttpClient
 from .loopback import CallbackServer
 from .pkce import PkcePair, new_state
@@ -37,7 +39,7 @@ class LoginUI:
         """Something worth knowing that is not a problem."""
 
     def warning(self, message: str) -> None:
-        """Something went wrong but the login goes on."""
+        """Something went wrong or is about to, but the login goes on."""
 
     def auth_url(self, url: str) -> None:
         """The URL to open; show it always (a remote shell has no browser)."""
@@ -45,8 +47,17 @@ class LoginUI:
     def browser_opened(self, opened: bool) -> None:
         """Whether a browser could be started."""
 
-    def waiting(self, port: int, timeout: float) -> None:
-        """The callback server listens on ``port`` for at most ``timeout`` seconds."""
+    def waiting(self, port: int, timeout: float, paste: bool) -> None:
+        """The callback server listens on ``port`` for at most ``timeout`` seconds.
+
+        ``paste``: the redirect URL may also be pasted (say so).
+        """
+
+    def pasted(self, accepted: bool, message: str) -> None:
+        """How a pasted redirect URL was judged."""
+
+    def device_code(self, verification_uri: str, user_code: str, expires_in: float) -> None:
+        """Device login: the person opens ``verification_uri`` anywhere and enters ``user_code``."""
 
     def tick(self, seconds_left: float) -> None:
         """About once a second while waiting."""
@@ -80,6 +91,23 @@ class LoginResult:
         }
 
 
+LAST_MINUTE = 60.0  # warn when this many seconds are left
+
+
+def _ticker(ui: LoginUI, hint: str) -> Callable[[float], None]:
+    """``ui.tick`` plus one warning when the last minute starts."""
+    warned = False
+
+    def tick(left: float) -> None:
+        nonlocal warned
+        if left <= LAST_MINUTE and not warned:
+            warned = True
+            ui.warning(f"Less than a minute left: finish signing in now, or run `{hint}` again afterwards.")
+        ui.tick(left)
+
+    return tick
+
+
 def login(
     name: str,
     *,
@@ -88,9 +116,17 @@ def login(
     timeout: float | None = None,
     ui: LoginUI | None = None,
     http: HttpClient | None = None,
+    paste: Iterable[str] | None = None,
 ) -> LoginResult:
-    """Sign in to provider ``name`` and store its tokens and model entries."""
+    """Sign in to provider ``name`` through the browser and store tokens and model entries.
+
+    ``paste``: lines of text (e.g. ``sys.stdin``) where the person may paste the
+    redirect URL instead of the browser reaching the loopback server (SSH, containers).
+    Ctrl+C (``KeyboardInterrupt``) ends the login with :class:`LoginCancelled`;
+    nothing is written before the code exchange succeeds.
+    """
     from .browser import open_in_browser
+    from .paste import read_pastes
 
     ui = ui or LoginUI()
     store = Store(home)
@@ -103,9 +139,11 @@ def login(
     state = new_state()
     wait_for = float(timeout if timeout is not None else provider.settings["callback_timeout"])
     hint = f"oauth-hub login {name}"
+    advice = f", or use `{hint} --device`" if provider.has("start_device_login") else ""
+    advice += f", or `{hint} --no-browser` and paste the redirect URL"
     server = CallbackServer(
         path=provider.settings["callback_path"], state=state, ports=provider.ports,
-        provider=provider.title, login_hint=hint,
+        provider=provider.title, login_hint=hint, busy_advice=advice,
     )
     with server:
         for notice in server.notices:
@@ -116,9 +154,11 @@ def login(
         ui.auth_url(url)
         if open_browser:
             ui.browser_opened(open_in_browser(url))
-        ui.waiting(server.port, wait_for)
+        ui.waiting(server.port, wait_for, paste is not None)
+        if paste is not None:
+            read_pastes(paste, server, ui.pasted)
         try:
-            callback = server.wait(wait_for, tick=ui.tick)
+            callback = server.wait(wait_for, tick=_ticker(ui, hint))
         except KeyboardInterrupt:
             server.cancel("Login interrupted.")
             raise LoginCancelled(f"Login interrupted; nothing was saved. Run `{hint}` to start again.") from None
@@ -128,6 +168,79 @@ def login(
         "exchange_code", http=http, code=callback.code, redirect_uri=redirect_uri,
         code_verifier=pkce.verifier, state=state,
     )
+    return _complete(provider, store, http, answer, ui, hint)
+
+
+def device_login(
+    name: str,
+    *,
+    home: str | Path | None = None,
+    open_browser: bool = False,
+    timeout: float | None = None,
+    ui: LoginUI | None = None,
+    http: HttpClient | None = None,
+) -> LoginResult:
+    """Sign in with a device code: no callback server, for machines without a browser.
+
+    The person opens the provider's device page on any device and types the code shown;
+    this process polls until they approve, the code expires, or ``timeout``.
+    """
+    ui = ui or LoginUI()
+    store = Store(home)
+    provider = Provider.load(name, store)
+    http = http or HttpClient()
+    hint = f"oauth-hub login {name} --device"
+    if not provider.has("start_device_login"):
+        raise LoginError(
+            f"{provider.title} does not offer device-code sign-in. Use `oauth-hub login {name} --no-browser`, "
+            "open the URL on any machine and paste the address it ends on back here."
+        )
+    for notice in store.ensure():
+        ui.notice(notice)
+    device = provider.call("start_device_login", http=http)
+    expires_in = float(device.get("expires_in") or 900)
+    wait_for = min(float(timeout), expires_in) if timeout is not None else expires_in
+    interval = _interval(device.get("interval"))
+    ui.device_code(device["verification_uri"], device["user_code"], wait_for)
+    if open_browser:
+        from .browser import open_in_browser
+
+        ui.browser_opened(open_in_browser(device["verification_uri"]))
+    deadline = time.monotonic() + wait_for
+    tick = _ticker(ui, hint)
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LoginTimeout(
+                    f"The device code was not approved within {int(wait_for)} seconds. Run `{hint}` again "
+                    "and enter the new code right away."
+                )
+            tick(left)
+            time.sleep(min(interval, left))
+            answer = provider.call("poll_device_login", required=False, http=http, device=device)
+            if answer:
+                break
+    except KeyboardInterrupt:
+        raise LoginCancelled(f"Login interrupted; nothing was saved. Run `{hint}` to start again.") from None
+    ui.step("Approved. Fetching tokens…")
+    return _complete(provider, store, http, answer, ui, hint)
+
+
+def _interval(value: Any) -> float:
+    """Polling interval in seconds; providers send it as a number or a string."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return 5.0
+    return min(max(seconds, 0.2), 60.0)
+
+
+def _complete(
+    provider: Provider, store: Store, http: HttpClient, answer: dict[str, Any], ui: LoginUI, hint: str
+) -> LoginResult:
+    """After the code exchange: save tokens, then (best effort) the API key and models."""
+    name = provider.name
     credentials = provider.credentials_from(answer)
     if not credentials.access_token:
         raise OAuthHubError(f"{provider.title} returned no access token. Run `{hint}` to try again.")

@@ -46,6 +46,19 @@ class CallbackResult:
         return f"CallbackResult(code='…', params={sorted(self.params)!r})"
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """How a delivered callback was judged: an HTTP status and words for the person."""
+
+    status: int
+    title: str
+    message: str
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == 200
+
+
 @dataclass
 class _Outcome:
     result: CallbackResult | None = None
@@ -69,6 +82,7 @@ class CallbackServer:
         ports: Sequence[int],
         provider: str = "the provider",
         login_hint: str = "oauth-hub login",
+        busy_advice: str = "",
         cancel_stale: bool = True,
         cancel_attempts: int = 10,
         cancel_interval: float = 0.2,
@@ -78,6 +92,7 @@ class CallbackServer:
         self.ports = list(ports)
         self.provider = provider
         self.login_hint = login_hint  # e.g. "oauth-hub login chatgpt", for messages
+        self.busy_advice = busy_advice  # what else to try when every port is taken
         self.cancel_stale = cancel_stale
         self.cancel_attempts = cancel_attempts
         self.cancel_interval = cancel_interval
@@ -129,7 +144,7 @@ class CallbackServer:
                 )
                 self._thread.start()
                 return self.port
-        raise PortBusy(_busy_message(self.ports, self.login_hint))
+        raise PortBusy(_busy_message(self.ports, self.login_hint, self.busy_advice))
 
     def _bind(self, port: int) -> _Server | None:
         try:
@@ -176,20 +191,20 @@ class CallbackServer:
             assert self._outcome.result is not None
             return self._outcome.result
 
-    def submit(self, params: dict[str, str]) -> tuple[int, str]:
-        """Judge a callback's query parameters; returns (HTTP status, page body).
+    def submit(self, params: dict[str, str]) -> Verdict:
+        """Judge a callback's query parameters.
 
-        Shared by the HTTP handler and by anything else that delivers a callback (a
-        pasted redirect URL), so both are checked the same way.
+        Shared by the HTTP handler and by a pasted redirect URL, so both are checked
+        the same way: the state must match, one result only.
         """
         with self._lock:
             if self._done.is_set():
-                return 409, _page("This sign-in has already finished", "You can close this tab.")
+                return Verdict(409, "This sign-in has already finished", "You can close this tab.")
             if params.get("state") != self.state:
-                return 400, _page(
-                    "This sign-in link does not match",
-                    "The page that sent you here is not part of the login running in your terminal, "
-                    "so it was ignored. Finish signing in from the link the terminal shows.",
+                return Verdict(
+                    400, "This sign-in link does not match",
+                    "It is not from the login running in your terminal (its state differs), so it was ignored. "
+                    "Finish signing in from the link the terminal shows.",
                 )
             if "error" in params:
                 code = params.get("error") or "unknown_error"
@@ -199,22 +214,23 @@ class CallbackServer:
                     f"{self.provider} refused the sign-in ({detail}). Run `{self.login_hint}` to try again."
                 )
                 self._done.set()
-                return 400, _page(
-                    "Sign-in was not completed",
-                    f"{self.provider} reported: {detail}. Return to the terminal to try again.",
-                )
+                return Verdict(400, "Sign-in was not completed",
+                               f"{self.provider} reported: {detail}. Return to the terminal to try again.")
             code = params.get("code")
             if not code:
-                return 400, _page(
-                    "The callback carried no authorization code",
-                    "Nothing was changed. Return to the terminal and try again.",
-                )
+                return Verdict(400, "The callback carried no authorization code",
+                               "Nothing was changed. Return to the terminal and try again.")
             self._outcome.result = CallbackResult(code=code, params=dict(params))
             self._done.set()
-            return 200, _page(
-                "You're signed in",
+            return Verdict(
+                200, "You're signed in",
                 f"oauth-hub received your {self.provider} sign-in. You can close this tab and return to the terminal.",
             )
+
+    @property
+    def finished(self) -> bool:
+        """Whether the login has its result (or was cancelled)."""
+        return self._done.is_set()
 
     def cancel(self, reason: str) -> None:
         """End the wait with :class:`LoginCancelled` (used by ``/cancel`` and Ctrl+C)."""
@@ -272,8 +288,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         url = urlsplit(self.path)
         if url.path == flow.path:
-            status, body = flow.submit(first_values(url.query))
-            self._send(status, body)
+            verdict = flow.submit(first_values(url.query))
+            self._send(verdict.status, _page(verdict.title, verdict.message))
         elif url.path == "/cancel":
             flow.cancel(
                 f"A newer login on port {flow.port} asked this one to stop. Finish signing in there, "
@@ -309,7 +325,7 @@ def _ask_to_cancel(port: int) -> bool:
     return answered
 
 
-def _busy_message(ports: Sequence[int], login_hint: str) -> str:
+def _busy_message(ports: Sequence[int], login_hint: str, advice: str) -> str:
     from .portinfo import describe_holder
 
     held = []
@@ -320,7 +336,7 @@ def _busy_message(ports: Sequence[int], login_hint: str) -> str:
     plural = "s" if len(ports) > 1 else ""
     return (
         f"Cannot listen for the sign-in callback: port{plural} {which} already in use, and the provider "
-        f"accepts no other. Stop the program holding it and run `{login_hint}` again."
+        f"accepts no other. Stop the program holding it and run `{login_hint}` again{advice}."
     )
 
 

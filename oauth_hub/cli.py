@@ -78,27 +78,42 @@ def cli() -> None:
 
 
 class TerminalLoginUI:
-    """Shows login progress on stderr: the URL always, a countdown while waiting."""
+    """Shows login progress on stderr: the URL always, a countdown while waiting.
 
-    def __init__(self, provider: str, *, open_browser: bool) -> None:
+    On a terminal the countdown updates in place; when a redirect URL may be pasted, it
+    sits on the line above the input prompt (saved/restored cursor) so typing is not
+    disturbed. Off a terminal it prints a line a minute.
+    """
+
+    def __init__(self, provider: str) -> None:
         self.provider = provider
-        self.open_browser = open_browser
         self.live = sys.stderr.isatty()
+        self.prompting = False  # a paste prompt is on screen below the countdown
+        self.counting = False  # an in-place countdown occupies the current line
         self._last_minute: int | None = None
-        self._counting = False
 
-    def _end_countdown(self) -> None:
-        if self._counting:
+    def _line(self, message: str, **style: Any) -> None:
+        """Print a whole line without tearing the countdown or the prompt."""
+        if self.prompting:
             click.echo("\r\033[K", err=True, nl=False)
-            self._counting = False
+            say(message, **style)
+            click.echo("\n> ", err=True, nl=False)  # fresh countdown line, fresh prompt
+            return
+        if self.counting:
+            click.echo("\r\033[K", err=True, nl=False)
+        say(message, **style)
+
+    def finish(self) -> None:
+        """Leave the terminal on a clean line."""
+        if self.prompting or self.counting:
+            click.echo("\r\033[K", err=True, nl=False)
+        self.prompting = self.counting = False
 
     def notice(self, message: str) -> None:
-        self._end_countdown()
-        say(message)
+        self._line(message)
 
     def warning(self, message: str) -> None:
-        self._end_countdown()
-        say(f"Warning: {message}", fg="yellow")
+        self._line(f"Warning: {message}", fg="yellow")
 
     def auth_url(self, url: str) -> None:
         say(f"Sign in to {self.provider} in your browser. If it does not open, open this URL:")
@@ -107,44 +122,85 @@ class TerminalLoginUI:
         say("")
 
     def browser_opened(self, opened: bool) -> None:
+        from oauth_core.browser import why_no_browser
+
         if opened:
             say("Opened the sign-in page in your browser.")
-        else:
-            say("Could not open a browser here; open the URL above on any machine that can reach this one.",
-                fg="yellow")
+            return
+        reason = why_no_browser()
+        say(f"Could not open a browser here{f' ({reason})' if reason else ''}: open the URL above on any machine.",
+            fg="yellow")
 
-    def waiting(self, port: int, timeout: float) -> None:
+    def waiting(self, port: int, timeout: float, paste: bool) -> None:
         say(f"Waiting for the sign-in on http://127.0.0.1:{port} (up to {_duration(timeout)}; Ctrl+C to stop).")
+        if paste:
+            say("If the browser cannot reach this machine (SSH, a container), it ends on an error page: "
+                "copy that page's address from the address bar, paste it here and press Enter.")
+            if self.live:
+                click.echo(f"Waiting… {_duration(timeout)} left\n> ", err=True, nl=False)
+                self.prompting = True
+
+    def pasted(self, accepted: bool, message: str) -> None:
+        if accepted:
+            self.finish()
+            say(message, fg="green")
+        else:
+            self._line(message, fg="yellow")
+
+    def device_code(self, verification_uri: str, user_code: str, expires_in: float) -> None:
+        say("To sign in, open this page on any device:")
+        say("")
+        say(f"    {verification_uri}", bold=True)
+        say("")
+        say("and enter the code:")
+        say("")
+        say(f"    {user_code}", bold=True, fg="cyan")
+        say("")
+        say(f"The code expires in {_duration(expires_in)}. Waiting for approval (Ctrl+C to stop)…")
 
     def tick(self, seconds_left: float) -> None:
-        if self.live:
-            self._counting = True
-            click.echo(f"\r\033[KWaiting… {_duration(seconds_left)} left", err=True, nl=False)
-            return
-        minute = int(seconds_left // 60)
-        if self._last_minute is not None and minute < self._last_minute:
-            say(f"Still waiting… {_duration(seconds_left)} left")
-        self._last_minute = minute
+        text = f"Waiting… {_duration(seconds_left)} left"
+        if self.prompting:
+            click.echo(f"\0337\033[1A\r\033[K{text}\0338", err=True, nl=False)
+        elif self.live:
+            self.counting = True
+            click.echo(f"\r\033[K{text}", err=True, nl=False)
+        else:
+            minute = int(seconds_left // 60)
+            if self._last_minute is not None and minute < self._last_minute:
+                say(f"Still waiting… {_duration(seconds_left)} left")
+            self._last_minute = minute
 
     def step(self, message: str) -> None:
-        self._end_countdown()
+        self.finish()
         say(message)
 
 
 @cli.command()
 @click.argument("provider")
 @click.option("--no-browser", is_flag=True, help="Only print the URL; do not try to open a browser.")
+@click.option("--device", is_flag=True, help="Sign in with a code shown here, on any device (no callback needed).")
 @click.option("--timeout", type=click.FloatRange(min=1), help="Seconds to wait for the sign-in (default from config).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout when done.")
-def login(provider: str, no_browser: bool, timeout: float | None, as_json: bool) -> None:
-    """Sign in to PROVIDER in the browser and store its tokens and models."""
-    from oauth_core.login import login as run_login
+def login(provider: str, no_browser: bool, device: bool, timeout: float | None, as_json: bool) -> None:
+    """Sign in to PROVIDER in the browser and store its tokens and models.
 
-    ui = TerminalLoginUI(provider, open_browser=not no_browser)
+    \b
+    The URL is always printed. Over SSH or in a container, open it anywhere and paste
+    the address the browser ends on back here, or use --device.
+    """
+    from oauth_core.login import device_login
+    from oauth_core.login import login as browser_login
+
+    ui = TerminalLoginUI(provider)
     try:
-        result = run_login(provider, open_browser=not no_browser, timeout=timeout, ui=ui)
+        if device:
+            result = device_login(provider, open_browser=False, timeout=timeout, ui=ui)
+        else:
+            paste = sys.stdin if sys.stdin is not None and not sys.stdin.closed else None
+            result = browser_login(provider, open_browser=not no_browser, timeout=timeout, ui=ui, paste=paste)
     finally:
-        ui._end_countdown()
+        ui.finish()
     summary = result.summary()
     say("")
     say(f"Signed in to {provider}.", fg="green", bold=True)

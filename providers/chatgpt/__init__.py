@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from oauth_core.claims import safe_payload
-from oauth_core.errors import IdPError, OAuthHubError, SignInEnded
+from oauth_core.errors import IdPError, LoginError, OAuthHubError, SignInEnded
 from oauth_core.hookspecs import hookimpl
 
 from .models import context_length, is_chat_model
@@ -30,6 +30,7 @@ SCOPES = "openid profile email offline_access"
 ORIGINATOR = "codex_cli_rs"
 CODEX_VERSION = "0.171.0"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 (a grant type)
+DEVICE_CODE_LIFETIME = 15 * 60  # Codex gives up polling after 15 minutes
 ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"  # noqa: S105 (a token type name)
 # Codex's own words for a refresh token that can never work again.
 DEAD_REFRESH_CODES = {
@@ -257,6 +258,44 @@ def revoke_tokens(settings: dict[str, Any], http: Any, credentials: Any) -> bool
         what="token revocation",
     )
     return True
+
+
+@hookimpl
+def start_device_login(settings: dict[str, Any], http: Any) -> dict[str, Any]:
+    issuer = _issuer(settings)
+    answer = http.post(f"{issuer}/api/accounts/deviceauth/usercode", json={"client_id": settings["client_id"]},
+                       what="device code request")
+    if not isinstance(answer, dict) or not answer.get("device_auth_id") or not answer.get("user_code"):
+        raise OAuthHubError("the device code request answered without a code")
+    return {
+        "device_auth_id": answer["device_auth_id"],
+        "user_code": answer["user_code"],
+        "interval": answer.get("interval", 5),  # Codex sees it as a string at times
+        "expires_in": DEVICE_CODE_LIFETIME,
+        "verification_uri": f"{issuer}/codex/device",
+    }
+
+
+@hookimpl
+def poll_device_login(settings: dict[str, Any], http: Any, device: dict[str, Any]) -> dict[str, Any] | None:
+    issuer = _issuer(settings)
+    try:
+        answer = http.post(
+            f"{issuer}/api/accounts/deviceauth/token",
+            json={"device_auth_id": device["device_auth_id"], "user_code": device["user_code"]},
+            what="device code poll",
+        )
+    except IdPError as exc:
+        if exc.status in (403, 404):
+            return None  # not approved yet
+        raise LoginError(
+            f"The device sign-in stopped: {exc} Run `oauth-hub login {settings['name']} --device` for a new code."
+        ) from None
+    code, verifier = answer.get("authorization_code"), answer.get("code_verifier")
+    if not code or not verifier:
+        raise LoginError("The device sign-in was approved but no authorization code came back. Try again.")
+    return exchange_code(settings=settings, http=http, code=code, redirect_uri=f"{issuer}/deviceauth/callback",
+                         code_verifier=verifier)
 
 
 @hookimpl
