@@ -21,11 +21,12 @@ from __future__ import annotations
 import errno
 import os
 import shlex
+import shutil
 import socket
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -216,61 +217,56 @@ def _join(items: list[int]) -> str:
 # -- browser -----------------------------------------------------------------------
 
 
-def is_ssh_without_display(env: Mapping[str, str] | None = None) -> bool:
-    """Over SSH with no forwarded display, a browser would start on the remote machine, if at all."""
-    env = os.environ if env is None else env
-    remote = bool(env.get("SSH_CONNECTION") or env.get("SSH_TTY"))
-    return remote and not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
-
-
-def is_wsl(env: Mapping[str, str] | None = None) -> bool:
-    """WSL runs Linux, but the person's browser is on Windows: Python's webbrowser cannot reach it."""
-    env = os.environ if env is None else env
-    if env.get("WSL_DISTRO_NAME"):
-        return True
-    try:
-        return "microsoft" in Path("/proc/version").read_text(errors="replace").lower()
-    except OSError:
-        return False
-
-
 def check_browser() -> Check:
-    """Will ``oauth-hub login`` be able to open the sign-in page? Never opens anything."""
+    """Will ``oauth-hub login`` open the sign-in page? Never opens anything.
+
+    Uses the same rules as :func:`oauth_core.browser.open_in_browser`, so the answer
+    predicts what the login will do rather than what a browser could do in theory.
+    """
+    from . import browser
+
     no_browser_fix = "use --no-browser and open the printed URL elsewhere, then paste the redirect URL back"
-    wsl_note = (" (WSL: a Windows browser reaches the callback through WSL's localhost forwarding; "
-                "if it never arrives, paste the redirect URL)") if is_wsl() else ""
     browser_env = os.environ.get("BROWSER", "").strip()
     if browser_env:
         words = browser_env.split(os.pathsep)[0].split()
         program = Path(words[0]).name if words else browser_env
-        return Check("browser", True, f"$BROWSER is set ({program}); it will be used{wsl_note}", None)
-    if is_ssh_without_display():
+        return Check("browser", True, f"$BROWSER is set ({program}); login will use it", None)
+    if browser.is_wsl():
+        launcher = shutil.which("wslview") or shutil.which("powershell.exe")
+        if launcher:
+            return Check(
+                "browser", True,
+                f"WSL: login opens your Windows browser with {Path(launcher).name}; it reaches the callback "
+                "through WSL's localhost forwarding",
+                None,
+            )
+        return Check("browser", None, "WSL, but neither wslview nor powershell.exe is on PATH",
+                     "install wslu (for wslview), or " + no_browser_fix)
+    if browser.is_ssh():
         return Check(
             "browser", None,
-            "SSH session without a display: no browser can open here, and one on your own machine "
+            "SSH session without a display: login will not open a browser, and one on your own machine "
             "cannot reach this machine's 127.0.0.1 callback unless the port is forwarded",
             no_browser_fix + " (or forward the callback port: `ssh -L PORT:127.0.0.1:PORT`)",
         )
+    if not browser.has_display():
+        return Check("browser", None, "no display (DISPLAY/WAYLAND_DISPLAY unset): login will not open a browser",
+                     no_browser_fix)
     import webbrowser
 
     try:
         found = webbrowser.get()
     except webbrowser.Error:
-        if wsl_note:
-            return Check(
-                "browser", None,
-                "WSL without a browser Python can start: your Windows browser will not open by itself",
-                "set BROWSER=wslview (from the wslu package), or " + no_browser_fix,
-            )
-        return Check("browser", None, "no browser found (no display, and $BROWSER is not set)", no_browser_fix)
+        return Check("browser", None, "a display but no browser Python can start",
+                     "set BROWSER to your browser command, or " + no_browser_fix)
     found_name = str(getattr(found, "name", "") or type(found).__name__)
     if Path(found_name).name in TEXT_BROWSERS:
         return Check(
             "browser", None,
             f"only a text browser was found ({found_name}); provider sign-in pages need a graphical browser",
-            no_browser_fix,
+            "set BROWSER to a graphical browser, or " + no_browser_fix,
         )
-    return Check("browser", True, f"browser available ({found_name}){wsl_note}", None)
+    return Check("browser", True, f"browser available ({found_name})", None)
 
 
 # -- home --------------------------------------------------------------------------

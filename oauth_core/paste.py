@@ -74,7 +74,7 @@ def read_pastes(
             verdict: Verdict = server.submit(params)
             if verdict.status == 409:
                 return
-            report(verdict.accepted, "Got it." if verdict.accepted else verdict.message)
+            report(verdict.accepted, "Got it." if verdict.accepted else f"{verdict.title}. {verdict.message}")
             if server.finished:
                 return
 

@@ -385,6 +385,36 @@ def providers(as_json: bool) -> None:
         sys.exit(1)
 
 
+# -- doctor ---------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("provider", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of checks.")
+@click.option("--timeout", type=click.FloatRange(min=0.5), default=5.0, show_default=True,
+              help="Seconds to wait for each network check.")
+def doctor(provider: str | None, as_json: bool, timeout: float) -> None:
+    """Check what breaks logins before it does: ports, browser, home, network, clock."""
+    from oauth_core.doctor import run_checks
+
+    checks = run_checks(provider, timeout=timeout)
+    if as_json:
+        out(json.dumps([c.to_json() for c in checks], indent=2))
+    else:
+        marks = {"ok": ("ok", "green"), "warning": ("warn", "yellow"), "failed": ("FAIL", "red")}
+        colour = _colour_ok(sys.stdout)
+        for check in checks:
+            mark, fg = marks[check.status]
+            label = f"{mark:<4}"
+            if colour:
+                label = click.style(label, fg=fg, bold=True)
+            out(f"{label} {check.name}: {check.summary}")
+            if check.fix:
+                out(f"     fix: {check.fix}")
+    if any(c.ok is False for c in checks):
+        sys.exit(1)
+
+
 # -- config --------------------------------------------------------------------------
 
 
