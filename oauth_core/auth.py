@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 
-from .tokens import get_credentials, refresh_credentials, request_headers
+from .tokens import auth_headers, get_credentials, refresh_credentials
 
 
 class OAuthHubAuth(requests.auth.AuthBase):
@@ -41,20 +41,16 @@ class OAuthHubAuth(requests.auth.AuthBase):
     def __repr__(self) -> str:
         return f"OAuthHubAuth(provider={self.provider!r})"
 
-    def _secret(self, credentials: Any) -> str:
-        if self.use_api_key or (self.use_api_key is None and credentials.api_key):
-            if not credentials.api_key:
-                from .errors import OAuthHubError
+    def _wants_api_key(self, credentials: Any) -> bool:
+        if self.use_api_key and not credentials.api_key:
+            from .errors import OAuthHubError
 
-                raise OAuthHubError(f"{self.provider} has no API key for this account.")
-            return credentials.api_key
-        return credentials.access_token
+            raise OAuthHubError(f"{self.provider} has no API key for this account.")
+        return bool(self.use_api_key or (self.use_api_key is None and credentials.api_key))
 
     def _apply(self, request: Any, credentials: Any) -> None:
-        secret = self._secret(credentials)
-        headers = {} if secret == credentials.api_key else request_headers(self.provider, credentials, home=self.home)
-        request.headers.update(headers)
-        request.headers["Authorization"] = f"Bearer {secret}"
+        use_key = self._wants_api_key(credentials)
+        request.headers.update(auth_headers(self.provider, credentials, use_api_key=use_key, home=self.home))
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         credentials = get_credentials(self.provider, home=self.home)

@@ -63,12 +63,15 @@ def exchange_code(
 
 
 @hookspec(firstresult=True)
-def describe_account(settings: dict[str, Any], credentials: Any) -> dict[str, Any]:
-    """Identity facts for ``status`` and for later hooks, read from the tokens.
+def describe_account(settings: dict[str, Any], credentials: Any, answer: dict[str, Any] | None) -> dict[str, Any]:
+    """Identity facts for ``status`` and for later hooks.
 
-    Conventional keys: ``email``, ``plan``, ``account_id``, ``organization_id``,
-    ``project_id``. The dict is stored as ``credentials.account`` after the code
-    exchange and after each refresh, so ``status`` never has to import the provider.
+    ``answer`` is the token endpoint's latest answer (code exchange or refresh), for
+    providers that put the identity there rather than in an ID token; ``None`` when
+    there is none. Conventional keys: ``email``, ``plan``, ``account_id``,
+    ``organization_id``, ``project_id``. The dict is stored as ``credentials.account``
+    after the code exchange and after each refresh (``credentials.account`` still holds
+    the previous one, to merge with), so ``status`` never has to import the provider.
     """
 
 
@@ -120,8 +123,13 @@ def revoke_tokens(settings: dict[str, Any], http: Any, credentials: Any) -> bool
 
 
 @hookspec(firstresult=True)
-def request_headers(settings: dict[str, Any], credentials: Any) -> dict[str, str]:
-    """Headers an API call needs besides ``Authorization`` (e.g. ``ChatGPT-Account-Id``)."""
+def request_headers(settings: dict[str, Any], credentials: Any, use_api_key: bool) -> dict[str, str]:
+    """Every header an API call needs to authenticate, the credential header included.
+
+    ``use_api_key`` says whether to authenticate with ``credentials.api_key`` or with
+    the access token. Without this hook the engine sends ``Authorization: Bearer``
+    with the chosen secret and nothing else.
+    """
 
 
 @hookspec(firstresult=True)

@@ -17,6 +17,7 @@ can present them as they like.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -47,10 +48,11 @@ class LoginUI:
     def browser_opened(self, opened: bool) -> None:
         """Whether a browser could be started."""
 
-    def waiting(self, port: int, timeout: float, paste: bool) -> None:
+    def waiting(self, port: int | None, timeout: float, paste: bool) -> None:
         """The callback server listens on ``port`` for at most ``timeout`` seconds.
 
-        ``paste``: the redirect URL may also be pasted (say so).
+        ``port`` is ``None`` in a manual sign-in (no server: the code must be pasted).
+        ``paste``: the redirect URL or code may be pasted (say so).
         """
 
     def pasted(self, accepted: bool, message: str) -> None:
@@ -117,13 +119,16 @@ def login(
     ui: LoginUI | None = None,
     http: HttpClient | None = None,
     paste: Iterable[str] | None = None,
+    manual: bool = False,
 ) -> LoginResult:
     """Sign in to provider ``name`` through the browser and store tokens and model entries.
 
     ``paste``: lines of text (e.g. ``sys.stdin``) where the person may paste the
     redirect URL instead of the browser reaching the loopback server (SSH, containers).
-    Ctrl+C (``KeyboardInterrupt``) ends the login with :class:`LoginCancelled`;
-    nothing is written before the code exchange succeeds.
+    ``manual``: no loopback server at all; the provider's ``manual_redirect_uri`` page
+    shows a code (``code#state``) that must be pasted. Ctrl+C (``KeyboardInterrupt``)
+    ends the login with :class:`LoginCancelled`; nothing is written before the code
+    exchange succeeds.
     """
     from .browser import open_in_browser
     from .paste import read_pastes
@@ -132,24 +137,34 @@ def login(
     store = Store(home)
     provider = Provider.load(name, store)
     http = http or HttpClient()
+    hint = f"oauth-hub login {name}"
+    manual_uri = provider.settings.get("manual_redirect_uri") or ""
+    if manual and not manual_uri:
+        raise LoginError(
+            f"{provider.title} has no copy-the-code sign-in. Use `{hint} --no-browser` and paste the redirect URL"
+            + (f", or `{hint} --device`." if provider.has("start_device_login") else ".")
+        )
+    if manual and paste is None:
+        raise LoginError("A manual sign-in needs the code pasted on standard input.")
     for notice in store.ensure():
         ui.notice(notice)
 
     pkce = PkcePair.generate()
     state = new_state()
     wait_for = float(timeout if timeout is not None else provider.settings["callback_timeout"])
-    hint = f"oauth-hub login {name}"
     advice = f", or use `{hint} --device`" if provider.has("start_device_login") else ""
     advice += f", or `{hint} --no-browser` and paste the redirect URL"
     server = CallbackServer(
-        path=provider.settings["callback_path"], state=state, ports=provider.ports,
+        path=provider.settings["callback_path"], state=state, ports=[] if manual else provider.ports,
         provider=provider.title, login_hint=hint, busy_advice=advice,
+        cancel_stale=bool(provider.settings["cancel_busy_port"]),
     )
-    with server:
-        for notice in server.notices:
-            ui.notice(notice)
-        assert server.port is not None
-        redirect_uri = provider.redirect_uri(server.port)
+    with contextlib.ExitStack() as stack:
+        if not manual:
+            stack.enter_context(server)
+            for notice in server.notices:
+                ui.notice(notice)
+        redirect_uri = manual_uri if manual else provider.redirect_uri(server.port)
         url = provider.call("build_auth_url", redirect_uri=redirect_uri, state=state, code_challenge=pkce.challenge)
         ui.auth_url(url)
         if open_browser:

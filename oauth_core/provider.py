@@ -23,6 +23,8 @@ ENGINE_DEFAULTS: dict[str, Any] = {
     "callback_path": "/callback",
     "redirect_host": "127.0.0.1",
     "callback_timeout": 300,
+    "cancel_busy_port": False,  # send GET /cancel to whatever holds the port (a stale login)
+    "manual_redirect_uri": "",  # a provider page that shows the code to paste (--manual)
     "description": "",
 }
 
@@ -82,10 +84,18 @@ class Provider:
         On a refresh, fields the answer leaves out are kept from ``previous``.
         """
         credentials = Credentials.from_token_response(self.name, answer, previous=previous)
-        account = self.call("describe_account", required=False, credentials=credentials)
+        account = self.call("describe_account", required=False, credentials=credentials, answer=answer)
         if account:
             credentials.account = account
         return credentials
+
+    def auth_headers(self, credentials: Credentials, use_api_key: bool) -> dict[str, str]:
+        """Headers that authenticate an API call: the provider's, or a plain bearer."""
+        headers = self.call("request_headers", required=False, credentials=credentials, use_api_key=use_api_key)
+        if headers:
+            return dict(headers)
+        secret = credentials.api_key if use_api_key else credentials.access_token
+        return {"Authorization": f"Bearer {secret}"}
 
     def has(self, hook: str) -> bool:
         return bool(getattr(self.pm.hook, hook).get_hookimpls())

@@ -215,9 +215,10 @@ def get_environment(provider: str, *, home: str | Path | None = None) -> dict[st
     return {str(k): str(v) for k, v in env.items() if v}
 
 
-def request_headers(provider: str, credentials: Credentials, *, home: str | Path | None = None) -> dict[str, str]:
-    """Headers an API call needs besides the bearer (the provider's ``request_headers`` hook)."""
+def auth_headers(
+    provider: str, credentials: Credentials, *, use_api_key: bool, home: str | Path | None = None
+) -> dict[str, str]:
+    """Headers that authenticate an API call with these credentials (the provider's choice)."""
     from .provider import Provider
 
-    loaded = Provider.load(provider, Store(home))
-    return dict(loaded.call("request_headers", required=False, credentials=credentials) or {})
+    return Provider.load(provider, Store(home)).auth_headers(credentials, use_api_key)

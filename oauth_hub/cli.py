@@ -131,14 +131,18 @@ class TerminalLoginUI:
         say(f"Could not open a browser here{f' ({reason})' if reason else ''}: open the URL above on any machine.",
             fg="yellow")
 
-    def waiting(self, port: int, timeout: float, paste: bool) -> None:
-        say(f"Waiting for the sign-in on http://127.0.0.1:{port} (up to {_duration(timeout)}; Ctrl+C to stop).")
-        if paste:
-            say("If the browser cannot reach this machine (SSH, a container), it ends on an error page: "
-                "copy that page's address from the address bar, paste it here and press Enter.")
-            if self.live:
-                click.echo(f"Waiting… {_duration(timeout)} left\n> ", err=True, nl=False)
-                self.prompting = True
+    def waiting(self, port: int | None, timeout: float, paste: bool) -> None:
+        if port is None:
+            say(f"After signing in, the page shows a code: copy it, paste it here and press Enter "
+                f"(up to {_duration(timeout)}; Ctrl+C to stop).")
+        else:
+            say(f"Waiting for the sign-in on http://127.0.0.1:{port} (up to {_duration(timeout)}; Ctrl+C to stop).")
+            if paste:
+                say("If the browser cannot reach this machine (SSH, a container), it ends on an error page: "
+                    "copy that page's address from the address bar, paste it here and press Enter.")
+        if paste and self.live:
+            click.echo(f"Waiting… {_duration(timeout)} left\n> ", err=True, nl=False)
+            self.prompting = True
 
     def pasted(self, accepted: bool, message: str) -> None:
         if accepted:
@@ -180,9 +184,11 @@ class TerminalLoginUI:
 @click.argument("provider")
 @click.option("--no-browser", is_flag=True, help="Only print the URL; do not try to open a browser.")
 @click.option("--device", is_flag=True, help="Sign in with a code shown here, on any device (no callback needed).")
+@click.option("--manual", is_flag=True,
+              help="No callback server: the provider's page shows a code to paste here (where supported).")
 @click.option("--timeout", type=click.FloatRange(min=1), help="Seconds to wait for the sign-in (default from config).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout when done.")
-def login(provider: str, no_browser: bool, device: bool, timeout: float | None, as_json: bool) -> None:
+def login(provider: str, no_browser: bool, device: bool, manual: bool, timeout: float | None, as_json: bool) -> None:
     """Sign in to PROVIDER in the browser and store its tokens and models.
 
     \b
@@ -198,7 +204,8 @@ def login(provider: str, no_browser: bool, device: bool, timeout: float | None, 
             result = device_login(provider, open_browser=False, timeout=timeout, ui=ui)
         else:
             paste = sys.stdin if sys.stdin is not None and not sys.stdin.closed else None
-            result = browser_login(provider, open_browser=not no_browser, timeout=timeout, ui=ui, paste=paste)
+            result = browser_login(provider, open_browser=not no_browser, timeout=timeout, ui=ui, paste=paste,
+                                   manual=manual)
     finally:
         ui.finish()
     summary = result.summary()

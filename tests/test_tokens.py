@@ -310,7 +310,7 @@ def test_short_lived_tokens_refresh_half_way_not_on_every_use():
     issued = datetime.fromtimestamp(now - 50, UTC).isoformat()
     young = Credentials("x", access_token="a", expires_at=now + 70, last_refresh=issued)  # lives 120 s
     assert not tokens.needs_refresh(young, now)
-    old = Credentials("x", access_token="a", expires_at=now + 50, last_refresh=issued)  # lives 100 s
+    old = Credentials("x", access_token="a", expires_at=now + 40, last_refresh=issued)  # lives 90 s, 40 left
     assert tokens.needs_refresh(old, now)
     hour_ago = datetime.fromtimestamp(now - 3600, UTC).isoformat()
     normal = Credentials("x", access_token="a", expires_at=now + 299, last_refresh=hour_ago)

@@ -56,6 +56,7 @@ def provider_defaults() -> dict[str, Any]:
         "fallback_ports": [1457],
         "callback_path": "/auth/callback",
         "redirect_host": "127.0.0.1",
+        "cancel_busy_port": True,  # Codex's own rule: a stale login on 1455 is asked to give way
         "callback_timeout": 300,
         "prefix": "chatgpt-",
         "oauth_source": "chatgpt-oauth-plugin",
@@ -299,10 +300,11 @@ def poll_device_login(settings: dict[str, Any], http: Any, device: dict[str, Any
 
 
 @hookimpl
-def request_headers(settings: dict[str, Any], credentials: Any) -> dict[str, str]:
-    if credentials.api_key:
-        return {}
-    headers = _backend_headers(settings)
+def request_headers(settings: dict[str, Any], credentials: Any, use_api_key: bool) -> dict[str, str]:
+    if use_api_key:
+        return {"Authorization": f"Bearer {credentials.api_key}"}
+    # The ChatGPT backend wants the account header and Codex's originator/User-Agent.
+    headers = {"Authorization": f"Bearer {credentials.access_token}", **_backend_headers(settings)}
     if credentials.account.get("account_id"):
         headers["ChatGPT-Account-Id"] = credentials.account["account_id"]
     return headers
