@@ -359,6 +359,8 @@ def logout(provider: str, as_json: bool) -> None:
     elif report["revoke_error"]:
         say(f"Could not revoke at the provider ({report['revoke_error']}); removed the local copy anyway.",
             fg="yellow")
+    elif report["revoked"] is False:
+        say(f"{provider} offers no way to revoke a sign-in; the tokens were deleted here and expire on their own.")
     if report["was_logged_in"]:
         say(f"Deleted the {provider} tokens.")
     if report["removed_models"]:

@@ -1,0 +1,1301 @@
+"""A strict, in-process fake of Anthropic's sign-in for Claude Code and of its API.
+
+One loopback HTTP server stands in for three real hosts:
+
+* ``claude.ai`` — ``GET /oauth/authorize`` (auto-approves: there is no person);
+* ``console.anthropic.com`` / ``platform.claude.com`` — ``POST /v1/oauth/token``
+  and the manual-flow page ``GET /oauth/code/callback`` that shows ``code#state``;
+* ``api.anthropic.com`` — ``POST /api/oauth/claude_cli/create_api_key``,
+  ``GET /api/oauth/profile``, ``GET /v1/models`` and ``POST /v1/messages``.
+
+Why a real HTTP server and why strict: see :mod:`oauth_core.testing.fake_openai`,
+whose conventions this module follows (same lifecycle, same knobs-as-attributes,
+same :class:`RecordedRequest` log, same ``fail_next``/``count``/``requests_to``).
+
+Error shapes, as the real hosts use them:
+
+* at ``/v1/oauth/token``: ``400 {"error", "error_description"}`` (RFC 6749 5.2);
+* on ``api.anthropic.com``: ``{"type": "error", "error": {"type", "message"}}``
+  with ``type`` one of ``invalid_request_error``, ``authentication_error``,
+  ``permission_error``, ``not_found_error``, ``rate_limit_error``, ``api_error``,
+  ``overloaded_error``.
+
+Tokens are opaque strings shaped like Anthropic's (``sk-ant-oat01-…`` access,
+``sk-ant-ort01-…`` refresh, ``sk-ant-api03-…`` API keys); the fake looks them up
+in its own tables. All state lives behind one lock: the server answers each
+connection on its own thread while the test thread reads and tweaks the same
+state. Nothing is logged: URLs and bodies carry codes and tokens.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from oauth_core.testing.fake_openai import RecordedRequest, s256
+
+__all__ = [
+    "CLAUDE_CODE_SYSTEM_PREFIX",
+    "DEFAULT_CLIENT_ID",
+    "DEFAULT_MODELS",
+    "LOOPBACK_PORTS",
+    "OAUTH_BETA",
+    "SCOPES",
+    "FakeAnthropic",
+    "RecordedRequest",
+]
+
+DEFAULT_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
+#: The ``anthropic-beta`` value that lets an OAuth access token be used as Bearer.
+OAUTH_BETA = "oauth-2025-04-20"
+#: The scope set Claude Code asks for (space separated, any order).
+SCOPES = frozenset({"org:create_api_key", "user:profile", "user:inference"})
+#: Loopback callback ports on the default redirect allow-list (Code Puppy's range).
+LOOPBACK_PORTS = range(8765, 8796)
+#: What an OAuth-authenticated /v1/messages system prompt must start with when
+#: ``require_claude_code_system`` is on.
+CLAUDE_CODE_SYSTEM_PREFIX = "You are Claude Code, Anthropic's official CLI for Claude."
+
+DEFAULT_MODELS: tuple[dict[str, Any], ...] = (
+    {
+        "type": "model",
+        "id": "claude-opus-4-1-20250805",
+        "display_name": "Claude Opus 4.1",
+        "created_at": "2025-08-05T00:00:00Z",
+    },
+    {
+        "type": "model",
+        "id": "claude-opus-4-20250514",
+        "display_name": "Claude Opus 4",
+        "created_at": "2025-05-22T00:00:00Z",
+    },
+    {
+        "type": "model",
+        "id": "claude-sonnet-4-20250514",
+        "display_name": "Claude Sonnet 4",
+        "created_at": "2025-05-22T00:00:00Z",
+    },
+    {
+        "type": "model",
+        "id": "claude-3-7-sonnet-20250219",
+        "display_name": "Claude Sonnet 3.7",
+        "created_at": "2025-02-24T00:00:00Z",
+    },
+    {
+        "type": "model",
+        "id": "claude-3-5-haiku-20241022",
+        "display_name": "Claude Haiku 3.5",
+        "created_at": "2024-10-22T00:00:00Z",
+    },
+)
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+
+# RFC 7636 4.1: a verifier is 43..128 characters of the unreserved set.
+_PKCE_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+# An S256 challenge is base64url without padding.
+_CHALLENGE_RE = re.compile(r"^[A-Za-z0-9\-_]{43,128}$")
+_MAX_BODY = 1 << 20
+_MISSING = object()
+
+_IDENTITY_FIELDS = frozenset(
+    {
+        "email",
+        "account_uuid",
+        "organization_uuid",
+        "organization_name",
+        "plan",
+        "api_key_allowed",
+        "access_token_ttl",
+    }
+)
+
+
+# ---------------------------------------------------------------------- records
+
+
+@dataclass
+class _Fault:
+    status: int
+    body: dict[str, Any] | str | None
+    times: int
+    delay: float
+    headers: dict[str, str]
+
+
+@dataclass
+class _Grant:
+    """One sign-in: every token minted from one code (or one mint_tokens call)."""
+
+    grant_id: str
+    client_id: str
+    scope: str
+    overrides: dict[str, Any]
+    revoked: bool = False
+
+
+@dataclass
+class _AuthCode:
+    client_id: str
+    redirect_uri: str
+    code_challenge: str
+    state: str
+    scope: str
+    expires_at: float
+    used: bool = False
+    grant_id: str | None = None
+
+
+@dataclass
+class _RefreshRecord:
+    grant_id: str
+    issued_at: float
+    used: bool = False
+    revoked: bool = False
+
+
+@dataclass
+class _AccessRecord:
+    grant_id: str
+    expires_at: float
+    revoked: bool = False
+    force_expired: bool = False
+
+
+@dataclass
+class _Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Any  # http.client.HTTPMessage: case-insensitive .get()
+    body: bytes
+    content_type: str
+    json: Any = _MISSING
+
+
+@dataclass
+class _Response:
+    status: int
+    body: bytes = b""
+    content_type: str = JSON
+    headers: dict[str, str] = field(default_factory=dict)
+    #: When set, the body is sent with chunked transfer encoding, one HTTP chunk
+    #: per item, flushed as the iterator yields (server-sent events).
+    stream: Iterable[bytes] | None = None
+
+
+class _ReplyError(Exception):
+    """Raised by helpers to short-circuit a handler with a finished response."""
+
+    def __init__(self, response: _Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def _json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Response:
+    return _Response(status, json.dumps(payload).encode(), JSON, dict(headers or {}))
+
+
+def _request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+def _api_error(status: int, type_: str, message: str) -> _ReplyError:
+    """Anthropic's API error envelope."""
+    rid = _request_id()
+    return _ReplyError(
+        _json_response(
+            status,
+            {"type": "error", "error": {"type": type_, "message": message}, "request_id": rid},
+            {"request-id": rid},
+        )
+    )
+
+
+def _oauth_error(status: int, code: str, description: str) -> _ReplyError:
+    """RFC 6749 5.2 error, the shape of the token endpoint."""
+    return _ReplyError(
+        _json_response(
+            status,
+            {"error": code, "error_description": description},
+            {"Cache-Control": "no-store", "Pragma": "no-cache"},
+        )
+    )
+
+
+def _html_page(status: int, title: str, body_html: str) -> _Response:
+    """An HTML page; ``body_html`` must already be escaped."""
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title></head><body>"
+        f"<h1>{html.escape(title)}</h1>{body_html}</body></html>"
+    )
+    return _Response(status, page.encode(), "text/html; charset=utf-8")
+
+
+def _text_page(status: int, title: str, message: str) -> _Response:
+    return _html_page(status, title, f"<p>{html.escape(message)}</p>")
+
+
+def _single(params: dict[str, list[str]], name: str) -> str | None:
+    """One value of a parameter; a repeated parameter is an error (RFC 6749 3.1)."""
+    values = params.get(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise ValueError(name)
+    return values[0]
+
+
+def _add_query(uri: str, params: dict[str, str]) -> str:
+    """Append params to a redirect URI, keeping any query it already has (RFC 6749 3.1.2)."""
+    sep = "&" if urlsplit(uri).query else ("" if uri.endswith("?") else "?")
+    return uri + sep + urlencode(params)
+
+
+def _random(nbytes: int = 48) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def _str_param(params: dict[str, Any], name: str) -> str:
+    value = params.get(name)
+    if value is None or value == "":
+        raise _oauth_error(400, "invalid_request", f"Missing required parameter: {name}.")
+    if not isinstance(value, str):
+        raise _oauth_error(400, "invalid_request", f"Parameter {name} must be a string.")
+    return value
+
+
+def _betas(headers: Any) -> set[str]:
+    """The ``anthropic-beta`` values (comma separated, possibly repeated headers)."""
+    values = headers.get_all("anthropic-beta") if hasattr(headers, "get_all") else None
+    if values is None:
+        one = headers.get("anthropic-beta")
+        values = [one] if one else []
+    out: set[str] = set()
+    for value in values:
+        out.update(part.strip() for part in value.split(",") if part.strip())
+    return out
+
+
+def _sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def _split3(text: str) -> list[str]:
+    """Split text into three non-empty-ish parts (for three text deltas)."""
+    if len(text) < 3:
+        return [text, "", ""] if text else ["", "", ""]
+    a = len(text) // 3
+    b = 2 * len(text) // 3
+    return [text[:a], text[a:b], text[b:]]
+
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+
+
+class FakeAnthropic:
+    """Fake of claude.ai / console.anthropic.com OAuth (PKCE, manual code page,
+    refresh rotation) and of api.anthropic.com (API-key creation, profile,
+    models, messages).
+
+    Every constructor argument is also a plain attribute that tests may change
+    between steps (e.g. ``fake.api_key_allowed = True``). Identity values are
+    read when tokens are minted or used, so a change applies to later requests.
+
+    Typical use::
+
+        with FakeAnthropic() as fake:
+            tokens = fake.mint_tokens()
+            requests.get(fake.api_base + "/v1/models", headers={
+                "Authorization": "Bearer " + tokens["access_token"],
+                "anthropic-version": "2023-06-01", "anthropic-beta": OAUTH_BETA})
+    """
+
+    def __init__(
+        self,
+        *,
+        client_id: str = DEFAULT_CLIENT_ID,
+        email: str = "claude-user@example.com",
+        account_uuid: str = "5a1d2c3b-0000-4000-8000-00000000a001",
+        organization_uuid: str = "7e0f9a8b-0000-4000-8000-00000000f001",
+        organization_name: str | None = None,
+        plan: str | None = "max",
+        api_key_allowed: bool = False,
+        access_token_ttl: int = 28800,
+        refresh_token_ttl: float | None = None,
+        code_ttl: float = 600,
+        refresh_omits: tuple[str, ...] = (),
+        revoke_family_on_reuse: bool = True,
+        models: list[dict[str, Any]] | None = None,
+        allowed_redirect_uris: list[str] | None = None,
+        authorize_error: str | None = None,
+        reply_text: str = "pong",
+        stream_delay: float = 0.05,
+        require_claude_code_system: bool = False,
+        clock_offset: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        connection_timeout: float = 10.0,
+    ) -> None:
+        self.client_id = client_id
+        self.email = email
+        self.account_uuid = account_uuid
+        self.organization_uuid = organization_uuid
+        #: None means "<email>'s Organization", like a fresh Anthropic account.
+        self.organization_name = organization_name
+        #: Subscription: "max", "pro", "team", "enterprise"; None for a Console-only account.
+        self.plan = plan
+        #: A Console org may mint an API key; a Pro/Max account gets 403 permission_error.
+        self.api_key_allowed = api_key_allowed
+        self.access_token_ttl = access_token_ttl
+        self.refresh_token_ttl = refresh_token_ttl
+        self.code_ttl = code_ttl
+        #: Fields left out of a refresh answer. Leaving out "refresh_token" also
+        #: means no rotation: the old refresh token stays valid.
+        self.refresh_omits = tuple(refresh_omits)
+        #: A reused refresh token is treated as theft and kills its whole family.
+        self.revoke_family_on_reuse = revoke_family_on_reuse
+        self.models: list[dict[str, Any]] = (
+            [dict(m) for m in models] if models is not None else [dict(m) for m in DEFAULT_MODELS]
+        )
+        self.allowed_redirect_uris = allowed_redirect_uris
+        #: When set (e.g. "access_denied"), authorize redirects with this error.
+        self.authorize_error = authorize_error
+        #: The assistant's answer on /v1/messages (streamed as three deltas).
+        self.reply_text = reply_text
+        #: Sleep between streamed content_block_delta events.
+        self.stream_delay = stream_delay
+        #: Reject OAuth-authenticated /v1/messages whose system prompt does not
+        #: start with CLAUDE_CODE_SYSTEM_PREFIX (what the real API does for some
+        #: subscription tokens).
+        self.require_claude_code_system = require_claude_code_system
+        self.clock_offset = clock_offset
+        self.host = host
+        self.connection_timeout = connection_timeout
+
+        #: Valid API keys (create_api_key answers, mint_api_key). Discard one to revoke it.
+        self.issued_api_keys: set[str] = set()
+        #: Every request received, in arrival order.
+        self.requests: list[RecordedRequest] = []
+
+        self._requested_port = port
+        self._lock = threading.RLock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
+        self._faults: dict[str, list[_Fault]] = {}
+        self._grants: dict[str, _Grant] = {}
+        self._codes: dict[str, _AuthCode] = {}
+        self._refresh: dict[str, _RefreshRecord] = {}
+        self._access: dict[str, _AccessRecord] = {}
+        self._routes: dict[str, dict[str, Callable[[_Request], _Response]]] = {
+            "/oauth/authorize": {"GET": self._authorize},
+            "/oauth/code/callback": {"GET": self._code_page},
+            "/v1/oauth/token": {"POST": self._token},
+            "/api/oauth/claude_cli/create_api_key": {"POST": self._create_api_key},
+            "/api/oauth/profile": {"GET": self._profile},
+            "/v1/models": {"GET": self._models},
+            "/v1/messages": {"POST": self._messages},
+        }
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> FakeAnthropic:
+        """Bind the socket and serve on a daemon thread. Returns self."""
+        if self._server is not None:
+            return self
+        server = _Server((self.host, self._requested_port), _Handler)
+        server.fake = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.01},
+            name=f"FakeAnthropic:{server.server_address[1]}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and drop open keep-alive connections so no thread lingers."""
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        server.shutdown()
+        with self._lock:
+            conns = list(self._connections)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> FakeAnthropic:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ addresses
+
+    @property
+    def port(self) -> int:
+        """The bound port (the ephemeral one when constructed with port=0)."""
+        if self._server is None:
+            raise RuntimeError("FakeAnthropic is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def issuer(self) -> str:
+        """Base URL of the fake; stands in for claude.ai and console.anthropic.com."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def authorize_url(self) -> str:
+        """Stands in for ``https://claude.ai/oauth/authorize``."""
+        return self.issuer + "/oauth/authorize"
+
+    @property
+    def token_url(self) -> str:
+        """Stands in for ``https://console.anthropic.com/v1/oauth/token``."""
+        return self.issuer + "/v1/oauth/token"
+
+    @property
+    def manual_redirect_uri(self) -> str:
+        """Stands in for ``https://console.anthropic.com/oauth/code/callback``."""
+        return self.issuer + "/oauth/code/callback"
+
+    @property
+    def api_base(self) -> str:
+        """Stands in for ``https://api.anthropic.com`` (models at ``api_base + "/v1/models"``)."""
+        return self.issuer
+
+    @property
+    def create_api_key_url(self) -> str:
+        """Stands in for ``https://api.anthropic.com/api/oauth/claude_cli/create_api_key``."""
+        return self.issuer + "/api/oauth/claude_cli/create_api_key"
+
+    @property
+    def profile_url(self) -> str:
+        """Stands in for ``https://api.anthropic.com/api/oauth/profile``."""
+        return self.issuer + "/api/oauth/profile"
+
+    def redirect_uris(self) -> list[str]:
+        """The effective redirect-URI allow-list."""
+        if self.allowed_redirect_uris is not None:
+            return list(self.allowed_redirect_uris)
+        uris = [f"http://localhost:{port}/callback" for port in LOOPBACK_PORTS]
+        uris.append(self.manual_redirect_uri)
+        return uris
+
+    # ------------------------------------------------------------------ test knobs
+
+    def now(self) -> float:
+        """The fake's clock: wall time plus ``clock_offset`` (for expiry tests)."""
+        return time.time() + self.clock_offset
+
+    def fail_next(
+        self,
+        path: str,
+        status: int,
+        body: dict[str, Any] | str | None = None,
+        times: int = 1,
+        delay: float = 0,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Answer the next ``times`` requests to ``path`` with ``status``/``body``.
+
+        ``path`` is matched without the query string. A dict body is sent as
+        JSON, a str as text/plain, None as an Anthropic-style error whose type
+        fits the status (429 rate_limit_error, 529 overloaded_error, …). With
+        ``delay`` the answer is sent after sleeping that many seconds (to test
+        client timeouts). Faults for one path queue up in call order.
+        """
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        with self._lock:
+            self._faults.setdefault(path, []).append(_Fault(status, body, times, delay, dict(headers or {})))
+
+    def expire_access_tokens(self) -> None:
+        """Make every access token issued so far fail as expired, server side."""
+        with self._lock:
+            for rec in self._access.values():
+                rec.force_expired = True
+
+    def revoke_all(self) -> None:
+        """Revoke every grant, refresh token, access token and API key."""
+        with self._lock:
+            for grant in self._grants.values():
+                grant.revoked = True
+            for rt in self._refresh.values():
+                rt.revoked = True
+            for at in self._access.values():
+                at.revoked = True
+            self.issued_api_keys.clear()
+
+    def mint_tokens(self, *, scope: str | None = None, **overrides: Any) -> dict[str, Any]:
+        """A fresh, valid token answer as if a browser sign-in had just completed.
+
+        Lets a test seed a token file without driving a login. ``overrides``
+        replace identity attributes for this grant only (and its refreshes):
+        ``email``, ``account_uuid``, ``organization_uuid``, ``organization_name``,
+        ``plan``, ``api_key_allowed`` and ``access_token_ttl`` (alias
+        ``expires_in``; may be negative to mint an already-expired token).
+        ``scope`` defaults to the full Claude Code scope set.
+        Returns the same shape as the code exchange: ``{token_type, access_token,
+        refresh_token, expires_in, scope, organization, account}``.
+        """
+        if "expires_in" in overrides:
+            overrides["access_token_ttl"] = overrides.pop("expires_in")
+        unknown = set(overrides) - _IDENTITY_FIELDS
+        if unknown:
+            raise TypeError(f"unknown override(s): {', '.join(sorted(unknown))}")
+        with self._lock:
+            grant = self._new_grant(self.client_id, scope if scope is not None else _scope_string(SCOPES))
+            grant.overrides = dict(overrides)
+            return self._issue(grant)
+
+    def mint_api_key(self) -> str:
+        """A valid ``sk-ant-api03-`` key, as if create_api_key had been called."""
+        key = "sk-ant-api03-" + _random(64)
+        with self._lock:
+            self.issued_api_keys.add(key)
+        return key
+
+    def count(self, path: str, grant_type: str | None = None) -> int:
+        """How many requests hit ``path`` (optionally with this JSON ``grant_type``)."""
+        n = 0
+        for req in self.requests_to(path):
+            if grant_type is None:
+                n += 1
+            elif (req.json or {}).get("grant_type") == grant_type:
+                n += 1
+        return n
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        """The recorded requests to ``path`` (query string excluded), oldest first."""
+        with self._lock:
+            return [r for r in self.requests if r.path == path]
+
+    # ------------------------------------------------------------------ tokens
+
+    def _identity(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        ident = {name: getattr(self, name) for name in _IDENTITY_FIELDS}
+        ident.update(overrides)
+        if not ident.get("organization_name"):
+            ident["organization_name"] = f"{ident['email']}'s Organization"
+        return ident
+
+    def _new_grant(self, client_id: str, scope: str) -> _Grant:
+        grant = _Grant("grant_" + secrets.token_hex(8), client_id, scope, {})
+        self._grants[grant.grant_id] = grant
+        return grant
+
+    def _issue(self, grant: _Grant, with_refresh: bool = True) -> dict[str, Any]:
+        """Mint access(/refresh) tokens for ``grant``; caller holds the lock."""
+        ident = self._identity(grant.overrides)
+        ttl = int(ident["access_token_ttl"])
+        access = "sk-ant-oat01-" + _random(72)
+        self._access[access] = _AccessRecord(grant.grant_id, self.now() + ttl)
+        out: dict[str, Any] = {"token_type": "Bearer", "access_token": access}
+        if with_refresh:
+            refresh = "sk-ant-ort01-" + _random(72)
+            self._refresh[refresh] = _RefreshRecord(grant.grant_id, self.now())
+            out["refresh_token"] = refresh
+        out.update(
+            {
+                "expires_in": ttl,
+                "scope": grant.scope,
+                "organization": {"uuid": ident["organization_uuid"], "name": ident["organization_name"]},
+                "account": {"uuid": ident["account_uuid"], "email_address": ident["email"]},
+            }
+        )
+        return out
+
+    def _revoke_grant(self, grant_id: str) -> None:
+        grant = self._grants.get(grant_id)
+        if grant is not None:
+            grant.revoked = True
+        for rt in self._refresh.values():
+            if rt.grant_id == grant_id:
+                rt.revoked = True
+        for at in self._access.values():
+            if at.grant_id == grant_id:
+                at.revoked = True
+
+    def _check_access_token(self, token: str) -> _Grant | str:
+        """The grant of a usable access token, or why it is not usable."""
+        with self._lock:
+            rec = self._access.get(token)
+            if rec is None:
+                return "invalid"
+            grant = self._grants.get(rec.grant_id)
+            if grant is None or grant.revoked or rec.revoked:
+                return "revoked"
+            if rec.force_expired or self.now() >= rec.expires_at:
+                return "expired"
+            return grant
+
+    # ------------------------------------------------------------------ dispatch
+
+    def _handle(self, req: _Request) -> tuple[_Response, float]:
+        """Pick the response for a request; returns it and a delay to apply."""
+        with self._lock:
+            queue = self._faults.get(req.path)
+            if queue:
+                fault = queue[0]
+                fault.times -= 1
+                if fault.times <= 0:
+                    queue.pop(0)
+                return self._fault_response(fault), fault.delay
+        methods = self._routes.get(req.path)
+        if methods is None and req.path.startswith("/v1/models/"):
+            methods = {"GET": self._model}
+        if methods is None:
+            return _api_error(404, "not_found_error", "Not found").response, 0.0
+        handler = methods.get(req.method)
+        if handler is None:
+            resp = _api_error(405, "invalid_request_error", f"Method {req.method} not allowed").response
+            resp.headers["Allow"] = ", ".join(sorted(methods))
+            return resp, 0.0
+        try:
+            return handler(req), 0.0
+        except _ReplyError as reply:
+            return reply.response, 0.0
+
+    @staticmethod
+    def _fault_response(fault: _Fault) -> _Response:
+        if isinstance(fault.body, str):
+            resp = _Response(fault.status, fault.body.encode(), "text/plain; charset=utf-8")
+        elif fault.body is None:
+            type_ = _ERROR_TYPES.get(fault.status, "api_error")
+            resp = _api_error(fault.status, type_, "Injected failure").response
+        else:
+            resp = _json_response(fault.status, fault.body)
+        resp.headers.update(fault.headers)
+        return resp
+
+    # ------------------------------------------------------------------ /oauth/authorize
+
+    def _authorize(self, req: _Request) -> _Response:
+        q = req.query
+        # RFC 6749 4.1.2.1: with a bad client or redirect URI, never redirect.
+        try:
+            client_id = _single(q, "client_id")
+            redirect_uri = _single(q, "redirect_uri")
+        except ValueError as exc:
+            return _text_page(400, "Invalid request", f"Parameter '{exc}' was given more than once.")
+        if client_id is None or client_id != self.client_id:
+            return _text_page(400, "Invalid OAuth Request", "Unknown client_id.")
+        if redirect_uri is None or redirect_uri not in self.redirect_uris():
+            return _text_page(400, "Invalid OAuth Request", "Invalid redirect_uri.")
+
+        try:
+            state = _single(q, "state")
+        except ValueError:
+            state = None
+
+        def fail(error: str, description: str) -> _Response:
+            params = {"error": error, "error_description": description}
+            if state:
+                params["state"] = state
+            return _Response(302, b"", "text/plain", {"Location": _add_query(redirect_uri, params)})
+
+        for name, values in q.items():
+            if len(values) > 1:
+                return fail("invalid_request", f"Parameter '{name}' was included more than once.")
+        p = {k: v[0] for k, v in q.items()}
+
+        if p.get("code") != "true":
+            return fail("invalid_request", "Missing or invalid parameter: code (must be 'true').")
+        response_type = p.get("response_type")
+        if not response_type:
+            return fail("invalid_request", "Missing required parameter: response_type.")
+        if response_type != "code":
+            return fail("unsupported_response_type", "Only response_type=code is supported.")
+        scope = p.get("scope")
+        if not scope or not scope.strip():
+            return fail("invalid_request", "Missing required parameter: scope.")
+        scopes = set(scope.split(" ")) - {""}
+        unknown = scopes - SCOPES
+        if unknown:
+            return fail("invalid_scope", f"Unknown scope(s): {' '.join(sorted(unknown))}.")
+        if scopes != SCOPES:
+            return fail("invalid_scope", f"Scope must be '{_scope_string(SCOPES)}'.")
+        challenge = p.get("code_challenge")
+        if not challenge:
+            return fail("invalid_request", "code_challenge is required (PKCE).")
+        if not _CHALLENGE_RE.match(challenge):
+            return fail("invalid_request", "code_challenge must be 43-128 base64url characters.")
+        method = p.get("code_challenge_method")
+        if method != "S256":
+            return fail("invalid_request", "code_challenge_method must be S256.")
+        if not state:
+            return fail("invalid_request", "Missing required parameter: state.")
+        if self.authorize_error:
+            return fail(self.authorize_error, "The user or the server declined the request.")
+
+        code = _random(32)
+        with self._lock:
+            self._codes[code] = _AuthCode(
+                client_id=client_id,
+                redirect_uri=redirect_uri,
+                code_challenge=challenge,
+                state=state,
+                scope=_scope_string(scopes),
+                expires_at=self.now() + self.code_ttl,
+            )
+        # The manual redirect URI is this same server's code page, so both cases
+        # are one redirect; the page then shows code#state.
+        location = _add_query(redirect_uri, {"code": code, "state": state})
+        return _Response(302, b"", "text/plain", {"Location": location})
+
+    def _code_page(self, req: _Request) -> _Response:
+        """The manual flow's page: shows ``code#state`` for the person to paste back."""
+        try:
+            code = _single(req.query, "code")
+            state = _single(req.query, "state")
+            error = _single(req.query, "error")
+        except ValueError as exc:
+            return _text_page(400, "Invalid request", f"Parameter '{exc}' was given more than once.")
+        if error:
+            desc = (req.query.get("error_description") or [""])[0]
+            return _text_page(400, "Authorization failed", f"{error}: {desc}".rstrip(": "))
+        if not code or not state:
+            return _text_page(400, "Invalid request", "Missing code or state.")
+        shown = html.escape(f"{code}#{state}")
+        return _html_page(
+            200,
+            "Authentication Code",
+            f"<p>Paste this into Claude Code:</p><pre><code id='authentication-code'>{shown}</code></pre>",
+        )
+
+    # ------------------------------------------------------------------ /v1/oauth/token
+
+    def _token(self, req: _Request) -> _Response:
+        if req.content_type != JSON:
+            raise _oauth_error(
+                400, "invalid_request", f"Unsupported content type {req.content_type or '(none)'!r}; use JSON."
+            )
+        if not isinstance(req.json, dict):
+            raise _oauth_error(400, "invalid_request", "Request body must be a JSON object.")
+        params = dict(req.json)
+        grant_type = params.get("grant_type")
+        if not grant_type or not isinstance(grant_type, str):
+            raise _oauth_error(400, "invalid_request", "Missing required parameter: grant_type.")
+        if grant_type == "authorization_code":
+            body = self._grant_code(params)
+        elif grant_type == "refresh_token":
+            body = self._grant_refresh(params)
+        else:
+            raise _oauth_error(400, "unsupported_grant_type", f"Unsupported grant_type {grant_type!r}.")
+        return _json_response(200, body, {"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    def _client(self, params: dict[str, Any]) -> str:
+        client_id = _str_param(params, "client_id")
+        if client_id != self.client_id:
+            raise _oauth_error(401, "invalid_client", "Unknown or invalid client_id.")
+        return client_id
+
+    def _grant_code(self, params: dict[str, Any]) -> dict[str, Any]:
+        client_id = self._client(params)
+        code = _str_param(params, "code")
+        state = _str_param(params, "state")
+        verifier = _str_param(params, "code_verifier")
+        redirect_uri = _str_param(params, "redirect_uri")
+        with self._lock:
+            rec = self._codes.get(code)
+            if rec is None:
+                raise _oauth_error(400, "invalid_grant", "Invalid 'code' in request.")
+            if rec.used:
+                # RFC 6749 4.1.2: a replayed code SHOULD revoke what it produced.
+                if rec.grant_id:
+                    self._revoke_grant(rec.grant_id)
+                raise _oauth_error(400, "invalid_grant", "Authorization code has already been used.")
+            if self.now() > rec.expires_at:
+                raise _oauth_error(400, "invalid_grant", "Authorization code has expired.")
+            if rec.client_id != client_id:
+                raise _oauth_error(400, "invalid_grant", "Code was issued to another client.")
+            if rec.redirect_uri != redirect_uri:
+                raise _oauth_error(400, "invalid_grant", "redirect_uri does not match the authorization request.")
+            if rec.state != state:
+                raise _oauth_error(400, "invalid_grant", "state does not match the authorization request.")
+            if not _PKCE_RE.match(verifier) or s256(verifier) != rec.code_challenge:
+                raise _oauth_error(400, "invalid_grant", "Invalid code_verifier.")
+            rec.used = True
+            grant = self._new_grant(client_id, rec.scope)
+            rec.grant_id = grant.grant_id
+            return self._issue(grant)
+
+    def _grant_refresh(self, params: dict[str, Any]) -> dict[str, Any]:
+        client_id = self._client(params)
+        token = _str_param(params, "refresh_token")
+        scope = params.get("scope")
+        if scope is not None and not isinstance(scope, str):
+            raise _oauth_error(400, "invalid_request", "scope must be a string.")
+        with self._lock:
+            rec = self._refresh.get(token)
+            grant = self._grants.get(rec.grant_id) if rec else None
+            if rec is None or grant is None:
+                raise _oauth_error(400, "invalid_grant", "Invalid refresh token.")
+            if grant.client_id != client_id:
+                raise _oauth_error(400, "invalid_grant", "Refresh token was issued to another client.")
+            if rec.used:
+                if self.revoke_family_on_reuse:
+                    self._revoke_grant(grant.grant_id)
+                raise _oauth_error(400, "invalid_grant", "Refresh token already used.")
+            if rec.revoked or grant.revoked:
+                raise _oauth_error(400, "invalid_grant", "Refresh token has been revoked.")
+            if self.refresh_token_ttl is not None and self.now() > rec.issued_at + self.refresh_token_ttl:
+                raise _oauth_error(400, "invalid_grant", "Refresh token has expired.")
+            if scope is not None and set(scope.split()) - set(grant.scope.split()):
+                raise _oauth_error(400, "invalid_scope", "Requested scope exceeds the original grant.")
+            rotate = "refresh_token" not in self.refresh_omits
+            out = self._issue(grant, with_refresh=rotate)
+            if rotate:
+                rec.used = True
+            for name in self.refresh_omits:
+                out.pop(name, None)
+            return out
+
+    # ------------------------------------------------------------------ api.anthropic.com
+
+    def _bearer_grant(self, req: _Request) -> _Grant:
+        """The grant behind ``Authorization: Bearer <access token>`` (401 otherwise)."""
+        header = (req.headers.get("Authorization") or "").strip()
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise _api_error(401, "authentication_error", "OAuth access token required (Authorization: Bearer).")
+        result = self._check_access_token(token)
+        if result == "expired":
+            raise _api_error(
+                401,
+                "authentication_error",
+                "OAuth token has expired. Please obtain a new token or refresh your existing token.",
+            )
+        if result == "revoked":
+            raise _api_error(401, "authentication_error", "OAuth token has been revoked. Please obtain a new token.")
+        if isinstance(result, str):
+            raise _api_error(401, "authentication_error", "Invalid bearer token")
+        return result
+
+    @staticmethod
+    def _require_scope(grant: _Grant, scope: str) -> None:
+        if scope not in grant.scope.split():
+            raise _api_error(403, "permission_error", f"OAuth token does not meet scope requirement {scope}")
+
+    def _api_auth(self, req: _Request) -> _Grant | None:
+        """Authenticate an API call: an issued ``x-api-key`` (returns None), or an
+        OAuth Bearer token with the ``oauth-2025-04-20`` beta (returns its grant)."""
+        api_key = req.headers.get("x-api-key")
+        if api_key is not None:
+            with self._lock:
+                ok = api_key.strip() in self.issued_api_keys
+            if not ok:
+                raise _api_error(401, "authentication_error", "invalid x-api-key")
+            return None
+        if req.headers.get("Authorization"):
+            if OAUTH_BETA not in _betas(req.headers):
+                raise _api_error(401, "authentication_error", "OAuth authentication is currently not supported.")
+            grant = self._bearer_grant(req)
+            self._require_scope(grant, "user:inference")
+            return grant
+        raise _api_error(401, "authentication_error", "x-api-key header is required")
+
+    @staticmethod
+    def _require_version(req: _Request) -> None:
+        if not (req.headers.get("anthropic-version") or "").strip():
+            raise _api_error(400, "invalid_request_error", "anthropic-version: header is required")
+
+    def _create_api_key(self, req: _Request) -> _Response:
+        grant = self._bearer_grant(req)
+        self._require_scope(grant, "org:create_api_key")
+        ident = self._identity(grant.overrides)
+        if not ident["api_key_allowed"]:
+            raise _api_error(
+                403,
+                "permission_error",
+                "This organization is not allowed to create API keys with an OAuth token.",
+            )
+        return _json_response(200, {"raw_key": self.mint_api_key()}, {"request-id": _request_id()})
+
+    def _profile(self, req: _Request) -> _Response:
+        """Best-effort shape of ``GET /api/oauth/profile`` (where the plan shows up)."""
+        grant = self._bearer_grant(req)
+        self._require_scope(grant, "user:profile")
+        ident = self._identity(grant.overrides)
+        plan = ident["plan"]
+        return _json_response(
+            200,
+            {
+                "account": {
+                    "uuid": ident["account_uuid"],
+                    "email": ident["email"],
+                    "email_address": ident["email"],
+                    "has_claude_max": plan == "max",
+                    "has_claude_pro": plan == "pro",
+                },
+                "organization": {
+                    "uuid": ident["organization_uuid"],
+                    "name": ident["organization_name"],
+                    "organization_type": f"claude_{plan}" if plan else "api",
+                },
+            },
+        )
+
+    def _models(self, req: _Request) -> _Response:
+        self._api_auth(req)
+        self._require_version(req)
+        models = [dict(m) for m in self.models]
+        limit_raw = (req.query.get("limit") or ["20"])[0]
+        try:
+            limit = int(limit_raw)
+        except ValueError:
+            limit = -1
+        if not 1 <= limit <= 1000:
+            raise _api_error(400, "invalid_request_error", "limit: Input should be between 1 and 1000")
+        after = (req.query.get("after_id") or [None])[0]
+        before = (req.query.get("before_id") or [None])[0]
+        ids = [m.get("id") for m in models]
+        if after is not None:
+            if after not in ids:
+                raise _api_error(400, "invalid_request_error", "after_id: unknown model id")
+            models = models[ids.index(after) + 1 :]
+        elif before is not None:
+            if before not in ids:
+                raise _api_error(400, "invalid_request_error", "before_id: unknown model id")
+            models = models[: ids.index(before)][-limit:]
+        page = models[:limit]
+        return _json_response(
+            200,
+            {
+                "data": page,
+                "has_more": len(models) > len(page),
+                "first_id": page[0]["id"] if page else None,
+                "last_id": page[-1]["id"] if page else None,
+            },
+            {"request-id": _request_id()},
+        )
+
+    def _model(self, req: _Request) -> _Response:
+        self._api_auth(req)
+        self._require_version(req)
+        model_id = req.path[len("/v1/models/") :]
+        for model in self.models:
+            if model.get("id") == model_id:
+                return _json_response(200, dict(model))
+        raise _api_error(404, "not_found_error", f"model: {model_id}")
+
+    def _messages(self, req: _Request) -> _Response:
+        grant = self._api_auth(req)
+        self._require_version(req)
+        if req.content_type != JSON or not isinstance(req.json, dict):
+            raise _api_error(400, "invalid_request_error", "Request body must be a JSON object.")
+        body = req.json
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise _api_error(400, "invalid_request_error", "model: Field required")
+        max_tokens = body.get("max_tokens")
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+            raise _api_error(400, "invalid_request_error", "max_tokens: Field required")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise _api_error(400, "invalid_request_error", "messages: Field required")
+        if model not in {m.get("id") for m in self.models}:
+            raise _api_error(404, "not_found_error", f"model: {model}")
+        if grant is not None and self.require_claude_code_system and not _system_ok(body.get("system")):
+            raise _api_error(
+                400,
+                "invalid_request_error",
+                "This credential is only authorized for use with Claude Code and cannot be used "
+                "for other API requests.",
+            )
+        msg_id = "msg_" + secrets.token_hex(12)
+        text = self.reply_text
+        input_tokens = max(1, len(json.dumps(messages)) // 4)
+        rid = _request_id()
+        if body.get("stream") is True:
+            return _Response(
+                200,
+                content_type="text/event-stream; charset=utf-8",
+                headers={"Cache-Control": "no-cache", "request-id": rid},
+                stream=self._stream_events(msg_id, model, text, input_tokens),
+            )
+        return _json_response(
+            200,
+            {
+                "id": msg_id,
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [{"type": "text", "text": text}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": input_tokens, "output_tokens": 1},
+            },
+            {"request-id": rid},
+        )
+
+    def _stream_events(self, msg_id: str, model: str, text: str, input_tokens: int) -> Iterator[bytes]:
+        delay = self.stream_delay
+        yield _sse(
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": msg_id,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": input_tokens, "output_tokens": 1},
+                },
+            },
+        )
+        yield _sse(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        )
+        yield _sse("ping", {"type": "ping"})
+        for part in _split3(text):
+            if delay > 0:
+                time.sleep(delay)
+            yield _sse(
+                "content_block_delta",
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": part}},
+            )
+        yield _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+        yield _sse(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": 3},
+            },
+        )
+        yield _sse("message_stop", {"type": "message_stop"})
+
+
+def _scope_string(scopes: Iterable[str]) -> str:
+    order = ["org:create_api_key", "user:profile", "user:inference"]
+    scopes = set(scopes)
+    return " ".join([s for s in order if s in scopes] + sorted(scopes - set(order)))
+
+
+def _system_ok(system: Any) -> bool:
+    if isinstance(system, str):
+        return system.startswith(CLAUDE_CODE_SYSTEM_PREFIX)
+    if isinstance(system, list) and system and isinstance(system[0], dict):
+        return str(system[0].get("text", "")).startswith(CLAUDE_CODE_SYSTEM_PREFIX)
+    return False
+
+
+# ---------------------------------------------------------------------- HTTP plumbing
+
+
+class _Server(ThreadingHTTPServer):
+    """Threaded server; daemon threads so a stuck connection never blocks exit."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    fake: FakeAnthropic
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Parses the request, records it, and hands it to FakeAnthropic._handle."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "fake-anthropic"
+    sys_version = ""
+    server: _Server
+
+    def setup(self) -> None:
+        # Per-connection socket timeout: an idle or stuck client frees its thread.
+        self.timeout = self.server.fake.connection_timeout
+        super().setup()
+        with self.server.fake._lock:
+            self.server.fake._connections.add(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.server.fake._lock:
+                self.server.fake._connections.discard(self.connection)
+
+    def log_message(self, *args: Any) -> None:
+        """Silent: request lines carry authorization codes and state."""
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_OPTIONS(self) -> None:
+        self._dispatch()
+
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        fake = self.server.fake
+        split = urlsplit(self.path)
+        query = parse_qs(split.query, keep_blank_values=True)
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self.close_connection = True
+            self._send(_api_error(411, "invalid_request_error", "Length required").response)
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > _MAX_BODY:
+            self.close_connection = True
+            status = 413 if length > 0 else 400
+            self._send(_api_error(status, _ERROR_TYPES[status], "Bad body length").response)
+            return
+        body = self.rfile.read(length) if length else b""
+
+        req = _Request(self.command, split.path, query, self.headers, body, ctype)
+        form: dict[str, str] | None = None
+        if ctype == JSON:
+            try:
+                req.json = json.loads(body.decode("utf-8")) if body else _MISSING
+            except (UnicodeDecodeError, ValueError):
+                req.json = _MISSING
+        elif ctype == FORM:
+            try:
+                form = {k: v[0] for k, v in parse_qs(body.decode("utf-8"), keep_blank_values=True).items()}
+            except UnicodeDecodeError:
+                form = None
+
+        record = RecordedRequest(
+            method=self.command,
+            path=split.path,
+            query={k: v[0] for k, v in query.items()},
+            headers={k.lower(): v for k, v in self.headers.items()},
+            form=form,
+            json=req.json if isinstance(req.json, dict) else None,
+        )
+        with fake._lock:
+            fake.requests.append(record)
+
+        try:
+            response, delay = fake._handle(req)
+        except _ReplyError as reply:
+            response, delay = reply.response, 0.0
+        except Exception:  # never kill the connection thread with a traceback
+            response, delay = _api_error(500, "api_error", "Internal error in fake").response, 0.0
+        record.status = response.status
+        if delay > 0:
+            time.sleep(delay)
+        if response.stream is not None:
+            self._send_stream(response)
+        else:
+            self._send(response)
+
+    def _send(self, response: _Response) -> None:
+        try:
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(response.body)))
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD" and response.body:
+                self.wfile.write(response.body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _send_stream(self, response: _Response) -> None:
+        """Chunked transfer encoding, one chunk per item, each written at once."""
+        assert response.stream is not None
+        try:
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Transfer-Encoding", "chunked")
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.flush()
+            for chunk in response.stream:
+                if not chunk:
+                    continue
+                self.wfile.write(f"{len(chunk):X}\r\n".encode() + chunk + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            self.close_connection = True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the fake by hand: ``python -m oauth_core.testing.fake_anthropic [--port N] [--console]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A fake claude.ai / Anthropic API on 127.0.0.1, for trying oauth-hub.")
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any free one)")
+    parser.add_argument("--console", action="store_true", help="a Console org account (may create an API key)")
+    parser.add_argument("--access-token-ttl", type=int, default=28800, help="access token lifetime in seconds")
+    args = parser.parse_args(argv)
+    fake = FakeAnthropic(port=args.port, access_token_ttl=args.access_token_ttl, api_key_allowed=args.console)
+    if args.console:
+        fake.plan = None
+    fake.start()
+    print(f"Fake Anthropic listening on {fake.issuer} (Ctrl+C to stop).")
+    print(f"authorize_url = {fake.authorize_url}\ntoken_url = {fake.token_url}")
+    print(f"manual_redirect_uri = {fake.manual_redirect_uri}\napi_base = {fake.api_base}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
