@@ -27,7 +27,7 @@ def error_code_and_description(body: Any) -> tuple[str | None, str | None]:
     """Pull an error code and text out of the shapes providers use.
 
     RFC 6749: ``{"error": "invalid_grant", "error_description": "..."}``;
-    OpenAI/Anthropic API style: ``{"error": {"code"|"type": ..., "message": ...}}``.
+    the style many HTTP APIs use: ``{"error": {"code"|"type": ..., "message": ...}}``.
     """
     if not isinstance(body, dict):
         return None, None

@@ -139,3 +139,42 @@ def test_platform_dir_matches_click(monkeypatch):
     assert str(platform_app_dir()) == click.get_app_dir("oauth-hub")
     monkeypatch.setenv("XDG_CONFIG_HOME", "/somewhere/else")
     assert str(platform_app_dir()) == click.get_app_dir("oauth-hub")
+
+
+def _code_strings_and_names(path):
+    """String constants (docstrings excluded) and identifiers of a module: its code, not its prose."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr)
+                  and isinstance(node.body[0].value, ast.Constant)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            yield node.value
+        elif isinstance(node, ast.Name):
+            yield node.id
+        elif isinstance(node, ast.Attribute):
+            yield node.attr
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield getattr(node, "module", None) or ""
+            yield from (alias.name for alias in node.names)
+
+
+def test_engine_knows_no_provider_by_name():
+    from pathlib import Path
+
+    import oauth_core
+
+    root = Path(oauth_core.__file__).parent
+    engine = [p for p in root.rglob("*.py") if "testing" not in p.parts]
+    assert len(engine) > 10
+    offenders = []
+    for path in engine:
+        if "claude" in path.read_text().lower():  # not even in prose: issue 5's `git grep` check
+            offenders.append(f"{path.name}: mentions claude")
+        for text in _code_strings_and_names(path):
+            if any(word in text.lower() for word in ("chatgpt", "openai", "anthropic", "claude", "codex")):
+                offenders.append(f"{path.name}: {text!r}")
+    assert offenders == []
