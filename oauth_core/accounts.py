@@ -15,7 +15,7 @@ from . import plugins
 from .credentials import Credentials, parse_iso
 from .errors import CorruptFileError, NotLoggedIn, OAuthHubError, ProviderNotFound
 from .provider import Provider, check_name
-from .store import Store, read_json
+from .store import Store, read_json, tighten_file
 
 
 def known_name(name: str, store: Store) -> str:
@@ -30,6 +30,7 @@ def known_name(name: str, store: Store) -> str:
 def load_credentials(name: str, store: Store) -> Credentials | None:
     """The stored credentials of ``name``; ``None`` when not signed in."""
     path = store.tokens_path(name)
+    tighten_file(path)
     data = read_json(path)
     if data is None:
         return None

@@ -23,6 +23,21 @@ def scrub(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+class SecurityNotice(UserWarning):
+    """Something about the person's files was fixed for safety (e.g. loose permissions).
+
+    Issued with :func:`warnings.warn`, so an embedding tool sees an ordinary Python
+    warning and the CLI prints it as a "Note:" line on stderr.
+    """
+
+
+def notify(message: str) -> None:
+    """Tell the person about a :class:`SecurityNotice` without interrupting anything."""
+    import warnings
+
+    warnings.warn(message, SecurityNotice, stacklevel=3)
+
+
 class OAuthHubError(Exception):
     """Base class: a one-line message meant for a person."""
 

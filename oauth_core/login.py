@@ -146,8 +146,7 @@ def login(
         )
     if manual and paste is None:
         raise LoginError("A manual sign-in needs the code pasted on standard input.")
-    for notice in store.ensure():
-        ui.notice(notice)
+    store.ensure()
 
     pkce = PkcePair.generate()
     state = new_state()
@@ -210,8 +209,7 @@ def device_login(
             f"{provider.title} does not offer device-code sign-in. Use `oauth-hub login {name} --no-browser`, "
             "open the URL on any machine and paste the address it ends on back here."
         )
-    for notice in store.ensure():
-        ui.notice(notice)
+    store.ensure()
     device = provider.call("start_device_login", http=http)
     expires_in = float(device.get("expires_in") or 900)
     wait_for = min(float(timeout), expires_in) if timeout is not None else expires_in
@@ -256,7 +254,7 @@ def _complete(
 ) -> LoginResult:
     """After the code exchange: save tokens, then (best effort) the API key and models."""
     name = provider.name
-    credentials = provider.credentials_from(answer)
+    credentials = provider.credentials_from(answer, http=http)
     if not credentials.access_token:
         raise OAuthHubError(f"{provider.title} returned no access token. Run `{hint}` to try again.")
 

@@ -25,6 +25,10 @@ ENGINE_DEFAULTS: dict[str, Any] = {
     "callback_timeout": 300,
     "cancel_busy_port": False,  # send GET /cancel to whatever holds the port (a stale login)
     "manual_redirect_uri": "",  # a provider page that shows the code to paste (--manual)
+    "jwks_uri": "",  # where the provider publishes its ID-token keys; "" = it does not
+    "verify_id_token": True,
+    "id_token_issuer": "{issuer}",
+    "id_token_audience": "{client_id}",
     "description": "",
 }
 
@@ -78,16 +82,40 @@ class Provider:
     def redirect_uri(self, port: int) -> str:
         return f"http://{self.settings['redirect_host']}:{port}{self.settings['callback_path']}"
 
-    def credentials_from(self, answer: dict[str, Any], previous: Credentials | None = None) -> Credentials:
+    def credentials_from(
+        self, answer: dict[str, Any], previous: Credentials | None = None, *, http: Any = None
+    ) -> Credentials:
         """Credentials from a token endpoint answer, labelled by ``describe_account``.
 
-        On a refresh, fields the answer leaves out are kept from ``previous``.
+        On a refresh, fields the answer leaves out are kept from ``previous``. A new ID
+        token is verified first when the provider publishes a JWKS (``jwks_uri``).
         """
+        if isinstance(answer.get("id_token"), str):
+            self.verify_id_token(answer["id_token"], http)
         credentials = Credentials.from_token_response(self.name, answer, previous=previous)
         account = self.call("describe_account", required=False, credentials=credentials, answer=answer)
         if account:
             credentials.account = account
         return credentials
+
+    def verify_id_token(self, id_token: str, http: Any = None) -> dict[str, Any] | None:
+        """Verified claims of ``id_token``; ``None`` when the provider has no JWKS (or it is off)."""
+        from . import idtoken
+
+        uri = self.settings.get("jwks_uri") or ""
+        if not uri or not self.settings.get("verify_id_token", True):
+            return None
+        if http is None:
+            from .http import HttpClient
+
+            http = HttpClient()
+        jwks = http.get(idtoken.fill(uri, self.settings), what="signing key (JWKS) download", retries=2)
+        return idtoken.verify(
+            id_token, jwks=jwks if isinstance(jwks, dict) else {},
+            issuer=idtoken.fill(self.settings["id_token_issuer"], self.settings),
+            audience=idtoken.fill(self.settings["id_token_audience"], self.settings),
+            provider=self.name,
+        )
 
     def auth_headers(self, credentials: Credentials, use_api_key: bool) -> dict[str, str]:
         """Headers that authenticate an API call: the provider's, or a plain bearer."""

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import CorruptFileError, OAuthHubError
+from .errors import CorruptFileError, OAuthHubError, notify
 
 APP_NAME = "oauth-hub"
 HOME_ENV = "OAUTH_HUB_HOME"
@@ -52,25 +52,39 @@ def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
     return platform_app_dir()
 
 
-def ensure_home(home: Path) -> list[str]:
-    """Create the home with mode 0700, tightening it if it exists with looser bits.
-
-    Returns notices for the person (e.g. that permissions were tightened).
-    """
-    notices: list[str] = []
+def ensure_home(home: Path) -> None:
+    """Create the home with mode 0700, tightening it (and saying so) if it has looser bits."""
     try:
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
         if os.name == "posix":
             mode = stat.S_IMODE(home.stat().st_mode)
             if mode & 0o077:
                 os.chmod(home, 0o700)
-                notices.append(f"Tightened permissions of {home} from {mode:o} to 700.")
+                notify(f"{home} was readable by other users (mode {mode:o}); changed it to 700.")
     except OSError as exc:
         raise OAuthHubError(
             f"Cannot create or use {home}: {exc.strerror or exc}. "
             f"Set {HOME_ENV} to a writable directory."
         ) from None
-    return notices
+
+
+def tighten_file(path: Path) -> None:
+    """Make an existing secrets file private (0600) if it is not, and say so.
+
+    Files we write are 0600 from the first byte; this catches ones copied in, restored
+    from a backup or edited by hand, before their secrets are used or rewritten.
+    """
+    if os.name != "posix":
+        return
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        if mode & 0o077:
+            os.chmod(path, 0o600)
+            notify(f"{path} was readable by other users (mode {mode:o}); changed it to 600.")
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise OAuthHubError(f"Cannot make {path} private: {exc.strerror or exc}. Run `chmod 600 {path}`.") from None
 
 
 def read_json(path: Path) -> Any | None:
@@ -170,8 +184,8 @@ class Store:
     def config_path(self) -> Path:
         return self.home / "config.toml"
 
-    def ensure(self) -> list[str]:
-        return ensure_home(self.home)
+    def ensure(self) -> None:
+        ensure_home(self.home)
 
     def signed_in_providers(self) -> list[str]:
         """Names that have a token file, found without importing any provider."""

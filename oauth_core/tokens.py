@@ -187,7 +187,7 @@ def _refresh_locked(provider: str, store: Store, current: Credentials, http: Any
     loaded = Provider.load(provider, store)
     http = http or HttpClient()
     answer = loaded.call("refresh_tokens", http=http, credentials=current)
-    updated = loaded.credentials_from(answer, previous=current)
+    updated = loaded.credentials_from(answer, previous=current, http=http)
     if updated.id_token != current.id_token and loaded.has("obtain_api_key"):
         # The API key is derived from the ID token: keep the two consistent. A failure
         # keeps the previous key (still valid until revoked); status shows its age.

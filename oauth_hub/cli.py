@@ -511,7 +511,26 @@ def config_show(provider: str | None, as_json: bool) -> None:
         out("")
 
 
+def _show_notices() -> None:
+    """Print the engine's SecurityNotice warnings as "Note:" lines, each time they occur."""
+    import warnings
+
+    from oauth_core.errors import SecurityNotice
+
+    original = warnings.showwarning
+
+    def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        if issubclass(category, SecurityNotice):
+            say(f"Note: {message}", fg="yellow")
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    warnings.simplefilter("always", SecurityNotice)
+
+
 def main() -> None:
+    _show_notices()
     cli(prog_name="oauth-hub")
 
 

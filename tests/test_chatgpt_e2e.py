@@ -261,6 +261,7 @@ def test_corrupt_token_file_is_reported_and_kept(cli, chatgpt_home, idp):
     path = chatgpt_home / "chatgpt_oauth.json"
     chatgpt_home.mkdir(exist_ok=True)
     path.write_text('{"access_token": "abc", ')
+    path.chmod(0o600)  # our own file, damaged (a loose one would add a "Note:" line)
     before = path.read_bytes()
 
     tok = cli("token", "chatgpt")
@@ -287,6 +288,7 @@ def test_corrupt_token_file_is_reported_and_kept(cli, chatgpt_home, idp):
 def test_wrongly_typed_token_file_is_corrupt_not_a_crash(cli, chatgpt_home):
     chatgpt_home.mkdir(exist_ok=True)
     (chatgpt_home / "chatgpt_oauth.json").write_text('{"access_token": 42}')
+    (chatgpt_home / "chatgpt_oauth.json").chmod(0o600)
     tok = cli("token", "chatgpt")
     assert tok.returncode == 1 and "access_token" in tok.stderr and "Traceback" not in tok.stderr
     (chatgpt_home / "chatgpt_oauth.json").write_text("[1, 2]")

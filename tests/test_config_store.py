@@ -9,7 +9,7 @@ import stat
 import pytest
 
 from oauth_core import store as store_mod
-from oauth_core.errors import ConfigError, CorruptFileError
+from oauth_core.errors import ConfigError, CorruptFileError, SecurityNotice
 from oauth_core.provider import Provider
 from oauth_core.store import Store, read_json, write_json
 
@@ -82,9 +82,26 @@ def test_loose_home_is_tightened_and_reported(tmp_path):
     home = tmp_path / "home"
     home.mkdir(mode=0o755)
     os.chmod(home, 0o755)  # noqa: S103 - the loose mode under test
-    notices = Store(home).ensure()
+    with pytest.warns(SecurityNotice, match="755"):
+        Store(home).ensure()
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
-    assert notices and "755" in notices[0]
+
+
+def test_loose_token_file_is_tightened_before_use(cli, chatgpt_home, idp):
+    from oauth_core.testing.seed import seed_sign_in
+
+    seeded = seed_sign_in("chatgpt", idp.mint_tokens(), home=chatgpt_home)
+    path = chatgpt_home / "chatgpt_oauth.json"
+    os.chmod(path, 0o644)  # noqa: S103 - the loose mode under test
+    os.chmod(chatgpt_home, 0o755)  # noqa: S103
+    result = cli("token", "chatgpt")
+    assert result.returncode == 0 and result.stdout.strip() == seeded.access_token
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert f"Note: {path} was readable by other users (mode 644); changed it to 600." in result.stderr
+    refreshed = cli("refresh", "chatgpt")
+    assert refreshed.returncode == 0
+    assert stat.S_IMODE(chatgpt_home.stat().st_mode) == 0o700
+    assert "mode 755" in refreshed.stderr
 
 
 def test_read_json_reports_corrupt_without_quoting_content(tmp_path):

@@ -25,7 +25,6 @@ from .models import context_length, is_chat_model
 
 CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
 AUTH_CLAIMS = "https://api.openai.com/auth"
-PROFILE_CLAIMS = "https://api.openai.com/profile"
 SCOPES = "openid profile email offline_access"
 ORIGINATOR = "codex_cli_rs"
 CODEX_VERSION = "0.171.0"
@@ -61,6 +60,8 @@ def provider_defaults() -> dict[str, Any]:
         "prefix": "chatgpt-",
         "oauth_source": "chatgpt-oauth-plugin",
         "api_key_env": "CHATGPT_OAUTH_API_KEY",
+        # ID tokens are checked against OpenAI's published keys before any claim is used.
+        "jwks_uri": "{issuer}/.well-known/jwks.json",
     }
 
 
@@ -119,10 +120,11 @@ def _auth_claims(token: str | None) -> dict[str, Any]:
 
 @hookimpl
 def describe_account(credentials: Any) -> dict[str, Any]:
+    # Identity comes from the ID token only: the engine has verified it against the
+    # JWKS. The access token's claims are not checked, so they are not trusted here.
     id_claims = safe_payload(credentials.id_token)
-    auth = _auth_claims(credentials.id_token) or _auth_claims(credentials.access_token)
-    profile = safe_payload(credentials.access_token).get(PROFILE_CLAIMS)
-    email = id_claims.get("email") or (profile.get("email") if isinstance(profile, dict) else None)
+    auth = _auth_claims(credentials.id_token)
+    email = id_claims.get("email")
 
     def pick(key: str) -> Any:
         value = auth.get(key, id_claims.get(key))
