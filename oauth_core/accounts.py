@@ -21,9 +21,10 @@ from .store import Store, read_json, tighten_file
 def known_name(name: str, store: Store) -> str:
     """Check ``name`` is an installed provider or has a token file; else list the known ones."""
     check_name(name)
-    if name in plugins.provider_names() or store.tokens_path(name).exists():
+    names = plugins.provider_names(store.home)
+    if name in names or store.tokens_path(name).exists():
         return name
-    known = ", ".join(plugins.provider_names()) or "none installed"
+    known = ", ".join(names) or "none installed"
     raise ProviderNotFound(f"Unknown provider {name!r}. Known providers: {known}.")
 
 
@@ -105,7 +106,7 @@ def status(
     if name is not None:
         names = [known_name(name, store)]
     else:
-        names = sorted(set(plugins.provider_names()) | set(store.signed_in_providers()))
+        names = sorted(set(plugins.provider_names(store.home)) | set(store.signed_in_providers()))
     rows = []
     for n in names:
         refresh_error = _refresh_if_due(n, store) if refresh else None
@@ -153,9 +154,11 @@ def logout(name: str, *, home: str | Path | None = None, http: Any = None) -> di
         provider = None
         report["notes"].append(f"Provider could not be loaded ({exc}); local files removed only.")
     if credentials is not None and provider is not None and credentials.refresh_token:
+        http = http or HttpClient()
         try:
-            report["revoked"] = bool(provider.call(
-                "revoke_tokens", required=False, http=http or HttpClient(), credentials=credentials))
+            provider.resolve(http)
+            report["revoked"] = bool(provider.call("revoke_tokens", required=False, http=http,
+                                                   credentials=credentials))
         except OAuthHubError as exc:
             report["revoked"] = False
             report["revoke_error"] = str(exc)

@@ -47,8 +47,25 @@ def provider_defaults() -> dict[str, Any]:
 
 
 @hookspec(firstresult=True)
-def build_auth_url(settings: dict[str, Any], redirect_uri: str, state: str, code_challenge: str) -> str:
-    """The authorization URL the browser opens. Must use S256 with ``code_challenge``."""
+def resolve_settings(settings: dict[str, Any], http: Any) -> dict[str, Any]:
+    """Settings that can only be known at run time, e.g. endpoints from OIDC discovery.
+
+    Called once per command, before the first hook that talks to the provider (login,
+    refresh, logout, ID-token verification). Return the settings to add or override
+    (``jwks_uri``, endpoints, ``require_iss``…), or ``None``. Raise
+    :class:`oauth_core.errors.OAuthHubError` when the provider cannot be used.
+    """
+
+
+@hookspec(firstresult=True)
+def build_auth_url(
+    settings: dict[str, Any], redirect_uri: str, state: str, code_challenge: str, nonce: str
+) -> str:
+    """The authorization URL the browser opens. Must use S256 with ``code_challenge``.
+
+    ``nonce`` is a fresh random value; an OpenID Connect provider sends it and sets the
+    ``nonce`` setting, and the engine then requires it in the ID token. Others ignore it.
+    """
 
 
 @hookspec(firstresult=True)

@@ -148,8 +148,10 @@ def login(
         raise LoginError("A manual sign-in needs the code pasted on standard input.")
     store.ensure()
 
+    provider.resolve(http)
     pkce = PkcePair.generate()
     state = new_state()
+    nonce = new_state()
     wait_for = float(timeout if timeout is not None else provider.settings["callback_timeout"])
     advice = f", or use `{hint} --device`" if provider.has("start_device_login") else ""
     advice += f", or `{hint} --no-browser` and paste the redirect URL"
@@ -164,7 +166,8 @@ def login(
             for notice in server.notices:
                 ui.notice(notice)
         redirect_uri = manual_uri if manual else provider.redirect_uri(server.port)
-        url = provider.call("build_auth_url", redirect_uri=redirect_uri, state=state, code_challenge=pkce.challenge)
+        url = provider.call("build_auth_url", redirect_uri=redirect_uri, state=state, code_challenge=pkce.challenge,
+                            nonce=nonce)
         ui.auth_url(url)
         if open_browser:
             ui.browser_opened(open_in_browser(url))
@@ -177,12 +180,25 @@ def login(
             server.cancel("Login interrupted.")
             raise LoginCancelled(f"Login interrupted; nothing was saved. Run `{hint}` to start again.") from None
 
+    _check_issuer(provider, callback.params, hint)
     ui.step("Exchanging the authorization code for tokens…")
     answer = provider.call(
         "exchange_code", http=http, code=callback.code, redirect_uri=redirect_uri,
         code_verifier=pkce.verifier, state=state,
     )
-    return _complete(provider, store, http, answer, ui, hint)
+    return _complete(provider, store, http, answer, ui, hint, nonce=nonce)
+
+
+def _check_issuer(provider: Provider, params: dict[str, str], hint: str) -> None:
+    """RFC 9207: a callback's ``iss`` must be our provider's issuer (mix-up defence)."""
+    expected = str(provider.settings.get("issuer") or "").rstrip("/")
+    got = params.get("iss")
+    if got is not None and expected and got.rstrip("/") != expected:
+        raise LoginError(
+            f"The sign-in came back from {got!r}, not from {expected!r}, so it was refused. Run `{hint}` again."
+        )
+    if got is None and provider.settings.get("require_iss"):
+        raise LoginError(f"The sign-in came back without the issuer ({expected}) naming itself. Run `{hint}` again.")
 
 
 def device_login(
@@ -210,6 +226,7 @@ def device_login(
             "open the URL on any machine and paste the address it ends on back here."
         )
     store.ensure()
+    provider.resolve(http)
     device = provider.call("start_device_login", http=http)
     expires_in = float(device.get("expires_in") or 900)
     wait_for = min(float(timeout), expires_in) if timeout is not None else expires_in
@@ -250,11 +267,12 @@ def _interval(value: Any) -> float:
 
 
 def _complete(
-    provider: Provider, store: Store, http: HttpClient, answer: dict[str, Any], ui: LoginUI, hint: str
+    provider: Provider, store: Store, http: HttpClient, answer: dict[str, Any], ui: LoginUI, hint: str,
+    nonce: str | None = None,
 ) -> LoginResult:
     """After the code exchange: save tokens, then (best effort) the API key and models."""
     name = provider.name
-    credentials = provider.credentials_from(answer, http=http)
+    credentials = provider.credentials_from(answer, http=http, nonce=nonce)
     if not credentials.access_token:
         raise OAuthHubError(f"{provider.title} returned no access token. Run `{hint}` to try again.")
 
@@ -263,23 +281,25 @@ def _complete(
     _set_aside_if_corrupt(tokens_path, warnings)
     write_json(tokens_path, credentials.to_json())
 
-    ui.step("Requesting an API key…")
-    try:
-        api_key = provider.call("obtain_api_key", required=False, http=http, credentials=credentials)
-    except OAuthHubError as exc:
-        api_key = None
-        warnings.append(f"No API key: {exc}")
+    api_key = None
+    if provider.has("obtain_api_key"):
+        ui.step("Requesting an API key…")
+        try:
+            api_key = provider.call("obtain_api_key", required=False, http=http, credentials=credentials)
+        except OAuthHubError as exc:
+            warnings.append(f"No API key: {exc}")
     if api_key:
         credentials.api_key = api_key
         credentials.api_key_obtained_at = utc_now_iso()
         write_json(tokens_path, credentials.to_json())
 
-    ui.step("Listing the models this account can use…")
     models: dict[str, dict[str, Any]] = {}
-    try:
-        models = build_model_entries(provider, http, credentials)
-    except OAuthHubError as exc:
-        warnings.append(f"Could not list models: {exc}")
+    if provider.has("list_models"):  # an identity-only provider (plain OIDC) has none
+        ui.step("Listing the models this account can use…")
+        try:
+            models = build_model_entries(provider, http, credentials)
+        except OAuthHubError as exc:
+            warnings.append(f"Could not list models: {exc}")
     models_path = store.models_path(name)
     if models:
         try:

@@ -26,6 +26,8 @@ ENGINE_DEFAULTS: dict[str, Any] = {
     "cancel_busy_port": False,  # send GET /cancel to whatever holds the port (a stale login)
     "manual_redirect_uri": "",  # a provider page that shows the code to paste (--manual)
     "jwks_uri": "",  # where the provider publishes its ID-token keys; "" = it does not
+    "nonce": False,  # the provider sends the nonce (OpenID Connect): require it in the ID token
+    "require_iss": False,  # RFC 9207: the callback must carry iss
     "verify_id_token": True,
     "id_token_issuer": "{issuer}",
     "id_token_audience": "{client_id}",
@@ -50,6 +52,16 @@ class Provider:
         self.name = name
         self.pm = pm
         self.settings = settings
+        self._resolved = False
+
+    def resolve(self, http: Any) -> None:
+        """Apply the provider's run-time settings (``resolve_settings``) once."""
+        if self._resolved:
+            return
+        extra = self.call("resolve_settings", required=False, http=http)
+        if extra:
+            self.settings.update(extra)
+        self._resolved = True
 
     def __repr__(self) -> str:
         return f"Provider({self.name!r})"
@@ -58,7 +70,7 @@ class Provider:
     def load(cls, name: str, store: Store) -> Provider:
         """Import the provider, check its hooks, and apply ``config.toml``."""
         check_name(name)
-        pm = plugins.plugin_manager(name)
+        pm = plugins.plugin_manager(name, store.home)
         defaults = dict(ENGINE_DEFAULTS)
         defaults["prefix"] = f"{name}-"
         defaults["oauth_source"] = f"oauth-hub:{name}"
@@ -83,37 +95,43 @@ class Provider:
         return f"http://{self.settings['redirect_host']}:{port}{self.settings['callback_path']}"
 
     def credentials_from(
-        self, answer: dict[str, Any], previous: Credentials | None = None, *, http: Any = None
+        self, answer: dict[str, Any], previous: Credentials | None = None, *, http: Any = None,
+        nonce: str | None = None,
     ) -> Credentials:
         """Credentials from a token endpoint answer, labelled by ``describe_account``.
 
         On a refresh, fields the answer leaves out are kept from ``previous``. A new ID
-        token is verified first when the provider publishes a JWKS (``jwks_uri``).
+        token is verified first when the provider publishes a JWKS (``jwks_uri``), with
+        ``nonce`` required in it after a login by a provider that sends one.
         """
         if isinstance(answer.get("id_token"), str):
-            self.verify_id_token(answer["id_token"], http)
+            self.verify_id_token(answer["id_token"], http, nonce=nonce)
         credentials = Credentials.from_token_response(self.name, answer, previous=previous)
         account = self.call("describe_account", required=False, credentials=credentials, answer=answer)
         if account:
             credentials.account = account
         return credentials
 
-    def verify_id_token(self, id_token: str, http: Any = None) -> dict[str, Any] | None:
+    def verify_id_token(self, id_token: str, http: Any = None, nonce: str | None = None) -> dict[str, Any] | None:
         """Verified claims of ``id_token``; ``None`` when the provider has no JWKS (or it is off)."""
         from . import idtoken
 
-        uri = self.settings.get("jwks_uri") or ""
-        if not uri or not self.settings.get("verify_id_token", True):
+        if not self.settings.get("verify_id_token", True):
             return None
         if http is None:
             from .http import HttpClient
 
             http = HttpClient()
+        self.resolve(http)
+        uri = self.settings.get("jwks_uri") or ""
+        if not uri:
+            return None
         jwks = http.get(idtoken.fill(uri, self.settings), what="signing key (JWKS) download", retries=2)
         return idtoken.verify(
             id_token, jwks=jwks if isinstance(jwks, dict) else {},
             issuer=idtoken.fill(self.settings["id_token_issuer"], self.settings),
             audience=idtoken.fill(self.settings["id_token_audience"], self.settings),
+            nonce=nonce if self.settings.get("nonce") else None,
             provider=self.name,
         )
 

@@ -186,6 +186,7 @@ def _refresh_locked(provider: str, store: Store, current: Credentials, http: Any
 
     loaded = Provider.load(provider, store)
     http = http or HttpClient()
+    loaded.resolve(http)
     answer = loaded.call("refresh_tokens", http=http, credentials=current)
     updated = loaded.credentials_from(answer, previous=current, http=http)
     if updated.id_token != current.id_token and loaded.has("obtain_api_key"):

@@ -492,6 +492,55 @@ def config_unset(key: str) -> None:
         say(f"{name}.{setting} was not overridden.")
 
 
+@config.command("add-oidc")
+@click.argument("name")
+@click.option("--issuer", required=True, help="The IdP's issuer URL (its /.well-known/openid-configuration is read).")
+@click.option("--client-id", required=True, help="The public (native) client id registered at the IdP.")
+@click.option("--scopes", default="openid profile email offline_access", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Loopback callback port registered at the IdP; 0 picks a free one (RFC 8252).")
+@click.option("--redirect-path", default="/callback", show_default=True)
+@click.option("--audience", default="", help="An audience/resource parameter, for IdPs that want one.")
+@click.option("--no-check", is_flag=True, help="Write the table without reading the IdP's discovery document.")
+def config_add_oidc(name: str, issuer: str, client_id: str, scopes: str, port: int, redirect_path: str,
+                    audience: str, no_check: bool) -> None:
+    """Add an OpenID Connect provider NAME that needs no code, only this configuration."""
+    from oauth_core import config as cfg
+    from oauth_core import plugins
+    from oauth_core.provider import check_name
+    from oauth_core.store import Store
+
+    check_name(name)
+    if name in plugins._entry_points():
+        fail(f"{name!r} is an installed provider; pick another name for the OIDC provider.")
+    if not redirect_path.startswith("/"):
+        fail("--redirect-path must start with '/'.")
+    table = {"type": "oidc", "issuer": issuer.rstrip("/"), "client_id": client_id, "scopes": scopes,
+             "port": port, "redirect_path": redirect_path}
+    if audience:
+        table["audience"] = audience
+    store = Store()
+    store.ensure()
+    path = store.config_path()
+    before = cfg.load(path)
+    data = cfg.load(path)
+    data.setdefault("providers", {})[name] = table
+    cfg.save(path, data)
+    if not no_check:
+        from oauth_core.errors import OAuthHubError
+        from oauth_core.http import HttpClient
+        from oauth_core.provider import Provider
+
+        try:
+            provider = Provider.load(name, store)
+            provider.resolve(HttpClient())  # reads the discovery document: fails now, not at login
+        except OAuthHubError as exc:
+            cfg.save(path, before)
+            fail(f"{exc} Nothing was added (use --no-check to add it anyway).")
+        say(f"Found {provider.settings['issuer']}: sign-in page {provider.settings['authorization_endpoint']}")
+    say(f"Added [providers.{name}] to {path}. Sign in with: oauth-hub login {name}", fg="green")
+
+
 @config.command("show")
 @click.argument("provider", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")

@@ -261,5 +261,5 @@ def test_contributing_minimal_provider_loads(minimal_provider, tmp_path):
     missing = [hook for hook in LOGIN_HOOKS if not provider.has(hook)]
     assert not missing, f"CONTRIBUTING.md's minimal provider lacks hooks a login needs: {missing}"
     url = provider.call("build_auth_url", redirect_uri=provider.redirect_uri(provider.settings["port"]),
-                        state="s" * 43, code_challenge="c" * 43)
+                        state="s" * 43, code_challenge="c" * 43, nonce="n" * 43)
     assert "code_challenge_method=S256" in url
