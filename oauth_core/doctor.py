@@ -101,7 +101,7 @@ def run_checks(
     ``timeout``: seconds per network request, so a dead network costs seconds, not minutes.
     """
     checks: list[Check] = [_guard("home", check_home, home), _guard("browser", check_browser), _guard("tls", check_tls)]
-    names = [provider] if provider is not None else plugins.provider_names()
+    names = [provider] if provider is not None else plugins.provider_names(home)
     if not names:
         checks.append(Check("provider", None, "no providers are installed",
                             "reinstall oauth-hub (its built-in providers register through entry points)"))
