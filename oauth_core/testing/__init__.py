@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["FakeOpenAI", "RecordedRequest", "SigningKey", "follow"]
+__all__ = ["FakeAnthropic", "FakeOIDC", "FakeOpenAI", "RecordedRequest", "SigningKey", "follow", "seed_sign_in"]
 
 _LAZY = {
+    "FakeAnthropic": "oauth_core.testing.fake_anthropic",
+    "FakeOIDC": "oauth_core.testing.fake_oidc",
+    "seed_sign_in": "oauth_core.testing.seed",
     "FakeOpenAI": "oauth_core.testing.fake_openai",
     "RecordedRequest": "oauth_core.testing.fake_openai",
     "SigningKey": "oauth_core.testing.jwt_keys",
