@@ -78,14 +78,19 @@ def _discover(settings: dict[str, Any], http: Any) -> dict[str, Any]:
 @hookimpl
 def resolve_settings(settings: dict[str, Any], http: Any) -> dict[str, Any]:
     doc = _discover(settings, http)
+
+    def endpoint(key: str) -> str:
+        # An endpoint set explicitly in config.toml wins over discovery (e.g. a proxy).
+        return str(settings.get(key) or doc.get(key) or "")
+
     return {
         "title": settings.get("title") or settings["name"],
         "callback_path": settings.get("redirect_path") or "/callback",
-        "authorization_endpoint": doc["authorization_endpoint"],
-        "token_endpoint": doc["token_endpoint"],
-        "jwks_uri": doc["jwks_uri"],
-        "revocation_endpoint": doc.get("revocation_endpoint") or "",
-        "userinfo_endpoint": doc.get("userinfo_endpoint") or "",
+        "authorization_endpoint": endpoint("authorization_endpoint"),
+        "token_endpoint": endpoint("token_endpoint"),
+        "jwks_uri": endpoint("jwks_uri"),
+        "revocation_endpoint": endpoint("revocation_endpoint"),
+        "userinfo_endpoint": endpoint("userinfo_endpoint"),
         "require_iss": bool(doc.get("authorization_response_iss_parameter_supported")),
         "nonce": True,
         "id_token_issuer": str(settings["issuer"]).rstrip("/"),
