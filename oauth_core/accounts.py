@@ -170,4 +170,11 @@ def logout(name: str, *, home: str | Path | None = None, http: Any = None) -> di
         report["removed_models"] = remove_model_entries(store.models_path(name), source)
     except CorruptFileError as exc:
         report["notes"].append(str(exc))
+    # -- issue 8: take out of other tools' files exactly what `oauth-hub export` wrote ----
+    from .exporters import remove_exports
+
+    exports = remove_exports(name, home=store.home)
+    report["removed_exports"] = exports["removed"]
+    report["notes"].extend(exports["notes"])
+    # -- end issue 8 ----------------------------------------------------------------------
     return report

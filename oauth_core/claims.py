@@ -13,6 +13,11 @@ import base64
 import json
 from typing import Any
 
+# The last second a date can show (9999-12-31T23:59:59Z). An expiry beyond it (or NaN,
+# or infinite) is not a time: stored, it made `status` crash formatting it as a date
+# (tests/test_properties.py).
+MAX_EPOCH = 253402300799
+
 
 class MalformedToken(ValueError):
     """The string is not a JWT with a JSON object payload."""
@@ -30,6 +35,8 @@ def payload(token: str | None) -> dict[str, Any]:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise MalformedToken("JWT payload is not base64url JSON") from None
+    except RecursionError:  # "[[[[…": 64 kB of nesting is deeper than json can go
+        raise MalformedToken("JWT payload is nested too deeply") from None
     if not isinstance(data, dict):
         raise MalformedToken("JWT payload is not an object")
     return data
@@ -44,8 +51,8 @@ def safe_payload(token: str | None) -> dict[str, Any]:
 
 
 def expiry(token: str | None) -> float | None:
-    """The ``exp`` claim as epoch seconds, or ``None``."""
+    """The ``exp`` claim as epoch seconds, or ``None`` (also when it is no time: NaN, ∞, past year 9999)."""
     exp = safe_payload(token).get("exp")
-    if isinstance(exp, (int, float)) and not isinstance(exp, bool):
+    if isinstance(exp, (int, float)) and not isinstance(exp, bool) and 0 <= exp <= MAX_EPOCH:
         return float(exp)
     return None

@@ -30,6 +30,9 @@ def load(path: Path) -> dict[str, Any]:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path} is not valid TOML ({exc}). Fix it or remove it.") from None
+    except RecursionError:  # "a = [[[[…": tomllib recurses per level (tests/test_properties.py)
+        raise ConfigError(f"{path} nests arrays or tables too deeply to be a config file. Fix it or remove it.") \
+            from None
     providers = data.get("providers", {})
     if not isinstance(providers, dict) or any(not isinstance(v, dict) for v in providers.values()):
         raise ConfigError(f"{path}: 'providers' must hold one [providers.NAME] table per provider.")
@@ -57,8 +60,17 @@ def _check_type(default: Any, value: Any, where: str) -> Any:
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
+        if expected is list and default:
+            # The items too: `fallback_ports = ["x"]` passed as a list and crashed the login
+            # turning it into a port (tests/test_properties.py).
+            item = type(default[0])
+            if any(not isinstance(v, item) or (item is int and isinstance(v, bool)) for v in value):
+                raise ConfigError(f"{where} must be a list of {_PLURAL.get(item, item.__name__)}.")
         return value
     raise ConfigError(f"{where} must be {_type_name(expected)}, not {_type_name(type(value))}.")
+
+
+_PLURAL = {int: "integers", float: "numbers", bool: "true/false values", str: "strings"}
 
 
 def _type_name(kind: type) -> str:

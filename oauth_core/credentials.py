@@ -90,8 +90,10 @@ class Credentials:
             if isinstance(value, str) and value:
                 setattr(base, name, value)
         expires_in = response.get("expires_in")
-        if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool) and expires_in > 0:
-            base.expires_at = time.time() + float(expires_in)
+        now = time.time()
+        if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool) \
+                and 0 < expires_in <= claims.MAX_EPOCH - now:  # not NaN, ∞ or 1e300: see claims.MAX_EPOCH
+            base.expires_at = now + float(expires_in)
         elif response.get("access_token"):
             base.expires_at = claims.expiry(base.access_token)
         base.last_refresh = utc_now_iso()
@@ -114,6 +116,8 @@ class Credentials:
         if values.get("expires_at") is not None:
             if isinstance(values["expires_at"], bool) or not isinstance(values["expires_at"], (int, float)):
                 raise ValueError("field 'expires_at' must be a number")
+            if not 0 <= values["expires_at"] <= claims.MAX_EPOCH:  # also false for NaN
+                raise ValueError("field 'expires_at' must be seconds since 1970 before the year 10000")
         if not isinstance(values.get("account", {}), dict):
             raise ValueError("field 'account' must be an object")
         return cls(provider=provider, extra=extra, **values)

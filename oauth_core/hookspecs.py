@@ -150,6 +150,16 @@ def request_headers(settings: dict[str, Any], credentials: Any, use_api_key: boo
 
 
 @hookspec(firstresult=True)
+def api_base(settings: dict[str, Any], credentials: Any) -> str:
+    """The base URL that API calls made with these credentials go to.
+
+    ``oauth-hub serve`` forwards ``/<provider>/<rest>`` to ``<api_base>/<rest>``, and
+    exporters point direct (API-key) entries at it. Subscriptions and API keys are often
+    served from different hosts. Without this hook the ``api_base`` setting is used.
+    """
+
+
+@hookspec(firstresult=True)
 def start_device_login(settings: dict[str, Any], http: Any) -> dict[str, Any]:
     """Begin a device-code sign-in (optional; enables ``oauth-hub login NAME --device``).
 

@@ -13,14 +13,17 @@ registered for its redirect URI, and serves exactly one path. What it accepts:
 - anything else (``/favicon.ico``, probes): 404, ignored.
 
 Requests whose ``Host`` is not ``127.0.0.1:PORT`` or ``localhost:PORT`` are refused
-(DNS rebinding), as is every method but GET. Each connection has a short socket
-timeout and its own thread, so an idle or slow client cannot block the real callback.
+(DNS rebinding), as is every method but GET. Each connection has its own thread and a
+deadline for its whole request (not only for each read, which a client trickling bytes
+would never hit), and the listen backlog is large, so idle, slow or junk connections
+cannot keep the real callback out.
 """
 
 from __future__ import annotations
 
 import errno
 import html
+import io
 import socket
 import threading
 import time
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from .errors import LoginCancelled, LoginError, LoginTimeout, PortBusy
+from .errors import LoginCancelled, LoginError, LoginTimeout, PortBusy, scrub
 
 BIND_ADDRESS = "127.0.0.1"
 CONNECTION_TIMEOUT = 10.0  # seconds a client may take to send its request
@@ -66,8 +69,17 @@ class _Outcome:
 
 
 def first_values(query: str) -> dict[str, str]:
-    """A query string as a dict of first values (repeated keys keep the first)."""
-    parsed = parse_qs(query, keep_blank_values=True, max_num_fields=100)
+    """A query string as a dict of first values (repeated keys keep the first).
+
+    More than 100 fields is junk, not a redirect: it reads as no parameters at all (so
+    it is refused like any callback without the state) instead of raising ``parse_qs``'s
+    ValueError, which dropped the browser's connection without a page and ended the
+    paste reader (tests/test_properties.py::test_first_values_never_raises).
+    """
+    try:
+        parsed = parse_qs(query, keep_blank_values=True, max_num_fields=100)
+    except ValueError:
+        return {}
     return {key: values[0] for key, values in parsed.items() if values}
 
 
@@ -124,6 +136,15 @@ class CallbackServer:
         ``cancel_interval`` seconds ``cancel_attempts`` times), then the next port the
         provider accepts is tried. Only the provider's ports are ever used.
         """
+        for port in self.ports:
+            # socket.bind raises OverflowError (not OSError) outside 0-65535: a port set to
+            # 99999 in config.toml crashed the login with a traceback. 0 stays allowed (any
+            # free port, for providers that accept one).
+            if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+                raise LoginError(
+                    f"{port!r} is not a port number (0-65535). Check the provider's port and fallback_ports "
+                    f"settings (`oauth-hub config show`), then run `{self.login_hint}` again."
+                )
         for port in self.ports:
             httpd = self._bind(port)
             if httpd is None and self.cancel_stale and _ask_to_cancel(port):
@@ -209,7 +230,9 @@ class CallbackServer:
             if "error" in params:
                 code = params.get("error") or "unknown_error"
                 description = params.get("error_description", "")
-                detail = f"{code}: {description}" if description else code
+                # Scrubbed for the page too: a pasted URL's verdict is printed in the terminal,
+                # and an IdP that quotes a token must not get it into scrollback or CI logs.
+                detail = scrub(f"{code}: {description}" if description else code, 200)
                 self._outcome.error = LoginError(
                     f"{self.provider} refused the sign-in ({detail}). Run `{self.login_hint}` to try again."
                 )
@@ -242,6 +265,12 @@ class CallbackServer:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default listen backlog is 5. While junk connections churn on the port
+    # (a local program probing it, a flood of reconnects), a full backlog makes the kernel
+    # drop the browser's handshake, and the real callback waits a second or two for the
+    # client's retransmit (measured by benchmarks/bench_loopback_junk.py: worst 1.03-2.06 s
+    # under 200 junk connections with 5, 0.2 s with this). The kernel caps it at somaxconn.
+    request_queue_size = socket.SOMAXCONN
 
     def handle_error(self, request: object, client_address: object) -> None:
         """Silent: a client that hangs up or sends junk is not the person's problem."""
@@ -251,18 +280,49 @@ class _Server(ThreadingHTTPServer):
     flow: CallbackServer
 
 
+class _DeadlineReader(io.RawIOBase):
+    """Socket reads that share one deadline.
+
+    A socket timeout bounds each read, so a client that trickles its request a byte at a
+    time (slowloris) would hold a connection and a thread for as long as it likes: here
+    the whole request has to arrive within the handler's ``timeout``
+    (tests/test_security.py::test_a_trickling_client_is_cut_off).
+    """
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request took too long to arrive")
+        self._sock.settimeout(left)
+        return self._sock.recv_into(buffer)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
-    timeout = CONNECTION_TIMEOUT
+    timeout = CONNECTION_TIMEOUT  # for the whole request, not each read (see _DeadlineReader)
     protocol_version = "HTTP/1.1"
     server_version = "oauth-hub"
     sys_version = ""
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # the plain socket file: closed, or the socket's fd outlives close()
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, time.monotonic() + self.timeout))
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         """Silent: a request line can hold an authorization code."""
 
     def _send(self, status: int, body: str, content_type: str = "text/html; charset=utf-8") -> None:
         data = body.encode("utf-8")
+        self.connection.settimeout(self.timeout)  # the read deadline may have left it nearly spent
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))

@@ -351,7 +351,8 @@ def logout(provider: str, as_json: bool) -> None:
         return
     for note in report["notes"]:
         say(f"Note: {note}", fg="yellow")
-    if not report["was_logged_in"] and not report["removed_models"]:
+    exports = report.get("removed_exports") or []
+    if not report["was_logged_in"] and not report["removed_models"] and not exports:
         say(f"Not signed in to {provider}; nothing to do.")
         return
     if report["revoked"]:
@@ -365,7 +366,18 @@ def logout(provider: str, as_json: bool) -> None:
         say(f"Deleted the {provider} tokens.")
     if report["removed_models"]:
         say(f"Removed {len(report['removed_models'])} model entries.")
+    for item in exports:
+        say(f"Removed {_export_summary(item)}.")
     say(f"Logged out of {provider}.", fg="green")
+
+
+def _export_summary(item: Any) -> str:
+    """One removed export, e.g. "3 entries from ~/.code_puppy/extra_models.json"."""
+    if not isinstance(item, dict):
+        return str(item)
+    count = len(item.get("keys") or [])
+    backup = f" (backup: {item['backup']})" if item.get("backup") else ""
+    return f"{count} exported entries from {item.get('path', '?')} ({item.get('exporter')}){backup}"
 
 
 # -- providers -----------------------------------------------------------------------
@@ -558,6 +570,16 @@ def config_show(provider: str | None, as_json: bool) -> None:
         for key, value in sorted(settings.items()):
             out(f"{key} = {json.dumps(value)}")
         out("")
+
+
+def _register_commands() -> None:
+    from .cli_export import export, serve
+
+    cli.add_command(export)
+    cli.add_command(serve)
+
+
+_register_commands()
 
 
 def _show_notices() -> None:

@@ -264,6 +264,12 @@ def revoke_tokens(settings: dict[str, Any], http: Any, credentials: Any) -> bool
 
 
 @hookimpl
+def api_base(settings: dict[str, Any], credentials: Any) -> str:
+    # API keys use the platform API; a subscription's access token the ChatGPT backend.
+    return str(settings["api_base"] if credentials.api_key else settings["chatgpt_base"])
+
+
+@hookimpl
 def start_device_login(settings: dict[str, Any], http: Any) -> dict[str, Any]:
     issuer = _issuer(settings)
     answer = http.post(f"{issuer}/api/accounts/deviceauth/usercode", json={"client_id": settings["client_id"]},

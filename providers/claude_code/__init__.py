@@ -173,6 +173,11 @@ def model_entry(settings: dict[str, Any], model: dict[str, Any], credentials: An
 
 
 @hookimpl
+def api_base(settings: dict[str, Any]) -> str:
+    return str(settings["api_base"])  # API keys and OAuth bearers both go to the Messages API host
+
+
+@hookimpl
 def refresh_tokens(settings: dict[str, Any], http: Any, credentials: Any) -> dict[str, Any]:
     hint = f"oauth-hub login {settings['name']}"
     if not credentials.refresh_token:
