@@ -9,7 +9,6 @@ is refused before anything is written. Read with :mod:`tomllib`, written with
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from .store import write_private
 
 def load(path: Path) -> dict[str, Any]:
     """The whole config file as a dict; empty when the file does not exist."""
+    import tomllib  # imported here: most commands never have a config file to parse
     try:
         raw = path.read_bytes()
     except FileNotFoundError:

@@ -32,6 +32,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from .entrypoints import entry_points, normalize
 from .errors import ProviderLoadError, ProviderNotFound
 
 GROUP = "oauth_hub.providers"
@@ -53,12 +54,11 @@ def unregister_provider(name: str) -> None:
 
 
 def _dist_name(ep: Any) -> str | None:
-    dist = getattr(ep, "dist", None)
-    return getattr(dist, "name", None) if dist is not None else None
+    return ep.dist_name
 
 
 def _is_builtin(ep: Any) -> bool:
-    return (_dist_name(ep) or "").lower().replace("_", "-") == BUILTIN_DISTRIBUTION
+    return normalize(ep.folder_name) == BUILTIN_DISTRIBUTION
 
 
 @dataclass
@@ -68,8 +68,6 @@ class _Discovery:
 
 
 def _discover(group: str = GROUP) -> _Discovery:
-    from importlib.metadata import entry_points
-
     allowed = None
     raw = os.environ.get(LOAD_ENV)
     if raw is not None:
@@ -208,15 +206,14 @@ def inspect_providers(home: str | os.PathLike[str] | None = None) -> list[Provid
                                  version=None, error=str(exc), source="config"))
     for name in provider_names(home):
         ep = found.chosen.get(name) if name not in _registered else None
-        dist = getattr(ep, "dist", None) if ep is not None else None
         if name in _registered:
             module, source = getattr(_registered[name], "__name__", repr(_registered[name])), "registered"
         elif ep is not None:
             module, source = ep.value, "built-in" if _is_builtin(ep) else "entry point"
         else:
             module, source = f"type {configured.get(name, {}).get('type')!r}", "config"
-        info = ProviderInfo(name=name, module=module, distribution=getattr(dist, "name", None),
-                            version=getattr(dist, "version", None), source=source)
+        info = ProviderInfo(name=name, module=module, distribution=ep.dist_name if ep else None,
+                            version=ep.version if ep else None, source=source)
         try:
             pm = plugin_manager(name, home)
             defaults = pm.hook.provider_defaults() or {}
@@ -225,9 +222,7 @@ def inspect_providers(home: str | os.PathLike[str] | None = None) -> list[Provid
             info.error = str(exc)
         rows.append(info)
     for name, ep, why in found.shadowed:
-        dist = getattr(ep, "dist", None)
-        rows.append(ProviderInfo(name=name, module=ep.value, distribution=getattr(dist, "name", None),
-                                 version=getattr(dist, "version", None), source="entry point",
-                                 error=f"not used: {why}"))
+        rows.append(ProviderInfo(name=name, module=ep.value, distribution=ep.dist_name, version=ep.version,
+                                 source="entry point", error=f"not used: {why}"))
     return rows
 

@@ -16,7 +16,6 @@ import json
 import os
 import stat
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -101,8 +100,9 @@ def read_json(path: Path) -> Any | None:
         raise OAuthHubError(f"Cannot read {path}: {exc.strerror or exc}.") from None
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        where = f"line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        where = {json.JSONDecodeError: f"line {getattr(exc, 'lineno', '?')}", RecursionError: "nested too deeply"}.get(
+            type(exc), "not UTF-8")
         raise CorruptFileError(
             f"{path} is not valid JSON ({where}); it was left untouched. "
             "Fix or remove it, then run the command again."
@@ -111,6 +111,8 @@ def read_json(path: Path) -> Any | None:
 
 def write_private(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically with mode 0600 from the first byte."""
+    import tempfile  # imported here: the read path (oauth-hub token) never needs it
+
     directory = path.parent
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     # mkstemp creates the file with O_EXCL and mode 0600 regardless of the umask.

@@ -264,12 +264,6 @@ def put_token_file(home: Path, data: bytes) -> None:
     tokens._cache.clear()  # same path, maybe same size and mtime: do not let the cache hide the new bytes
 
 
-store_deep_json = pytest.mark.xfail(
-    strict=True, raises=RecursionError,
-    reason="store.read_json lets RecursionError from json.loads through (deeply nested file); "
-           "lead: catch RecursionError there like JSONDecodeError")
-
-
 def _deep(data: bytes) -> bool:
     return data.count(b"[") + data.count(b"{") > 900
 
@@ -346,7 +340,6 @@ def test_cli_status_and_token_in_process(prop_home, data):
             assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
 
 
-@store_deep_json
 def test_deeply_nested_token_file_is_a_clear_error(prop_home):
     put_token_file(prop_home, b"[" * 100_000)
     with pytest.raises(OAuthHubError):
@@ -383,11 +376,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str]) -> None:
     assert_clean(result.stderr + result.stdout)
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=store_deep_json.kwargs["reason"]))
-    if name == "deeply-nested" else name
-    for name in CLI_TOKEN_FILES
-])
+@pytest.mark.parametrize("name", CLI_TOKEN_FILES)
 def test_cli_on_a_hostile_token_file(tmp_path, name):
     home = tmp_path / "home"
     home.mkdir(mode=0o700)

@@ -235,8 +235,7 @@ def unregister_exporter(name: str) -> None:
 
 def _entry_points() -> dict[str, Any]:
     """Exporter entry points by name; as for providers, a built-in name wins over a third party's."""
-    from importlib.metadata import entry_points
-
+    from ..entrypoints import entry_points
     from ..plugins import _is_builtin
 
     found: dict[str, Any] = {}
