@@ -109,8 +109,12 @@ def read_json(path: Path) -> Any | None:
         ) from None
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically with mode 0600 from the first byte."""
+def write_private(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Write ``data`` to ``path`` atomically with mode 0600 from the first byte.
+
+    ``mode`` other than 0600 is for files that belong to another tool (an exporter keeps
+    the mode the tool's file had); the temp file is still private until it is complete.
+    """
     import tempfile  # imported here: the read path (oauth-hub token) never needs it
 
     directory = path.parent
@@ -121,6 +125,8 @@ def write_private(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+            if mode != 0o600 and os.name == "posix":
+                os.fchmod(handle.fileno(), mode)
         os.replace(tmp_name, path)
     except BaseException:
         try:

@@ -39,7 +39,6 @@ import json
 import os
 import re
 import stat
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -49,7 +48,7 @@ from typing import Any
 import pluggy
 
 from ..errors import CorruptFileError, OAuthHubError
-from ..store import Store, read_json, write_json
+from ..store import Store, read_json, write_json, write_private
 
 PROJECT = "oauth_hub_exporters"
 GROUP = "oauth_hub.exporters"
@@ -621,21 +620,7 @@ def write_file(path: Path, text: str, *, mode: int | None = None) -> None:
         except FileNotFoundError:
             mode = 0o600
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            if os.name == "posix":
-                os.fchmod(handle.fileno(), mode)
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_private(path, text.encode("utf-8"), mode=mode)
 
 
 # -- the record of what was exported, and logout ----------------------------------------------
