@@ -8,8 +8,8 @@
   carry no secret; error pages escape what they echo;
 - no token in a URL the CLI prints or the browser visits.
 
-:class:`TestPendingLeadWork` holds the tests for ID-token verification against the
-provider's JWKS and for tightening loose permissions, written against the intended API.
+:class:`TestIdTokensAndPermissions` holds the tests for ID-token verification against the
+provider's JWKS and for tightening loose permissions.
 
 Callback servers and logins use free ports (the provider's ``port`` is set in
 ``config.toml`` and the fake is told to accept that redirect URI), never 1455/1457.
@@ -682,13 +682,13 @@ def _tampered(token: str, **changes) -> str:
     return ".".join((header, _b64({**claims.payload(token), **changes}), signature))
 
 
-class TestPendingLeadWork:
+class TestIdTokensAndPermissions:
     """ID tokens verified against the provider's JWKS; loose permissions tightened with a notice.
 
-    Written against the intended behaviour (issue 7) while the lead implements it in
-    provider.py/idtoken.py (verification) and store.py/cli.py (permissions). No new fake
-    knob is needed: ``FakeOpenAI.fail_next(path, 200, body)`` serves any answer, so the
-    token endpoint can hand out a forged ID token and the JWKS endpoint another key set.
+    Verification lives in provider.py/idtoken.py, permissions in store.py (shown by the
+    CLI). No fake knob is needed: ``FakeOpenAI.fail_next(path, 200, body)`` serves any
+    answer, so the token endpoint can hand out a forged ID token and the JWKS endpoint
+    another key set.
     """
 
     @staticmethod
