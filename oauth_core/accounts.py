@@ -129,6 +129,38 @@ def _refresh_if_due(name: str, store: Store) -> str | None:
     return None
 
 
+def _refresh_lock(store: Store, name: str) -> Any:
+    """The cross-process lock refreshes take (see :mod:`oauth_core.tokens`), or nothing if no home yet."""
+    import contextlib
+
+    if not store.home.is_dir():
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def held() -> Any:
+        from filelock import FileLock, Timeout
+
+        from .tokens import LOCK_TIMEOUT
+
+        lock = FileLock(str(store.lock_path(name)), timeout=LOCK_TIMEOUT, mode=0o600)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise OAuthHubError(
+                f"Another program has been refreshing the {name} sign-in for {int(LOCK_TIMEOUT)} seconds "
+                f"(lock {store.lock_path(name)}). Try the logout again in a moment."
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+            # After a logout nothing may be left behind; a refresh that starts later finds
+            # no token file and stops, so losing the lock file here is harmless.
+            store.lock_path(name).unlink(missing_ok=True)
+
+    return held()
+
+
 def logout(name: str, *, home: str | Path | None = None, http: Any = None) -> dict[str, Any]:
     """Revoke (best effort), delete the token file, remove this provider's model entries.
 
@@ -142,29 +174,35 @@ def logout(name: str, *, home: str | Path | None = None, http: Any = None) -> di
     report: dict[str, Any] = {"provider": name, "was_logged_in": False, "revoked": None,
                               "revoke_error": None, "removed_models": [], "notes": []}
     tokens_path = store.tokens_path(name)
-    try:
-        credentials = load_credentials(name, store)
-    except CorruptFileError:
-        credentials = None
-        report["notes"].append(f"{tokens_path} was unreadable, so nothing could be revoked; it was removed.")
-    provider: Provider | None
-    try:
-        provider = Provider.load(name, store)
-    except OAuthHubError as exc:
-        provider = None
-        report["notes"].append(f"Provider could not be loaded ({exc}); local files removed only.")
-    if credentials is not None and provider is not None and credentials.refresh_token:
-        http = http or HttpClient()
+    # Under the refresh lock: a refresh running in another process must not write the
+    # token file back after logout deleted it.
+    with _refresh_lock(store, name):
         try:
-            provider.resolve(http)
-            report["revoked"] = bool(provider.call("revoke_tokens", required=False, http=http,
-                                                   credentials=credentials))
+            credentials = load_credentials(name, store)
+        except CorruptFileError:
+            credentials = None
+            report["notes"].append(f"{tokens_path} was unreadable, so nothing could be revoked; it was removed.")
+        provider: Provider | None
+        try:
+            provider = Provider.load(name, store)
         except OAuthHubError as exc:
-            report["revoked"] = False
-            report["revoke_error"] = str(exc)
-    if tokens_path.exists():
-        report["was_logged_in"] = credentials is not None
-        tokens_path.unlink()
+            provider = None
+            report["notes"].append(f"Provider could not be loaded ({exc}); local files removed only.")
+        if credentials is not None and provider is not None and credentials.refresh_token:
+            http = http or HttpClient()
+            try:
+                provider.resolve(http)
+                report["revoked"] = bool(provider.call("revoke_tokens", required=False, http=http,
+                                                       credentials=credentials))
+            except OAuthHubError as exc:
+                report["revoked"] = False
+                report["revoke_error"] = str(exc)
+        if tokens_path.exists():
+            report["was_logged_in"] = credentials is not None
+            try:
+                tokens_path.unlink()
+            except OSError as exc:
+                raise OAuthHubError(f"Cannot delete {tokens_path}: {exc.strerror or exc}.") from None
     source = provider.settings["oauth_source"] if provider else f"oauth-hub:{name}"
     try:
         report["removed_models"] = remove_model_entries(store.models_path(name), source)

@@ -63,11 +63,14 @@ def why_no_browser() -> str | None:
 def _wsl_launcher(url: str) -> Callable[[], bool]:
     def launch() -> bool:
         wslview = shutil.which("wslview")
+        # The URL reaches PowerShell through the environment, never inside the command
+        # text: it may hold characters (from a discovery document) that PowerShell parses.
         command = [wslview, url] if wslview else [
-            "powershell.exe", "-NoProfile", "-NonInteractive", "-Command", "Start-Process", f"'{url}'",
+            "powershell.exe", "-NoProfile", "-NonInteractive", "-Command", "Start-Process $env:OAUTH_HUB_OPEN_URL",
         ]
         return subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, timeout=30).returncode == 0
+                              stderr=subprocess.DEVNULL, timeout=30,
+                              env=dict(os.environ, OAUTH_HUB_OPEN_URL=url)).returncode == 0
 
     return launch
 
@@ -83,7 +86,7 @@ def _webbrowser_launcher(url: str) -> Callable[[], bool]:
 
 def open_in_browser(url: str) -> bool:
     """Try to open ``url``; ``False`` when no browser could (or should) be started."""
-    if why_no_browser() is not None:
+    if why_no_browser() is not None or not url.lower().startswith(("https://", "http://")):
         return False
     launch = _wsl_launcher(url) if is_wsl() and not os.environ.get("BROWSER") else _webbrowser_launcher(url)
     result: list[bool] = []

@@ -99,7 +99,10 @@ def parse_value(text: str, default: Any, key: str = "the value") -> Any:
         except ValueError:
             raise ConfigError(f"{key} must be a number, not {text!r}.") from None
     if isinstance(default, list):
-        return [item.strip() for item in text.split(",") if item.strip()]
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        if default and not isinstance(default[0], str):  # e.g. fallback_ports: a list of integers
+            return [parse_value(item, default[0], f"each item of {key}") for item in items]
+        return items
     return text
 
 

@@ -90,6 +90,11 @@ class Credentials:
             if isinstance(value, str) and value:
                 setattr(base, name, value)
         expires_in = response.get("expires_in")
+        if isinstance(expires_in, str):  # some servers send it as a numeric string
+            try:
+                expires_in = float(expires_in)
+            except ValueError:
+                expires_in = None
         now = time.time()
         if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool) \
                 and 0 < expires_in <= claims.MAX_EPOCH - now:  # not NaN, ∞ or 1e300: see claims.MAX_EPOCH

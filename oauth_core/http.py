@@ -78,12 +78,16 @@ class HttpClient:
         params: Mapping[str, str] | None = None,
         what: str = "request",
         retries: int = 0,
+        idempotent: bool = True,
     ) -> Any:
         """Send a request and return the decoded JSON answer (or ``{}`` for an empty body).
 
         ``what`` names the step for messages ("token exchange", "model list").
         ``retries`` retries 5xx answers and connection failures with exponential
-        backoff; 4xx answers are final.
+        backoff; 4xx answers are final. ``idempotent=False`` (a refresh: the server may
+        rotate the refresh token the moment it processes the request) retries only what
+        shows the request was not processed: a connection that could not be made, and
+        502/503/504 from a gateway. Never a read timeout or a 500.
         """
         import requests
 
@@ -96,7 +100,11 @@ class HttpClient:
                     timeout=self.timeout, allow_redirects=False,
                 )
             except requests.exceptions.RequestException as exc:
-                if attempt < retries:
+                unsent = isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.ProxyError)) or (
+                    isinstance(exc, requests.exceptions.ConnectionError)
+                    and not isinstance(exc, requests.exceptions.ReadTimeout)
+                    and "Read timed out" not in str(exc) and "Connection aborted" not in str(exc))
+                if attempt < retries and (idempotent or unsent):
                     attempt += 1
                     time.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
                     continue
@@ -104,7 +112,8 @@ class HttpClient:
                     f"Could not reach {host} for the {what} ({_describe_network_error(exc)}). "
                     "Check your network or proxy settings and try again."
                 ) from None
-            if response.status_code >= 500 and attempt < retries:
+            retryable = response.status_code >= 500 if idempotent else response.status_code in (502, 503, 504)
+            if retryable and attempt < retries:
                 attempt += 1
                 time.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
                 continue

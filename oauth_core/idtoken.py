@@ -67,7 +67,7 @@ def verify(
             raise IdTokenError(f"The ID token from {provider} was issued for another client (aud). {hint}") from None
         except jwt.InvalidIssuerError:
             raise IdTokenError(f"The ID token was not issued by {issuer} (iss). {hint}") from None
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, TypeError, ValueError) as exc:  # e.g. a header naming an algorithm the key lacks
             raise IdTokenError(f"The ID token from {provider} failed verification ({type(exc).__name__}). {hint}") \
                 from None
     else:

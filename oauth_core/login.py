@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .credentials import Credentials, utc_now_iso
-from .errors import CorruptFileError, LoginCancelled, LoginError, LoginTimeout, OAuthHubError
+from .errors import CorruptFileError, IdPError, LoginCancelled, LoginError, LoginTimeout, OAuthHubError
 from .http import HttpClient
 from .loopback import CallbackServer
 from .pkce import PkcePair, new_state
@@ -182,10 +182,13 @@ def login(
 
     _check_issuer(provider, callback.params, hint)
     ui.step("Exchanging the authorization code for tokens…")
-    answer = provider.call(
-        "exchange_code", http=http, code=callback.code, redirect_uri=redirect_uri,
-        code_verifier=pkce.verifier, state=state,
-    )
+    try:
+        answer = provider.call(
+            "exchange_code", http=http, code=callback.code, redirect_uri=redirect_uri,
+            code_verifier=pkce.verifier, state=state,
+        )
+    except IdPError as exc:
+        raise LoginError(f"{exc} Nothing was saved; run `{hint}` to try again.") from None
     return _complete(provider, store, http, answer, ui, hint, nonce=nonce)
 
 
@@ -231,6 +234,8 @@ def device_login(
     expires_in = float(device.get("expires_in") or 900)
     wait_for = min(float(timeout), expires_in) if timeout is not None else expires_in
     interval = _interval(device.get("interval"))
+    if not device.get("verification_uri") or not device.get("user_code"):
+        raise LoginError(f"{provider.title} started a device sign-in without a page or code to show. Try again later.")
     ui.device_code(device["verification_uri"], device["user_code"], wait_for)
     if open_browser:
         from .browser import open_in_browser

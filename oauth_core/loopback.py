@@ -173,7 +173,10 @@ class CallbackServer:
         except OSError as exc:
             if exc.errno in (errno.EADDRINUSE, errno.EACCES):
                 return None
-            raise
+            raise LoginError(
+                f"Cannot listen on {BIND_ADDRESS}:{port} for the sign-in callback ({exc.strerror or exc}). "
+                f"Check that the loopback interface is up, or use `{self.login_hint} --no-browser` and paste."
+            ) from None
         httpd.flow = self
         return httpd
 

@@ -103,6 +103,9 @@ def _configured(home: str | os.PathLike[str] | None) -> dict[str, dict[str, Any]
     if not path.exists():
         return {}
     tables = config.load(path).get("providers", {})
+    for name, table in tables.items():
+        if "type" in table and not isinstance(table["type"], str):
+            raise ProviderLoadError(f"{path}: [providers.{name}] type must be a string such as \"oidc\".")
     return {name: table for name, table in tables.items() if "type" in table}
 
 

@@ -35,6 +35,9 @@ ENGINE_DEFAULTS: dict[str, Any] = {
 }
 
 
+TEMPLATE_SETTINGS = ("jwks_uri", "id_token_issuer", "id_token_audience")
+
+
 def check_name(name: str) -> str:
     """Provider names become file names: refuse anything that is not a plain slug."""
     if not NAME_PATTERN.match(name or ""):
@@ -53,6 +56,7 @@ class Provider:
         self.pm = pm
         self.settings = settings
         self._resolved = False
+        self._jwks: dict[str, Any] | None = None
 
     def resolve(self, http: Any) -> None:
         """Apply the provider's run-time settings (``resolve_settings``) once."""
@@ -78,6 +82,15 @@ class Provider:
         path = store.config_path()
         settings = config.merge(defaults, config.provider_table(config.load(path), name), path=path, provider=name)
         settings["name"] = name
+        # Our own templates ("{issuer}/.well-known/jwks.json") are expanded here, once, so
+        # one `issuer` override moves them all. Values a provider learns at run time
+        # (resolve_settings, e.g. OIDC discovery) are taken literally, never formatted.
+        from .idtoken import fill
+
+        if settings.get("jwks_uri"):  # the templates matter only to ID-token verification
+            for key in TEMPLATE_SETTINGS:
+                if isinstance(settings.get(key), str) and "{" in settings[key]:
+                    settings[key] = fill(settings[key], settings)
         if not isinstance(settings.get("port"), int):
             raise ProviderLoadError(f"Provider {name!r} declares no callback port (provider_defaults 'port').")
         return cls(name, pm, settings)
@@ -104,6 +117,8 @@ class Provider:
         token is verified first when the provider publishes a JWKS (``jwks_uri``), with
         ``nonce`` required in it after a login by a provider that sends one.
         """
+        if not isinstance(answer, dict):
+            raise OAuthHubError(f"{self.title} answered the token request with something that is not a JSON object.")
         if isinstance(answer.get("id_token"), str):
             self.verify_id_token(answer["id_token"], http, nonce=nonce)
         credentials = Credentials.from_token_response(self.name, answer, previous=previous)
@@ -116,24 +131,35 @@ class Provider:
         """Verified claims of ``id_token``; ``None`` when the provider has no JWKS (or it is off)."""
         from . import idtoken
 
-        if not self.settings.get("verify_id_token", True):
+        jwks = self.signing_keys(http)
+        if jwks is None:
             return None
-        if http is None:
-            from .http import HttpClient
-
-            http = HttpClient()
-        self.resolve(http)
-        uri = self.settings.get("jwks_uri") or ""
-        if not uri:
-            return None
-        jwks = http.get(idtoken.fill(uri, self.settings), what="signing key (JWKS) download", retries=2)
         return idtoken.verify(
-            id_token, jwks=jwks if isinstance(jwks, dict) else {},
-            issuer=idtoken.fill(self.settings["id_token_issuer"], self.settings),
-            audience=idtoken.fill(self.settings["id_token_audience"], self.settings),
-            nonce=nonce if self.settings.get("nonce") else None,
+            id_token, jwks=jwks, issuer=self.settings["id_token_issuer"],
+            audience=self.settings["id_token_audience"], nonce=nonce if self.settings.get("nonce") else None,
             provider=self.name,
         )
+
+    def signing_keys(self, http: Any = None) -> dict[str, Any] | None:
+        """The provider's JWKS (downloaded once per command); ``None`` when it publishes none.
+
+        A refresh fetches it *before* spending the refresh token, so a failed download
+        cannot leave a rotated-away refresh token as the only one on disk.
+        """
+        if not self.settings.get("verify_id_token", True):
+            return None
+        if self._jwks is None:
+            if http is None:
+                from .http import HttpClient
+
+                http = HttpClient()
+            self.resolve(http)
+            uri = self.settings.get("jwks_uri") or ""
+            if not uri:
+                return None
+            jwks = http.get(uri, what="signing key (JWKS) download", retries=2)
+            self._jwks = jwks if isinstance(jwks, dict) else {}
+        return self._jwks
 
     def auth_headers(self, credentials: Credentials, use_api_key: bool) -> dict[str, str]:
         """Headers that authenticate an API call: the provider's, or a plain bearer."""

@@ -33,7 +33,7 @@ from typing import Any
 
 from .accounts import known_name, load_credentials
 from .credentials import Credentials, parse_iso, utc_now_iso
-from .errors import NotLoggedIn, OAuthHubError
+from .errors import IdPError, NetworkError, NotLoggedIn, OAuthHubError, notify
 from .provider import check_name
 from .store import HOME_ENV, Store, write_json
 
@@ -111,7 +111,7 @@ def get_credentials(provider: str, *, home: str | Path | None = None, refresh: b
     """The whole stored record, refreshed first if due. A copy: changing it changes nothing."""
     credentials, due = _read(provider, home)
     if refresh and time.time() >= due:
-        credentials = refresh_credentials(provider, home=home, stale_token=credentials.access_token)
+        credentials = _refresh_or_keep(provider, home, credentials)
     return credentials.copy()
 
 
@@ -119,9 +119,29 @@ def get_token(provider: str, *, home: str | Path | None = None) -> str:
     """A valid access token for ``provider``, refreshing it if needed."""
     credentials, due = _read(provider, home)
     if time.time() >= due:
-        credentials = refresh_credentials(provider, home=home, stale_token=credentials.access_token)
+        credentials = _refresh_or_keep(provider, home, credentials)
     assert credentials.access_token
     return credentials.access_token
+
+
+def _refresh_or_keep(provider: str, home: str | Path | None, credentials: Credentials) -> Credentials:
+    """Refresh a due sign-in; if the IdP is unreachable but the token still works, use it.
+
+    A refresh falls due minutes before expiry (or after 8 days), so a short outage of
+    the IdP must not make a perfectly valid token unavailable. Permanent failures
+    (:class:`SignInEnded`) and an already-expired token still raise.
+    """
+    try:
+        return refresh_credentials(provider, home=home, stale_token=credentials.access_token)
+    except (NetworkError, IdPError) as exc:
+        if isinstance(exc, IdPError) and (exc.status or 0) < 500:
+            raise
+        left = credentials.seconds_left()
+        if not credentials.access_token or left is None or left <= 0:
+            raise
+        notify(f"Could not refresh the {provider} sign-in ({exc}); using the current token, valid for "
+               f"{int(left // 60)} more minutes.")
+        return credentials
 
 
 def get_api_key(provider: str, *, home: str | Path | None = None) -> str:
@@ -187,6 +207,7 @@ def _refresh_locked(provider: str, store: Store, current: Credentials, http: Any
     loaded = Provider.load(provider, store)
     http = http or HttpClient()
     loaded.resolve(http)
+    loaded.signing_keys(http)  # before the refresh token is spent: see Provider.signing_keys
     answer = loaded.call("refresh_tokens", http=http, credentials=current)
     updated = loaded.credentials_from(answer, previous=current, http=http)
     if updated.id_token != current.id_token and loaded.has("obtain_api_key"):

@@ -148,7 +148,10 @@ def serve(port: int, host: str, stable_key: bool, print_key: bool, quiet: bool, 
                                    log=None if quiet else lambda line: say(f"  {line}"))
     routes = server.routes()
     say(f"oauth-hub serve is listening on {server.base_url} (Ctrl+C to stop).", fg="green", bold=True)
-    say(f"  Local key: {key}")
+    if stable_key:  # a long-lived key is not printed where logs may keep it
+        say(f"  Local key: {key[:4]}… (the stable key; `oauth-hub serve --print-key` prints it)")
+    else:
+        say(f"  Local key: {key}")
     say("  Send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'"
         + ("; it stays the same across restarts (--stable-key)." if stable_key else "; it changes every run."))
     if not routes:

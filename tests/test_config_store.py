@@ -124,3 +124,11 @@ def test_config_type_check_unit():
     assert merge({"t": 1.5}, {"t": 2}, path="c.toml", provider="p") == {"t": 2.0}
     with pytest.raises(ConfigError, match="true or false"):
         merge({"flag": True}, {"flag": 1}, path="c.toml", provider="p")
+
+
+def test_config_set_a_list_of_integers(cli, home):
+    assert cli("config", "set", "chatgpt.fallback_ports", "1457, 1458").returncode == 0
+    assert cli("config", "get", "chatgpt.fallback_ports").stdout.strip() == "[1457, 1458]"
+    bad = cli("config", "set", "chatgpt.fallback_ports", "1457,x")
+    assert bad.returncode == 1 and "each item of chatgpt.fallback_ports must be an integer" in bad.stderr
+    assert cli("config", "get", "chatgpt.port").returncode == 0  # the provider still loads

@@ -285,10 +285,13 @@ def test_secrets_only_with_include_secrets(home, api_key_account, subscription_a
     plain = export_models("chatgpt", "litellm", output=target, home=home)
     assert "os.environ/OAUTH_HUB_SERVE_KEY" in target.read_text()
     assert not (home / "serve_key").exists()
+    target.chmod(0o644)  # a tool's file, readable by others, as many are
     with_secret = export_models("chatgpt", "litellm", output=target, include_secrets=True, home=home)
     key = (home / "serve_key").read_text().strip()
     assert key in target.read_text() and "os.environ/" not in target.read_text()
     assert plain.keys == with_secret.keys
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600, "a file holding a live secret is private"
+    assert stat.S_IMODE(Path(with_secret.backup).stat().st_mode) == 0o600
 
 
 def test_include_secrets_writes_the_api_key_for_direct_entries(home, api_key_account):

@@ -90,7 +90,7 @@ def test_verification_follows_an_issuer_override(chatgpt_home, idp):
     from oauth_core.store import Store
 
     settings = Provider.load("chatgpt", Store(chatgpt_home)).settings
-    assert settings["jwks_uri"] == "{issuer}/.well-known/jwks.json"
+    assert settings["jwks_uri"] == f"{idp.issuer}/.well-known/jwks.json"  # "{issuer}/…", expanded
     write_config(chatgpt_home, "chatgpt", verify_id_token=False)
     answer, claims = token_answer(idp)
     answer["id_token"] = forged(idp, claims, same_key=False)

@@ -328,3 +328,22 @@ def test_doctor_all_clear(cli, chatgpt_home, idp):
     result = cli("doctor", "chatgpt", env={"BROWSER": "true"})
     assert result.returncode == 0, result.stdout
     assert not [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+
+
+def test_wsl_without_wslview_hands_the_url_to_powershell_outside_the_command(cli, chatgpt_home, idp, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "powershell.log"
+    script = bin_dir / "powershell.exe"
+    # Records its arguments and the URL it was given through the environment, then "opens" it.
+    script.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$*\" \"$OAUTH_HUB_OPEN_URL\" > {log}\n"
+                      f"exec {sys.executable} -m oauth_core.testing.browser \"$OAUTH_HUB_OPEN_URL\"\n")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    env = _no_browser_env(cli)
+    env.update(WSL_DISTRO_NAME="Ubuntu", PATH=f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    proc = subprocess.run([*cli.command, "login", "chatgpt"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    arguments, url = log.read_text().splitlines()[:2]
+    assert "Start-Process $env:OAUTH_HUB_OPEN_URL" in arguments
+    assert "authorize?" not in arguments, "the URL never appears in PowerShell's command text"
+    assert url.startswith(f"{idp.issuer}/oauth/authorize?")

@@ -173,6 +173,7 @@ def test_a_third_party_package_cannot_take_over_a_builtin_name(cli, tmp_path, ch
     make_dist(site, "oauth-hub-impostor", {"chatgpt": "impostor"},
               {"impostor": "raise SystemExit('the impostor was imported')\n"})
     cli.env["PYTHONPATH"] = str(site)
+    assert cli("providers").returncode == 0  # a shadowed name is reported, but nothing is broken
     rows = cli("providers", "--json").json
     chatgpt = [r for r in rows if r["name"] == "chatgpt"]
     assert len(chatgpt) == 2

@@ -487,9 +487,12 @@ def export_models(
     elif old_text == result.text:
         result.unchanged = True
     else:
+        # A file that now holds a live secret (--include-secrets) is made private, and so
+        # is its backup, whatever mode the tool's file had.
+        secret_mode = 0o600 if options.include_secrets else None
         if old_text is not None:
-            result.backup = str(backup_file(target))
-        write_file(target, result.text)
+            result.backup = str(backup_file(target, mode=secret_mode))
+        write_file(target, result.text, mode=secret_mode)
         result.written = True
     _record(Store(home), provider, tool.name, target, result.keys, options.marker)
     return result
@@ -589,10 +592,10 @@ def dump_document(document: Any, fmt: str) -> str:
     return yaml.safe_dump(document, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)
 
 
-def backup_file(path: Path) -> Path:
-    """Copy ``path`` to ``<path>.bak-<YYYYmmdd-HHMMSS>`` with the same mode; never overwrite a backup."""
+def backup_file(path: Path, mode: int | None = None) -> Path:
+    """Copy ``path`` to ``<path>.bak-<YYYYmmdd-HHMMSS>`` with the same mode (or ``mode``); never overwrite."""
     data = path.read_bytes()
-    mode = stat.S_IMODE(path.stat().st_mode)
+    mode = stat.S_IMODE(path.stat().st_mode) if mode is None else mode
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for n in range(1, 1000):
         target = path.with_name(f"{path.name}.bak-{stamp}" + (f"-{n}" if n > 1 else ""))

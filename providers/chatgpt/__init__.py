@@ -241,6 +241,7 @@ def refresh_tokens(settings: dict[str, Any], http: Any, credentials: Any) -> dic
                   "refresh_token": credentials.refresh_token},
             what="token refresh",
             retries=3,
+            idempotent=False,
         )
     except IdPError as exc:
         if exc.code in DEAD_REFRESH_CODES or exc.status == 401:

@@ -190,6 +190,7 @@ def refresh_tokens(settings: dict[str, Any], http: Any, credentials: Any) -> dic
             headers={"anthropic-beta": settings["oauth_beta"]},
             what="token refresh",
             retries=3,
+            idempotent=False,
         )
     except IdPError as exc:
         if exc.code == "invalid_grant" or exc.status in (400, 401):

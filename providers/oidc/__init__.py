@@ -93,7 +93,7 @@ def resolve_settings(settings: dict[str, Any], http: Any) -> dict[str, Any]:
         "userinfo_endpoint": endpoint("userinfo_endpoint"),
         "require_iss": bool(doc.get("authorization_response_iss_parameter_supported")),
         "nonce": True,
-        "id_token_issuer": str(settings["issuer"]).rstrip("/"),
+        "id_token_issuer": str(doc["issuer"]),  # exactly as published: Auth0's ends in "/"
         "id_token_audience": settings["client_id"],
     }
 
@@ -153,6 +153,7 @@ def refresh_tokens(settings: dict[str, Any], http: Any, credentials: Any) -> dic
                   "client_id": settings["client_id"]},
             what="token refresh",
             retries=3,
+            idempotent=False,
         )
     except IdPError as exc:
         if exc.code in ("invalid_grant", "unauthorized_client") or exc.status == 401:

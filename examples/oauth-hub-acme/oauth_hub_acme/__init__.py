@@ -69,7 +69,7 @@ def describe_account(credentials: Any) -> dict[str, Any]:
 @hookimpl
 def refresh_tokens(settings: dict[str, Any], http: Any, credentials: Any) -> dict[str, Any]:
     try:
-        return http.post(settings["token_url"], what="token refresh", retries=3, form={
+        return http.post(settings["token_url"], what="token refresh", retries=3, idempotent=False, form={
             "grant_type": "refresh_token", "refresh_token": credentials.refresh_token,
             "client_id": settings["client_id"],
         })
