@@ -71,7 +71,8 @@ class EntryPoint:
         return self._metadata.get("Version")
 
     def load(self) -> Any:
-        module_name, _, attr = self.value.partition(":")
+        value = self.value.split("[", 1)[0].strip()  # "module:attr [extra1, extra2]": extras are not ours to check
+        module_name, _, attr = value.partition(":")
         obj: Any = importlib.import_module(module_name.strip())
         for part in filter(None, attr.strip().split(".")):
             obj = getattr(obj, part)

@@ -353,6 +353,10 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path == flow.path:
             verdict = flow.submit(first_values(url.query))
             self._send(verdict.status, _page(verdict.title, verdict.message))
+        elif url.path == "/cancel" and self._from_a_web_page():
+            # A page in the person's browser (an <img src=".../cancel">) must not be able
+            # to end their login; a newer oauth-hub or Codex login sends none of these.
+            self._send(403, _page("Forbidden", "Only a newer login on this computer may stop this one."))
         elif url.path == "/cancel":
             flow.cancel(
                 f"A newer login on port {flow.port} asked this one to stop. Finish signing in there, "
@@ -364,6 +368,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, _page("Login cancelled", "The waiting login was stopped."))
         else:
             self._send(404, _page("Not found", "Nothing here."))
+
+    def _from_a_web_page(self) -> bool:
+        site = (self.headers.get("Sec-Fetch-Site") or "none").lower()
+        return site != "none" or bool(self.headers.get("Origin")) or bool(self.headers.get("Referer"))
 
     def _refuse_method(self) -> None:
         self._send(405, _page("Method not allowed", "Only GET is answered here."))

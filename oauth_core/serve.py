@@ -302,6 +302,7 @@ class _Reject(Exception):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # every relayed piece is flushed at once; Nagle would hold small ones back
+    timeout = 300  # seconds a client may sit idle between requests (a stuck client cannot hold a thread forever)
     server_version = "oauth-hub-serve"
     sys_version = ""
     server: ProxyServer

@@ -768,3 +768,16 @@ class TestIdTokensAndPermissions:
         assert result.returncode == 0, result.stderr
         assert mode(login_home) == 0o700
         assert str(login_home) in result.stderr and "755" in result.stderr
+
+
+@pytest.mark.parametrize("headers", [{"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"},
+                                     {"Referer": "https://evil.example/page"}])
+def test_a_web_page_cannot_cancel_a_login(server, headers):
+    """An <img src="http://127.0.0.1:1455/cancel"> on any site must not end the person's login."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    conn.request("GET", "/cancel", headers={"Host": f"127.0.0.1:{server.port}", **headers})
+    assert conn.getresponse().status == 403
+    conn.close()
+    assert not server.finished

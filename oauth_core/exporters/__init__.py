@@ -135,7 +135,7 @@ class ExportResult:
     backup: str | None = None
     written: bool = False
     unchanged: bool = False
-    text: str | None = None  # the file's new content (print_only, or for the caller)
+    text: str | None = field(default=None, repr=False)  # the file's new content; may hold a secret
     via_serve: bool = False
     instructions: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
