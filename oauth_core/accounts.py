@@ -203,6 +203,10 @@ def logout(name: str, *, home: str | Path | None = None, http: Any = None) -> di
                 tokens_path.unlink()
             except OSError as exc:
                 raise OAuthHubError(f"Cannot delete {tokens_path}: {exc.strerror or exc}.") from None
+        # Unreadable token files a login set aside may still hold refresh tokens.
+        for kept in sorted(store.home.glob(f"{tokens_path.name}.corrupt-*")) if store.home.is_dir() else []:
+            kept.unlink(missing_ok=True)
+            report["notes"].append(f"Deleted {kept.name}, an unreadable token file kept by an earlier login.")
     source = provider.settings["oauth_source"] if provider else f"oauth-hub:{name}"
     try:
         report["removed_models"] = remove_model_entries(store.models_path(name), source)

@@ -283,6 +283,9 @@ def test_corrupt_token_file_is_reported_and_kept(cli, chatgpt_home, idp):
     assert len(kept) == 1 and kept[0].read_bytes() == before and mode(kept[0]) == 0o600
     assert "kept as" in result.stderr
     assert tokens(chatgpt_home)["access_token"] != "abc"
+    out = cli("logout", "chatgpt")
+    assert out.returncode == 0 and "Deleted chatgpt_oauth.json.corrupt-" in out.stderr
+    assert not [p for p in chatgpt_home.iterdir() if ".corrupt-" in p.name]
 
 
 def test_wrongly_typed_token_file_is_corrupt_not_a_crash(cli, chatgpt_home):

@@ -31,18 +31,34 @@ from __future__ import annotations
 
 import html
 import json
-import re
 import secrets
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
 
-from oauth_core.testing.fake_openai import RecordedRequest, s256
+from oauth_core.testing._server import (
+    CHALLENGE_RE,
+    JSON,
+    NO_STORE,
+    VERIFIER_RE,
+    FakeServer,
+    RecordedRequest,
+    ReplyError,
+    Request,
+    RequestHandler,
+    Response,
+    add_query,
+    check_overrides,
+    html_page,
+    json_response,
+    oauth_error,
+    s256,
+    serve_until_interrupted,
+    single,
+    str_param,
+    text_page,
+)
 
 __all__ = [
     "CLAUDE_CODE_SYSTEM_PREFIX",
@@ -99,16 +115,6 @@ DEFAULT_MODELS: tuple[dict[str, Any], ...] = (
     },
 )
 
-JSON = "application/json"
-FORM = "application/x-www-form-urlencoded"
-
-# RFC 7636 4.1: a verifier is 43..128 characters of the unreserved set.
-_PKCE_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
-# An S256 challenge is base64url without padding.
-_CHALLENGE_RE = re.compile(r"^[A-Za-z0-9\-_]{43,128}$")
-_MAX_BODY = 1 << 20
-_MISSING = object()
-
 _IDENTITY_FIELDS = frozenset(
     {
         "email",
@@ -123,15 +129,6 @@ _IDENTITY_FIELDS = frozenset(
 
 
 # ---------------------------------------------------------------------- records
-
-
-@dataclass
-class _Fault:
-    status: int
-    body: dict[str, Any] | str | None
-    times: int
-    delay: float
-    headers: dict[str, str]
 
 
 @dataclass
@@ -173,49 +170,15 @@ class _AccessRecord:
     force_expired: bool = False
 
 
-@dataclass
-class _Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: Any  # http.client.HTTPMessage: case-insensitive .get()
-    body: bytes
-    content_type: str
-    json: Any = _MISSING
-
-
-@dataclass
-class _Response:
-    status: int
-    body: bytes = b""
-    content_type: str = JSON
-    headers: dict[str, str] = field(default_factory=dict)
-    #: When set, the body is sent with chunked transfer encoding, one HTTP chunk
-    #: per item, flushed as the iterator yields (server-sent events).
-    stream: Iterable[bytes] | None = None
-
-
-class _ReplyError(Exception):
-    """Raised by helpers to short-circuit a handler with a finished response."""
-
-    def __init__(self, response: _Response) -> None:
-        super().__init__(response.status)
-        self.response = response
-
-
-def _json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Response:
-    return _Response(status, json.dumps(payload).encode(), JSON, dict(headers or {}))
-
-
 def _request_id() -> str:
     return "req_" + secrets.token_hex(12)
 
 
-def _api_error(status: int, type_: str, message: str) -> _ReplyError:
+def _api_error(status: int, type_: str, message: str) -> ReplyError:
     """Anthropic's API error envelope."""
     rid = _request_id()
-    return _ReplyError(
-        _json_response(
+    return ReplyError(
+        json_response(
             status,
             {"type": "error", "error": {"type": type_, "message": message}, "request_id": rid},
             {"request-id": rid},
@@ -223,58 +186,8 @@ def _api_error(status: int, type_: str, message: str) -> _ReplyError:
     )
 
 
-def _oauth_error(status: int, code: str, description: str) -> _ReplyError:
-    """RFC 6749 5.2 error, the shape of the token endpoint."""
-    return _ReplyError(
-        _json_response(
-            status,
-            {"error": code, "error_description": description},
-            {"Cache-Control": "no-store", "Pragma": "no-cache"},
-        )
-    )
-
-
-def _html_page(status: int, title: str, body_html: str) -> _Response:
-    """An HTML page; ``body_html`` must already be escaped."""
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title></head><body>"
-        f"<h1>{html.escape(title)}</h1>{body_html}</body></html>"
-    )
-    return _Response(status, page.encode(), "text/html; charset=utf-8")
-
-
-def _text_page(status: int, title: str, message: str) -> _Response:
-    return _html_page(status, title, f"<p>{html.escape(message)}</p>")
-
-
-def _single(params: dict[str, list[str]], name: str) -> str | None:
-    """One value of a parameter; a repeated parameter is an error (RFC 6749 3.1)."""
-    values = params.get(name)
-    if not values:
-        return None
-    if len(values) > 1:
-        raise ValueError(name)
-    return values[0]
-
-
-def _add_query(uri: str, params: dict[str, str]) -> str:
-    """Append params to a redirect URI, keeping any query it already has (RFC 6749 3.1.2)."""
-    sep = "&" if urlsplit(uri).query else ("" if uri.endswith("?") else "?")
-    return uri + sep + urlencode(params)
-
-
 def _random(nbytes: int = 48) -> str:
     return secrets.token_urlsafe(nbytes)
-
-
-def _str_param(params: dict[str, Any], name: str) -> str:
-    value = params.get(name)
-    if value is None or value == "":
-        raise _oauth_error(400, "invalid_request", f"Missing required parameter: {name}.")
-    if not isinstance(value, str):
-        raise _oauth_error(400, "invalid_request", f"Parameter {name} must be a string.")
-    return value
 
 
 def _betas(headers: Any) -> set[str]:
@@ -313,7 +226,11 @@ _ERROR_TYPES = {
 }
 
 
-class FakeAnthropic:
+class _Handler(RequestHandler):
+    server_version = "fake-anthropic"
+
+
+class FakeAnthropic(FakeServer):
     """Fake of claude.ai / console.anthropic.com OAuth (PKCE, manual code page,
     refresh rotation) and of api.anthropic.com (API-key creation, profile,
     models, messages).
@@ -321,6 +238,8 @@ class FakeAnthropic:
     Every constructor argument is also a plain attribute that tests may change
     between steps (e.g. ``fake.api_key_allowed = True``). Identity values are
     read when tokens are minted or used, so a change applies to later requests.
+    ``fail_next`` without a body answers Anthropic's error envelope with the type
+    that fits the status (429 rate_limit_error, 529 overloaded_error, …).
 
     Typical use::
 
@@ -330,6 +249,9 @@ class FakeAnthropic:
                 "Authorization": "Bearer " + tokens["access_token"],
                 "anthropic-version": "2023-06-01", "anthropic-beta": OAUTH_BETA})
     """
+
+    _handler_class = _Handler
+    _label = "FakeAnthropic"
 
     def __init__(
         self,
@@ -357,6 +279,7 @@ class FakeAnthropic:
         port: int = 0,
         connection_timeout: float = 10.0,
     ) -> None:
+        super().__init__(host=host, port=port, connection_timeout=connection_timeout, clock_offset=clock_offset)
         self.client_id = client_id
         self.email = email
         self.account_uuid = account_uuid
@@ -389,26 +312,15 @@ class FakeAnthropic:
         #: start with CLAUDE_CODE_SYSTEM_PREFIX (what the real API does for some
         #: subscription tokens).
         self.require_claude_code_system = require_claude_code_system
-        self.clock_offset = clock_offset
-        self.host = host
-        self.connection_timeout = connection_timeout
 
         #: Valid API keys (create_api_key answers, mint_api_key). Discard one to revoke it.
         self.issued_api_keys: set[str] = set()
-        #: Every request received, in arrival order.
-        self.requests: list[RecordedRequest] = []
 
-        self._requested_port = port
-        self._lock = threading.RLock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
-        self._faults: dict[str, list[_Fault]] = {}
         self._grants: dict[str, _Grant] = {}
         self._codes: dict[str, _AuthCode] = {}
         self._refresh: dict[str, _RefreshRecord] = {}
         self._access: dict[str, _AccessRecord] = {}
-        self._routes: dict[str, dict[str, Callable[[_Request], _Response]]] = {
+        self._routes = {
             "/oauth/authorize": {"GET": self._authorize},
             "/oauth/code/callback": {"GET": self._code_page},
             "/v1/oauth/token": {"POST": self._token},
@@ -417,63 +329,14 @@ class FakeAnthropic:
             "/v1/models": {"GET": self._models},
             "/v1/messages": {"POST": self._messages},
         }
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> FakeAnthropic:
-        """Bind the socket and serve on a daemon thread. Returns self."""
-        if self._server is not None:
-            return self
-        server = _Server((self.host, self._requested_port), _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.01},
-            name=f"FakeAnthropic:{server.server_address[1]}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and drop open keep-alive connections so no thread lingers."""
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        server.shutdown()
-        with self._lock:
-            conns = list(self._connections)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeAnthropic:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self._prefix_routes = {"/v1/models/": {"GET": self._model}}
 
     # ------------------------------------------------------------------ addresses
 
     @property
-    def port(self) -> int:
-        """The bound port (the ephemeral one when constructed with port=0)."""
-        if self._server is None:
-            raise RuntimeError("FakeAnthropic is not started")
-        return int(self._server.server_address[1])
-
-    @property
     def issuer(self) -> str:
         """Base URL of the fake; stands in for claude.ai and console.anthropic.com."""
-        return f"http://{self.host}:{self.port}"
+        return super().issuer
 
     @property
     def authorize_url(self) -> str:
@@ -515,32 +378,6 @@ class FakeAnthropic:
 
     # ------------------------------------------------------------------ test knobs
 
-    def now(self) -> float:
-        """The fake's clock: wall time plus ``clock_offset`` (for expiry tests)."""
-        return time.time() + self.clock_offset
-
-    def fail_next(
-        self,
-        path: str,
-        status: int,
-        body: dict[str, Any] | str | None = None,
-        times: int = 1,
-        delay: float = 0,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        """Answer the next ``times`` requests to ``path`` with ``status``/``body``.
-
-        ``path`` is matched without the query string. A dict body is sent as
-        JSON, a str as text/plain, None as an Anthropic-style error whose type
-        fits the status (429 rate_limit_error, 529 overloaded_error, …). With
-        ``delay`` the answer is sent after sleeping that many seconds (to test
-        client timeouts). Faults for one path queue up in call order.
-        """
-        if times < 1:
-            raise ValueError("times must be >= 1")
-        with self._lock:
-            self._faults.setdefault(path, []).append(_Fault(status, body, times, delay, dict(headers or {})))
-
     def expire_access_tokens(self) -> None:
         """Make every access token issued so far fail as expired, server side."""
         with self._lock:
@@ -570,11 +407,7 @@ class FakeAnthropic:
         Returns the same shape as the code exchange: ``{token_type, access_token,
         refresh_token, expires_in, scope, organization, account}``.
         """
-        if "expires_in" in overrides:
-            overrides["access_token_ttl"] = overrides.pop("expires_in")
-        unknown = set(overrides) - _IDENTITY_FIELDS
-        if unknown:
-            raise TypeError(f"unknown override(s): {', '.join(sorted(unknown))}")
+        check_overrides(overrides, _IDENTITY_FIELDS)
         with self._lock:
             grant = self._new_grant(self.client_id, scope if scope is not None else _scope_string(SCOPES))
             grant.overrides = dict(overrides)
@@ -587,20 +420,10 @@ class FakeAnthropic:
             self.issued_api_keys.add(key)
         return key
 
-    def count(self, path: str, grant_type: str | None = None) -> int:
-        """How many requests hit ``path`` (optionally with this JSON ``grant_type``)."""
-        n = 0
-        for req in self.requests_to(path):
-            if grant_type is None:
-                n += 1
-            elif (req.json or {}).get("grant_type") == grant_type:
-                n += 1
-        return n
-
-    def requests_to(self, path: str) -> list[RecordedRequest]:
-        """The recorded requests to ``path`` (query string excluded), oldest first."""
-        with self._lock:
-            return [r for r in self.requests if r.path == path]
+    @staticmethod
+    def _recorded_grant_type(record: RecordedRequest) -> Any:
+        """The token endpoint takes JSON only, so count() looks at the JSON body only."""
+        return (record.json or {}).get("grant_type")
 
     # ------------------------------------------------------------------ tokens
 
@@ -663,68 +486,49 @@ class FakeAnthropic:
 
     # ------------------------------------------------------------------ dispatch
 
-    def _handle(self, req: _Request) -> tuple[_Response, float]:
-        """Pick the response for a request; returns it and a delay to apply."""
-        with self._lock:
-            queue = self._faults.get(req.path)
-            if queue:
-                fault = queue[0]
-                fault.times -= 1
-                if fault.times <= 0:
-                    queue.pop(0)
-                return self._fault_response(fault), fault.delay
-        methods = self._routes.get(req.path)
-        if methods is None and req.path.startswith("/v1/models/"):
-            methods = {"GET": self._model}
-        if methods is None:
-            return _api_error(404, "not_found_error", "Not found").response, 0.0
-        handler = methods.get(req.method)
-        if handler is None:
-            resp = _api_error(405, "invalid_request_error", f"Method {req.method} not allowed").response
-            resp.headers["Allow"] = ", ".join(sorted(methods))
-            return resp, 0.0
-        try:
-            return handler(req), 0.0
-        except _ReplyError as reply:
-            return reply.response, 0.0
+    def _not_found(self, req: Request) -> Response:
+        return _api_error(404, "not_found_error", "Not found").response
 
-    @staticmethod
-    def _fault_response(fault: _Fault) -> _Response:
-        if isinstance(fault.body, str):
-            resp = _Response(fault.status, fault.body.encode(), "text/plain; charset=utf-8")
-        elif fault.body is None:
-            type_ = _ERROR_TYPES.get(fault.status, "api_error")
-            resp = _api_error(fault.status, type_, "Injected failure").response
-        else:
-            resp = _json_response(fault.status, fault.body)
-        resp.headers.update(fault.headers)
-        return resp
+    def _method_not_allowed(self, req: Request) -> Response:
+        return _api_error(405, "invalid_request_error", f"Method {req.method} not allowed").response
+
+    def _length_required(self) -> Response:
+        return _api_error(411, "invalid_request_error", "Length required").response
+
+    def _bad_body_length(self, status: int) -> Response:
+        return _api_error(status, _ERROR_TYPES[status], "Bad body length").response
+
+    def _internal_error(self) -> Response:
+        return _api_error(500, "api_error", "Internal error in fake").response
+
+    def _injected_failure(self, status: int) -> Response:
+        return _api_error(status, _ERROR_TYPES.get(status, "api_error"), "Injected failure").response
 
     # ------------------------------------------------------------------ /oauth/authorize
 
-    def _authorize(self, req: _Request) -> _Response:
+    def _authorize(self, req: Request) -> Response:
         q = req.query
         # RFC 6749 4.1.2.1: with a bad client or redirect URI, never redirect.
         try:
-            client_id = _single(q, "client_id")
-            redirect_uri = _single(q, "redirect_uri")
+            client_id = single(q, "client_id")
+            redirect_uri = single(q, "redirect_uri")
         except ValueError as exc:
-            return _text_page(400, "Invalid request", f"Parameter '{exc}' was given more than once.")
+            return text_page(400, "Invalid request", f"Parameter '{exc}' was given more than once.")
         if client_id is None or client_id != self.client_id:
-            return _text_page(400, "Invalid OAuth Request", "Unknown client_id.")
+            return text_page(400, "Invalid OAuth Request", "Unknown client_id.")
         if redirect_uri is None or redirect_uri not in self.redirect_uris():
-            return _text_page(400, "Invalid OAuth Request", "Invalid redirect_uri.")
+            return text_page(400, "Invalid OAuth Request", "Invalid redirect_uri.")
 
         try:
-            state = _single(q, "state")
+            state = single(q, "state")
         except ValueError:
             state = None
 
-        def fail(error: str, description: str) -> _Response:
+        def fail(error: str, description: str) -> Response:
             params = {"error": error, "error_description": description}
             if state:
                 params["state"] = state
-            return _Response(302, b"", "text/plain", {"Location": _add_query(redirect_uri, params)})
+            return Response(302, b"", "text/plain", {"Location": add_query(redirect_uri, params)})
 
         for name, values in q.items():
             if len(values) > 1:
@@ -750,7 +554,7 @@ class FakeAnthropic:
         challenge = p.get("code_challenge")
         if not challenge:
             return fail("invalid_request", "code_challenge is required (PKCE).")
-        if not _CHALLENGE_RE.match(challenge):
+        if not CHALLENGE_RE.match(challenge):
             return fail("invalid_request", "code_challenge must be 43-128 base64url characters.")
         method = p.get("code_challenge_method")
         if method != "S256":
@@ -772,24 +576,24 @@ class FakeAnthropic:
             )
         # The manual redirect URI is this same server's code page, so both cases
         # are one redirect; the page then shows code#state.
-        location = _add_query(redirect_uri, {"code": code, "state": state})
-        return _Response(302, b"", "text/plain", {"Location": location})
+        location = add_query(redirect_uri, {"code": code, "state": state})
+        return Response(302, b"", "text/plain", {"Location": location})
 
-    def _code_page(self, req: _Request) -> _Response:
+    def _code_page(self, req: Request) -> Response:
         """The manual flow's page: shows ``code#state`` for the person to paste back."""
         try:
-            code = _single(req.query, "code")
-            state = _single(req.query, "state")
-            error = _single(req.query, "error")
+            code = single(req.query, "code")
+            state = single(req.query, "state")
+            error = single(req.query, "error")
         except ValueError as exc:
-            return _text_page(400, "Invalid request", f"Parameter '{exc}' was given more than once.")
+            return text_page(400, "Invalid request", f"Parameter '{exc}' was given more than once.")
         if error:
             desc = (req.query.get("error_description") or [""])[0]
-            return _text_page(400, "Authorization failed", f"{error}: {desc}".rstrip(": "))
+            return text_page(400, "Authorization failed", f"{error}: {desc}".rstrip(": "))
         if not code or not state:
-            return _text_page(400, "Invalid request", "Missing code or state.")
+            return text_page(400, "Invalid request", "Missing code or state.")
         shown = html.escape(f"{code}#{state}")
-        return _html_page(
+        return html_page(
             200,
             "Authentication Code",
             f"<p>Paste this into Claude Code:</p><pre><code id='authentication-code'>{shown}</code></pre>",
@@ -797,56 +601,56 @@ class FakeAnthropic:
 
     # ------------------------------------------------------------------ /v1/oauth/token
 
-    def _token(self, req: _Request) -> _Response:
+    def _token(self, req: Request) -> Response:
         if req.content_type != JSON:
-            raise _oauth_error(
+            raise oauth_error(
                 400, "invalid_request", f"Unsupported content type {req.content_type or '(none)'!r}; use JSON."
             )
         if not isinstance(req.json, dict):
-            raise _oauth_error(400, "invalid_request", "Request body must be a JSON object.")
+            raise oauth_error(400, "invalid_request", "Request body must be a JSON object.")
         params = dict(req.json)
         grant_type = params.get("grant_type")
         if not grant_type or not isinstance(grant_type, str):
-            raise _oauth_error(400, "invalid_request", "Missing required parameter: grant_type.")
+            raise oauth_error(400, "invalid_request", "Missing required parameter: grant_type.")
         if grant_type == "authorization_code":
             body = self._grant_code(params)
         elif grant_type == "refresh_token":
             body = self._grant_refresh(params)
         else:
-            raise _oauth_error(400, "unsupported_grant_type", f"Unsupported grant_type {grant_type!r}.")
-        return _json_response(200, body, {"Cache-Control": "no-store", "Pragma": "no-cache"})
+            raise oauth_error(400, "unsupported_grant_type", f"Unsupported grant_type {grant_type!r}.")
+        return json_response(200, body, NO_STORE)
 
     def _client(self, params: dict[str, Any]) -> str:
-        client_id = _str_param(params, "client_id")
+        client_id = str_param(params, "client_id")
         if client_id != self.client_id:
-            raise _oauth_error(401, "invalid_client", "Unknown or invalid client_id.")
+            raise oauth_error(401, "invalid_client", "Unknown or invalid client_id.")
         return client_id
 
     def _grant_code(self, params: dict[str, Any]) -> dict[str, Any]:
         client_id = self._client(params)
-        code = _str_param(params, "code")
-        state = _str_param(params, "state")
-        verifier = _str_param(params, "code_verifier")
-        redirect_uri = _str_param(params, "redirect_uri")
+        code = str_param(params, "code")
+        state = str_param(params, "state")
+        verifier = str_param(params, "code_verifier")
+        redirect_uri = str_param(params, "redirect_uri")
         with self._lock:
             rec = self._codes.get(code)
             if rec is None:
-                raise _oauth_error(400, "invalid_grant", "Invalid 'code' in request.")
+                raise oauth_error(400, "invalid_grant", "Invalid 'code' in request.")
             if rec.used:
                 # RFC 6749 4.1.2: a replayed code SHOULD revoke what it produced.
                 if rec.grant_id:
                     self._revoke_grant(rec.grant_id)
-                raise _oauth_error(400, "invalid_grant", "Authorization code has already been used.")
+                raise oauth_error(400, "invalid_grant", "Authorization code has already been used.")
             if self.now() > rec.expires_at:
-                raise _oauth_error(400, "invalid_grant", "Authorization code has expired.")
+                raise oauth_error(400, "invalid_grant", "Authorization code has expired.")
             if rec.client_id != client_id:
-                raise _oauth_error(400, "invalid_grant", "Code was issued to another client.")
+                raise oauth_error(400, "invalid_grant", "Code was issued to another client.")
             if rec.redirect_uri != redirect_uri:
-                raise _oauth_error(400, "invalid_grant", "redirect_uri does not match the authorization request.")
+                raise oauth_error(400, "invalid_grant", "redirect_uri does not match the authorization request.")
             if rec.state != state:
-                raise _oauth_error(400, "invalid_grant", "state does not match the authorization request.")
-            if not _PKCE_RE.match(verifier) or s256(verifier) != rec.code_challenge:
-                raise _oauth_error(400, "invalid_grant", "Invalid code_verifier.")
+                raise oauth_error(400, "invalid_grant", "state does not match the authorization request.")
+            if not VERIFIER_RE.match(verifier) or s256(verifier) != rec.code_challenge:
+                raise oauth_error(400, "invalid_grant", "Invalid code_verifier.")
             rec.used = True
             grant = self._new_grant(client_id, rec.scope)
             rec.grant_id = grant.grant_id
@@ -854,27 +658,27 @@ class FakeAnthropic:
 
     def _grant_refresh(self, params: dict[str, Any]) -> dict[str, Any]:
         client_id = self._client(params)
-        token = _str_param(params, "refresh_token")
+        token = str_param(params, "refresh_token")
         scope = params.get("scope")
         if scope is not None and not isinstance(scope, str):
-            raise _oauth_error(400, "invalid_request", "scope must be a string.")
+            raise oauth_error(400, "invalid_request", "scope must be a string.")
         with self._lock:
             rec = self._refresh.get(token)
             grant = self._grants.get(rec.grant_id) if rec else None
             if rec is None or grant is None:
-                raise _oauth_error(400, "invalid_grant", "Invalid refresh token.")
+                raise oauth_error(400, "invalid_grant", "Invalid refresh token.")
             if grant.client_id != client_id:
-                raise _oauth_error(400, "invalid_grant", "Refresh token was issued to another client.")
+                raise oauth_error(400, "invalid_grant", "Refresh token was issued to another client.")
             if rec.used:
                 if self.revoke_family_on_reuse:
                     self._revoke_grant(grant.grant_id)
-                raise _oauth_error(400, "invalid_grant", "Refresh token already used.")
+                raise oauth_error(400, "invalid_grant", "Refresh token already used.")
             if rec.revoked or grant.revoked:
-                raise _oauth_error(400, "invalid_grant", "Refresh token has been revoked.")
+                raise oauth_error(400, "invalid_grant", "Refresh token has been revoked.")
             if self.refresh_token_ttl is not None and self.now() > rec.issued_at + self.refresh_token_ttl:
-                raise _oauth_error(400, "invalid_grant", "Refresh token has expired.")
+                raise oauth_error(400, "invalid_grant", "Refresh token has expired.")
             if scope is not None and set(scope.split()) - set(grant.scope.split()):
-                raise _oauth_error(400, "invalid_scope", "Requested scope exceeds the original grant.")
+                raise oauth_error(400, "invalid_scope", "Requested scope exceeds the original grant.")
             rotate = "refresh_token" not in self.refresh_omits
             out = self._issue(grant, with_refresh=rotate)
             if rotate:
@@ -885,7 +689,7 @@ class FakeAnthropic:
 
     # ------------------------------------------------------------------ api.anthropic.com
 
-    def _bearer_grant(self, req: _Request) -> _Grant:
+    def _bearer_grant(self, req: Request) -> _Grant:
         """The grant behind ``Authorization: Bearer <access token>`` (401 otherwise)."""
         header = (req.headers.get("Authorization") or "").strip()
         scheme, _, token = header.partition(" ")
@@ -910,7 +714,7 @@ class FakeAnthropic:
         if scope not in grant.scope.split():
             raise _api_error(403, "permission_error", f"OAuth token does not meet scope requirement {scope}")
 
-    def _api_auth(self, req: _Request) -> _Grant | None:
+    def _api_auth(self, req: Request) -> _Grant | None:
         """Authenticate an API call: an issued ``x-api-key`` (returns None), or an
         OAuth Bearer token with the ``oauth-2025-04-20`` beta (returns its grant)."""
         api_key = req.headers.get("x-api-key")
@@ -929,11 +733,11 @@ class FakeAnthropic:
         raise _api_error(401, "authentication_error", "x-api-key header is required")
 
     @staticmethod
-    def _require_version(req: _Request) -> None:
+    def _require_version(req: Request) -> None:
         if not (req.headers.get("anthropic-version") or "").strip():
             raise _api_error(400, "invalid_request_error", "anthropic-version: header is required")
 
-    def _create_api_key(self, req: _Request) -> _Response:
+    def _create_api_key(self, req: Request) -> Response:
         grant = self._bearer_grant(req)
         self._require_scope(grant, "org:create_api_key")
         ident = self._identity(grant.overrides)
@@ -943,15 +747,15 @@ class FakeAnthropic:
                 "permission_error",
                 "This organization is not allowed to create API keys with an OAuth token.",
             )
-        return _json_response(200, {"raw_key": self.mint_api_key()}, {"request-id": _request_id()})
+        return json_response(200, {"raw_key": self.mint_api_key()}, {"request-id": _request_id()})
 
-    def _profile(self, req: _Request) -> _Response:
+    def _profile(self, req: Request) -> Response:
         """Best-effort shape of ``GET /api/oauth/profile`` (where the plan shows up)."""
         grant = self._bearer_grant(req)
         self._require_scope(grant, "user:profile")
         ident = self._identity(grant.overrides)
         plan = ident["plan"]
-        return _json_response(
+        return json_response(
             200,
             {
                 "account": {
@@ -969,7 +773,7 @@ class FakeAnthropic:
             },
         )
 
-    def _models(self, req: _Request) -> _Response:
+    def _models(self, req: Request) -> Response:
         self._api_auth(req)
         self._require_version(req)
         models = [dict(m) for m in self.models]
@@ -992,7 +796,7 @@ class FakeAnthropic:
                 raise _api_error(400, "invalid_request_error", "before_id: unknown model id")
             models = models[: ids.index(before)][-limit:]
         page = models[:limit]
-        return _json_response(
+        return json_response(
             200,
             {
                 "data": page,
@@ -1003,16 +807,16 @@ class FakeAnthropic:
             {"request-id": _request_id()},
         )
 
-    def _model(self, req: _Request) -> _Response:
+    def _model(self, req: Request) -> Response:
         self._api_auth(req)
         self._require_version(req)
         model_id = req.path[len("/v1/models/") :]
         for model in self.models:
             if model.get("id") == model_id:
-                return _json_response(200, dict(model))
+                return json_response(200, dict(model))
         raise _api_error(404, "not_found_error", f"model: {model_id}")
 
-    def _messages(self, req: _Request) -> _Response:
+    def _messages(self, req: Request) -> Response:
         grant = self._api_auth(req)
         self._require_version(req)
         if req.content_type != JSON or not isinstance(req.json, dict):
@@ -1041,13 +845,13 @@ class FakeAnthropic:
         input_tokens = max(1, len(json.dumps(messages)) // 4)
         rid = _request_id()
         if body.get("stream") is True:
-            return _Response(
+            return Response(
                 200,
                 content_type="text/event-stream; charset=utf-8",
                 headers={"Cache-Control": "no-cache", "request-id": rid},
                 stream=self._stream_events(msg_id, model, text, input_tokens),
             )
-        return _json_response(
+        return json_response(
             200,
             {
                 "id": msg_id,
@@ -1118,159 +922,6 @@ def _system_ok(system: Any) -> bool:
     return False
 
 
-# ---------------------------------------------------------------------- HTTP plumbing
-
-
-class _Server(ThreadingHTTPServer):
-    """Threaded server; daemon threads so a stuck connection never blocks exit."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-    fake: FakeAnthropic
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Parses the request, records it, and hands it to FakeAnthropic._handle."""
-
-    protocol_version = "HTTP/1.1"
-    server_version = "fake-anthropic"
-    sys_version = ""
-    server: _Server
-
-    def setup(self) -> None:
-        # Per-connection socket timeout: an idle or stuck client frees its thread.
-        self.timeout = self.server.fake.connection_timeout
-        super().setup()
-        with self.server.fake._lock:
-            self.server.fake._connections.add(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self.server.fake._lock:
-                self.server.fake._connections.discard(self.connection)
-
-    def log_message(self, *args: Any) -> None:
-        """Silent: request lines carry authorization codes and state."""
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
-        self._dispatch()
-
-    def do_OPTIONS(self) -> None:
-        self._dispatch()
-
-    def do_HEAD(self) -> None:
-        self._dispatch()
-
-    def _dispatch(self) -> None:
-        fake = self.server.fake
-        split = urlsplit(self.path)
-        query = parse_qs(split.query, keep_blank_values=True)
-        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            self.close_connection = True
-            self._send(_api_error(411, "invalid_request_error", "Length required").response)
-            return
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > _MAX_BODY:
-            self.close_connection = True
-            status = 413 if length > 0 else 400
-            self._send(_api_error(status, _ERROR_TYPES[status], "Bad body length").response)
-            return
-        body = self.rfile.read(length) if length else b""
-
-        req = _Request(self.command, split.path, query, self.headers, body, ctype)
-        form: dict[str, str] | None = None
-        if ctype == JSON:
-            try:
-                req.json = json.loads(body.decode("utf-8")) if body else _MISSING
-            except (UnicodeDecodeError, ValueError):
-                req.json = _MISSING
-        elif ctype == FORM:
-            try:
-                form = {k: v[0] for k, v in parse_qs(body.decode("utf-8"), keep_blank_values=True).items()}
-            except UnicodeDecodeError:
-                form = None
-
-        record = RecordedRequest(
-            method=self.command,
-            path=split.path,
-            query={k: v[0] for k, v in query.items()},
-            headers={k.lower(): v for k, v in self.headers.items()},
-            form=form,
-            json=req.json if isinstance(req.json, dict) else None,
-        )
-        with fake._lock:
-            fake.requests.append(record)
-
-        try:
-            response, delay = fake._handle(req)
-        except _ReplyError as reply:
-            response, delay = reply.response, 0.0
-        except Exception:  # never kill the connection thread with a traceback
-            response, delay = _api_error(500, "api_error", "Internal error in fake").response, 0.0
-        record.status = response.status
-        if delay > 0:
-            time.sleep(delay)
-        if response.stream is not None:
-            self._send_stream(response)
-        else:
-            self._send(response)
-
-    def _send(self, response: _Response) -> None:
-        try:
-            self.send_response(response.status)
-            self.send_header("Content-Type", response.content_type)
-            self.send_header("Content-Length", str(len(response.body)))
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            if self.command != "HEAD" and response.body:
-                self.wfile.write(response.body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
-    def _send_stream(self, response: _Response) -> None:
-        """Chunked transfer encoding, one chunk per item, each written at once."""
-        assert response.stream is not None
-        try:
-            self.send_response(response.status)
-            self.send_header("Content-Type", response.content_type)
-            self.send_header("Transfer-Encoding", "chunked")
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.flush()
-            for chunk in response.stream:
-                if not chunk:
-                    continue
-                self.wfile.write(f"{len(chunk):X}\r\n".encode() + chunk + b"\r\n")
-                self.wfile.flush()
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError, OSError):
-            self.close_connection = True
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the fake by hand: ``python -m oauth_core.testing.fake_anthropic [--port N] [--console]``."""
     import argparse
@@ -1287,13 +938,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Fake Anthropic listening on {fake.issuer} (Ctrl+C to stop).")
     print(f"authorize_url = {fake.authorize_url}\ntoken_url = {fake.token_url}")
     print(f"manual_redirect_uri = {fake.manual_redirect_uri}\napi_base = {fake.api_base}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
+    serve_until_interrupted(fake)
     return 0
 
 

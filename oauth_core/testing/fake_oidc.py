@@ -42,22 +42,33 @@ import base64
 import binascii
 import hashlib
 import hmac
-import html
-import json
 import re
 import secrets
-import socket
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 import jwt
 
-from oauth_core.testing.fake_openai import RecordedRequest, s256
+from oauth_core.testing._server import (
+    FORM,
+    NO_STORE,
+    VERIFIER_RE,
+    FakeServer,
+    RecordedRequest,
+    ReplyError,
+    Request,
+    RequestHandler,
+    Response,
+    add_query,
+    check_overrides,
+    json_response,
+    oauth_error,
+    s256,
+    serve_until_interrupted,
+    single,
+    text_page,
+)
 from oauth_core.testing.jwt_keys import SigningKey
 
 __all__ = [
@@ -87,28 +98,14 @@ USERINFO_PATH = "/userinfo"
 REVOKE_PATH = "/revoke"
 END_SESSION_PATH = "/logout"
 
-FORM = "application/x-www-form-urlencoded"
 ACCESS_TOKEN_TYP = "at+jwt"
 
-# RFC 7636 4.1: a verifier is 43..128 characters of the unreserved set.
-_VERIFIER_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 # An S256 challenge is base64url-nopad of 32 bytes: exactly 43 characters.
 _S256_RE = re.compile(r"^[A-Za-z0-9\-_]{43}$")
-_MAX_BODY = 1 << 20
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 #: mint_tokens() overrides that apply to one grant (and its refreshes).
 _OVERRIDABLE = frozenset({"subject", "email", "email_verified", "name", "access_token_ttl", "id_token_ttl"})
-
-
-@dataclass
-class _Fault:
-    status: int
-    body: dict[str, Any] | str | None
-    times: int
-    delay: float
-    headers: dict[str, str]
 
 
 @dataclass
@@ -155,94 +152,36 @@ class _AccessRecord:
     force_expired: bool = False
 
 
-@dataclass
-class _Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: Any  # http.client.HTTPMessage: case-insensitive .get()
-    body: bytes
-    content_type: str
-    form: dict[str, list[str]] | None = None
-
-
-@dataclass
-class _Response:
-    status: int
-    body: bytes = b""
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-class _ReplyError(Exception):
-    """Raised by helpers to short-circuit a handler with a finished response."""
-
-    def __init__(self, response: _Response) -> None:
-        super().__init__(response.status)
-        self.response = response
-
-
-def _json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Response:
-    return _Response(status, json.dumps(payload).encode(), "application/json", dict(headers or {}))
-
-
-def _oauth_error(status: int, code: str, description: str, headers: dict[str, str] | None = None) -> _ReplyError:
-    """RFC 6749 5.2: ``{"error", "error_description"}``, never cached."""
-    return _ReplyError(
-        _json_response(status, {"error": code, "error_description": description}, {**_NO_STORE, **(headers or {})})
-    )
-
-
-def _invalid_client(description: str) -> _ReplyError:
+def _invalid_client(description: str) -> ReplyError:
     # RFC 6749 5.2: 401 with a WWW-Authenticate challenge naming the scheme we accept.
-    return _oauth_error(401, "invalid_client", description, {"WWW-Authenticate": 'Basic realm="fake-oidc"'})
+    return oauth_error(401, "invalid_client", description, {"WWW-Authenticate": 'Basic realm="fake-oidc"'})
 
 
-def _bearer_error(status: int, code: str | None, description: str = "") -> _ReplyError:
+def _bearer_error(status: int, code: str | None, description: str = "") -> ReplyError:
     """RFC 6750 3: the error goes in WWW-Authenticate; none at all when no token was sent."""
     challenge = 'Bearer realm="fake-oidc"'
     if code is None:
-        return _ReplyError(_Response(status, b"", "application/json", {"WWW-Authenticate": challenge, **_NO_STORE}))
+        return ReplyError(Response(status, b"", "application/json", {"WWW-Authenticate": challenge, **NO_STORE}))
     challenge += f', error="{code}", error_description="{description}"'
-    return _ReplyError(
-        _json_response(
+    return ReplyError(
+        json_response(
             status,
             {"error": code, "error_description": description},
-            {"WWW-Authenticate": challenge, **_NO_STORE},
+            {"WWW-Authenticate": challenge, **NO_STORE},
         )
     )
 
 
-def _html_page(status: int, title: str, message: str) -> _Response:
-    body = (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title></head><body>"
-        f"<h1>{html.escape(title)}</h1><p>{html.escape(message)}</p></body></html>"
-    )
-    return _Response(status, body.encode(), "text/html; charset=utf-8", {"Cache-Control": "no-store"})
-
-
-def _single(params: dict[str, list[str]], name: str) -> str | None:
-    """One value of a parameter; a repeated one is an error (RFC 6749 3.1, 3.2)."""
-    values = params.get(name)
-    if not values:
-        return None
-    if len(values) > 1:
-        raise ValueError(name)
-    return values[0]
+def _html_page(status: int, title: str, message: str) -> Response:
+    """A page of plain ``message``; never cached, as it answers one request."""
+    return text_page(status, title, message, {"Cache-Control": "no-store"})
 
 
 def _required(params: dict[str, str], name: str) -> str:
     value = params.get(name)
     if not value:
-        raise _oauth_error(400, "invalid_request", f"Missing required parameter: {name}.")
+        raise oauth_error(400, "invalid_request", f"Missing required parameter: {name}.")
     return value
-
-
-def _add_query(uri: str, params: dict[str, str]) -> str:
-    """Append to a redirect URI, keeping the query it already has (RFC 6749 3.1.2)."""
-    sep = "&" if urlsplit(uri).query else ("" if uri.endswith("?") else "?")
-    return uri + sep + urlencode(params)
 
 
 def _well_formed_s256(challenge: str) -> bool:
@@ -287,7 +226,11 @@ def _scope_list(scope: str) -> list[str]:
     return [s for s in scope.split(" ") if s]
 
 
-class FakeOIDC:
+class _Handler(RequestHandler):
+    server_version = "fake-oidc"
+
+
+class FakeOIDC(FakeServer):
     """A generic OpenID Connect provider on 127.0.0.1 (authorization code + PKCE).
 
     Every constructor argument is also a plain attribute that tests may change between
@@ -301,6 +244,9 @@ class FakeOIDC:
             config = requests.get(idp.discovery_url).json()
             ...  # authorize (auto-approved), then POST config["token_endpoint"]
     """
+
+    _handler_class = _Handler
+    _label = "FakeOIDC"
 
     def __init__(
         self,
@@ -331,6 +277,7 @@ class FakeOIDC:
         signing_key: SigningKey | None = None,
         forge_key: SigningKey | None = None,
     ) -> None:
+        super().__init__(host=host, port=port, connection_timeout=connection_timeout, clock_offset=clock_offset)
         self.client_id = client_id
         #: None: a public client (token_endpoint_auth_method "none"). A string: a
         #: confidential client that must use client_secret_basic or client_secret_post.
@@ -361,33 +308,21 @@ class FakeOIDC:
         self.send_iss_in_callback = send_iss_in_callback
         #: When set (e.g. "access_denied"), a valid authorize request redirects with it.
         self.authorize_error = authorize_error
-        self.clock_offset = clock_offset
         #: Accept an ``audience`` authorize parameter (Auth0 style) and make it the
         #: access token's aud. False: the parameter is ignored, as OIDC says unknown
         #: parameters must be.
         self.audience_param = audience_param
-        self.host = host
-        self.connection_timeout = connection_timeout
-
-        #: Every request received, in arrival order.
-        self.requests: list[RecordedRequest] = []
 
         # Published keys, oldest first; the last one signs. A fresh key per instance
         # by default so tokens never verify against another test's server; a suite
         # may pass a shared one to skip RSA key generation.
         self._keys: list[SigningKey] = [signing_key or SigningKey()]
         self._forge_key = forge_key
-        self._requested_port = port
-        self._lock = threading.RLock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
-        self._faults: dict[str, list[_Fault]] = {}
         self._grants: dict[str, _Grant] = {}
         self._codes: dict[str, _AuthCode] = {}
         self._refresh: dict[str, _RefreshRecord] = {}
         self._access: dict[str, _AccessRecord] = {}
-        self._routes: dict[str, dict[str, Callable[[_Request], _Response]]] = {
+        self._routes = {
             DISCOVERY_PATH: {"GET": self._discovery},
             AUTHORIZE_PATH: {"GET": self._authorize},
             TOKEN_PATH: {"POST": self._token},
@@ -397,61 +332,7 @@ class FakeOIDC:
             END_SESSION_PATH: {"GET": self._end_session, "POST": self._end_session},
         }
 
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> FakeOIDC:
-        """Bind the socket and serve on a daemon thread. Returns self."""
-        if self._server is not None:
-            return self
-        server = _Server((self.host, self._requested_port), _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.01},  # stop() waits up to one interval
-            name=f"FakeOIDC:{server.server_address[1]}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and drop open keep-alive connections so no thread lingers."""
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        server.shutdown()
-        with self._lock:
-            conns = list(self._connections)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeOIDC:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     # ------------------------------------------------------------------ addresses
-
-    @property
-    def port(self) -> int:
-        """The bound port (the ephemeral one when constructed with port=0)."""
-        if self._server is None:
-            raise RuntimeError("FakeOIDC is not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def issuer(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     @property
     def discovery_url(self) -> str:
@@ -562,31 +443,6 @@ class FakeOIDC:
 
     # ------------------------------------------------------------------ test knobs
 
-    def now(self) -> float:
-        """The fake's clock: wall time plus ``clock_offset``."""
-        return time.time() + self.clock_offset
-
-    def fail_next(
-        self,
-        path: str,
-        status: int,
-        body: dict[str, Any] | str | None = None,
-        times: int = 1,
-        delay: float = 0,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        """Answer the next ``times`` requests to ``path`` with ``status``/``body``.
-
-        ``path`` is matched without the query string. A dict body is sent as JSON, a
-        str as text/plain, None as ``{"error": "server_error", ...}``. With ``delay``
-        the answer comes after that many seconds (for client timeouts). Faults for
-        one path queue up in call order.
-        """
-        if times < 1:
-            raise ValueError("times must be >= 1")
-        with self._lock:
-            self._faults.setdefault(path, []).append(_Fault(status, body, times, delay, dict(headers or {})))
-
     def expire_access_tokens(self) -> None:
         """Make every access token issued so far fail as expired at ``/userinfo``.
 
@@ -620,11 +476,7 @@ class FakeOIDC:
         ``email``, ``email_verified``, ``name``, ``access_token_ttl`` (alias
         ``expires_in``; negative mints an already-expired token) and ``id_token_ttl``.
         """
-        if "expires_in" in overrides:
-            overrides["access_token_ttl"] = overrides.pop("expires_in")
-        unknown = set(overrides) - _OVERRIDABLE
-        if unknown:
-            raise TypeError(f"unknown override(s): {', '.join(sorted(unknown))}")
+        check_overrides(overrides, _OVERRIDABLE)
         scope = " ".join(_scope_list(scope)) if scope is not None else " ".join(self.scopes_supported)
         bad = set(_scope_list(scope)) - set(self.scopes_supported)
         if bad or not scope:
@@ -633,17 +485,10 @@ class FakeOIDC:
             grant = self._new_grant(self.client_id, scope, audience, int(self.now()), dict(overrides))
             return self._issue(grant, scope, nonce)
 
-    def count(self, path: str, grant_type: str | None = None) -> int:
-        """How many requests hit ``path`` (optionally with this form ``grant_type``)."""
-        reqs = self.requests_to(path)
-        if grant_type is None:
-            return len(reqs)
-        return sum(1 for r in reqs if (r.form or {}).get("grant_type") == grant_type)
-
-    def requests_to(self, path: str) -> list[RecordedRequest]:
-        """The recorded requests to ``path`` (query string excluded), oldest first."""
-        with self._lock:
-            return [r for r in self.requests if r.path == path]
+    @staticmethod
+    def _recorded_grant_type(record: RecordedRequest) -> Any:
+        """The token endpoint takes forms only (RFC 6749 3.2), so count() looks at the form body only."""
+        return (record.form or {}).get("grant_type")
 
     # ------------------------------------------------------------------ tokens
 
@@ -740,64 +585,49 @@ class FakeOIDC:
 
     # ------------------------------------------------------------------ dispatch
 
-    def _handle(self, req: _Request) -> tuple[_Response, float]:
-        """Pick the response for a request; returns it and a delay to apply."""
-        with self._lock:
-            queue = self._faults.get(req.path)
-            if queue:
-                fault = queue[0]
-                fault.times -= 1
-                if fault.times <= 0:
-                    queue.pop(0)
-                return self._fault_response(fault), fault.delay
-        methods = self._routes.get(req.path)
-        if methods is None:
-            return _oauth_error(404, "not_found", f"No such endpoint: {req.path}").response, 0.0
-        handler = methods.get(req.method)
-        if handler is None:
-            resp = _oauth_error(405, "invalid_request", f"Method {req.method} not allowed.").response
-            resp.headers["Allow"] = ", ".join(sorted(methods))
-            return resp, 0.0
-        try:
-            return handler(req), 0.0
-        except _ReplyError as reply:
-            return reply.response, 0.0
+    def _not_found(self, req: Request) -> Response:
+        return oauth_error(404, "not_found", f"No such endpoint: {req.path}").response
+
+    def _method_not_allowed(self, req: Request) -> Response:
+        return oauth_error(405, "invalid_request", f"Method {req.method} not allowed.").response
+
+    def _length_required(self) -> Response:
+        return oauth_error(411, "invalid_request", "Content-Length is required.").response
+
+    def _bad_body_length(self, status: int) -> Response:
+        return oauth_error(status, "invalid_request", "Bad body length.").response
+
+    def _internal_error(self) -> Response:
+        return oauth_error(500, "server_error", "Internal error in the fake.").response
+
+    def _injected_failure(self, status: int) -> Response:
+        # The RFC 6749 5.2 body alone: headers come only from fail_next(headers=...).
+        return json_response(status, {"error": "server_error", "error_description": "Injected failure."})
 
     @staticmethod
-    def _fault_response(fault: _Fault) -> _Response:
-        if isinstance(fault.body, str):
-            resp = _Response(fault.status, fault.body.encode(), "text/plain; charset=utf-8")
-        elif fault.body is None:
-            resp = _json_response(fault.status, {"error": "server_error", "error_description": "Injected failure."})
-        else:
-            resp = _json_response(fault.status, fault.body)
-        resp.headers.update(fault.headers)
-        return resp
-
-    @staticmethod
-    def _form(req: _Request) -> dict[str, str]:
+    def _form(req: Request) -> dict[str, str]:
         """The body parameters of a token-style POST: form-encoded only (RFC 6749 3.2).
 
         Parameters in the URL are refused (they end up in logs), and so is a repeated
         parameter.
         """
         if req.query:
-            raise _oauth_error(400, "invalid_request", "Send parameters in the request body, not in the URL.")
+            raise oauth_error(400, "invalid_request", "Send parameters in the request body, not in the URL.")
         if req.content_type != FORM:
-            raise _oauth_error(
+            raise oauth_error(
                 400, "invalid_request", f"Content-Type must be {FORM}, not {req.content_type or '(none)'!r}."
             )
         if req.form is None:
-            raise _oauth_error(400, "invalid_request", "The body is not valid UTF-8.")
+            raise oauth_error(400, "invalid_request", "The body is not valid UTF-8.")
         params: dict[str, str] = {}
         for name in req.form:
             try:
-                params[name] = _single(req.form, name) or ""
+                params[name] = single(req.form, name) or ""
             except ValueError:
-                raise _oauth_error(400, "invalid_request", f"Parameter '{name}' was included more than once.") from None
+                raise oauth_error(400, "invalid_request", f"Parameter '{name}' was included more than once.") from None
         return params
 
-    def _authenticate_client(self, req: _Request, params: dict[str, str]) -> str:
+    def _authenticate_client(self, req: Request, params: dict[str, str]) -> str:
         """The authenticated client_id (RFC 6749 2.3), or invalid_client / invalid_request."""
         basic: tuple[str, str] | None = None
         header = req.headers.get("Authorization")
@@ -817,7 +647,7 @@ class FakeOIDC:
         body_id = params.get("client_id")
         body_secret = params.get("client_secret")
         if basic is not None and body_secret is not None:
-            raise _oauth_error(400, "invalid_request", "Use only one client authentication method.")
+            raise oauth_error(400, "invalid_request", "Use only one client authentication method.")
         if basic is not None:
             if body_id is not None and body_id != basic[0]:
                 raise _invalid_client("client_id in the body does not match the Authorization header.")
@@ -844,10 +674,10 @@ class FakeOIDC:
 
     # ------------------------------------------------------------------ discovery, JWKS
 
-    def _discovery(self, req: _Request) -> _Response:
+    def _discovery(self, req: Request) -> Response:
         iss = self.issuer
         auth_methods = ["none"] if self.client_secret is None else ["client_secret_basic", "client_secret_post"]
-        return _json_response(
+        return json_response(
             200,
             {
                 "issuer": iss,
@@ -876,17 +706,17 @@ class FakeOIDC:
             },
         )
 
-    def _jwks(self, req: _Request) -> _Response:
-        return _json_response(200, self.jwks())
+    def _jwks(self, req: Request) -> Response:
+        return json_response(200, self.jwks())
 
     # ------------------------------------------------------------------ /authorize
 
-    def _authorize(self, req: _Request) -> _Response:
+    def _authorize(self, req: Request) -> Response:
         q = req.query
         # RFC 6749 4.1.2.1: with a bad client or redirect URI, show an error, never redirect.
         try:
-            client_id = _single(q, "client_id")
-            redirect_uri = _single(q, "redirect_uri")
+            client_id = single(q, "client_id")
+            redirect_uri = single(q, "redirect_uri")
         except ValueError as exc:
             return _html_page(400, "Invalid request", f"Parameter '{exc}' was given more than once.")
         if not client_id or client_id != self.client_id:
@@ -894,19 +724,19 @@ class FakeOIDC:
         if not redirect_uri or not self.redirect_uri_allowed(redirect_uri):
             return _html_page(400, "Invalid redirect_uri", "The redirect_uri is missing or not registered.")
         try:
-            state = _single(q, "state")
+            state = single(q, "state")
         except ValueError:
             state = None
         issuer = self.issuer
 
-        def redirect(params: dict[str, str]) -> _Response:
+        def redirect(params: dict[str, str]) -> Response:
             if state:
                 params["state"] = state
             if self.send_iss_in_callback:
                 params["iss"] = issuer
-            return _Response(302, b"", "text/plain", {"Location": _add_query(redirect_uri, params), **_NO_STORE})
+            return Response(302, b"", "text/plain", {"Location": add_query(redirect_uri, params), **NO_STORE})
 
-        def fail(error: str, description: str) -> _Response:
+        def fail(error: str, description: str) -> Response:
             return redirect({"error": error, "error_description": description})
 
         for name, values in q.items():
@@ -980,19 +810,19 @@ class FakeOIDC:
 
     # ------------------------------------------------------------------ /token
 
-    def _token(self, req: _Request) -> _Response:
+    def _token(self, req: Request) -> Response:
         params = self._form(req)
         client_id = self._authenticate_client(req, params)
         grant_type = params.get("grant_type")
         if not grant_type:
-            raise _oauth_error(400, "invalid_request", "Missing required parameter: grant_type.")
+            raise oauth_error(400, "invalid_request", "Missing required parameter: grant_type.")
         if grant_type == "authorization_code":
             body = self._grant_code(params, client_id)
         elif grant_type == "refresh_token":
             body = self._grant_refresh(params, client_id)
         else:
-            raise _oauth_error(400, "unsupported_grant_type", f"Unsupported grant_type {grant_type!r}.")
-        return _json_response(200, body, _NO_STORE)
+            raise oauth_error(400, "unsupported_grant_type", f"Unsupported grant_type {grant_type!r}.")
+        return json_response(200, body, NO_STORE)
 
     def _grant_code(self, params: dict[str, str], client_id: str) -> dict[str, Any]:
         code = _required(params, "code")
@@ -1001,29 +831,29 @@ class FakeOIDC:
         with self._lock:
             rec = self._codes.get(code)
             if rec is None:
-                raise _oauth_error(400, "invalid_grant", "Unknown authorization code.")
+                raise oauth_error(400, "invalid_grant", "Unknown authorization code.")
             if rec.used:
                 # RFC 6749 4.1.2: a replayed code SHOULD revoke what it produced.
                 if rec.grant_id:
                     self._revoke_grant(rec.grant_id)
-                raise _oauth_error(400, "invalid_grant", "The authorization code has already been used.")
+                raise oauth_error(400, "invalid_grant", "The authorization code has already been used.")
             if self.now() > rec.expires_at:
-                raise _oauth_error(400, "invalid_grant", "The authorization code has expired.")
+                raise oauth_error(400, "invalid_grant", "The authorization code has expired.")
             if rec.client_id != client_id:
-                raise _oauth_error(400, "invalid_grant", "The authorization code was issued to another client.")
+                raise oauth_error(400, "invalid_grant", "The authorization code was issued to another client.")
             if rec.redirect_uri != redirect_uri:
-                raise _oauth_error(400, "invalid_grant", "redirect_uri does not match the authorization request.")
+                raise oauth_error(400, "invalid_grant", "redirect_uri does not match the authorization request.")
             if rec.code_challenge is None:
                 if verifier is not None:
                     # RFC 9700 2.1.1: a verifier for a code without challenge is a downgrade.
-                    raise _oauth_error(400, "invalid_grant", "code_verifier sent, but the request had no challenge.")
+                    raise oauth_error(400, "invalid_grant", "code_verifier sent, but the request had no challenge.")
             else:
                 if not verifier:
-                    raise _oauth_error(400, "invalid_request", "Missing required parameter: code_verifier.")
-                if not _VERIFIER_RE.match(verifier):
-                    raise _oauth_error(400, "invalid_grant", "code_verifier must be 43-128 unreserved characters.")
+                    raise oauth_error(400, "invalid_request", "Missing required parameter: code_verifier.")
+                if not VERIFIER_RE.match(verifier):
+                    raise oauth_error(400, "invalid_grant", "code_verifier must be 43-128 unreserved characters.")
                 if not hmac.compare_digest(s256(verifier), rec.code_challenge):
-                    raise _oauth_error(400, "invalid_grant", "PKCE verification failed.")
+                    raise oauth_error(400, "invalid_grant", "PKCE verification failed.")
             rec.used = True
             grant = self._new_grant(client_id, rec.scope, rec.audience, rec.auth_time, {})
             rec.grant_id = grant.grant_id
@@ -1036,22 +866,22 @@ class FakeOIDC:
             rec = self._refresh.get(token)
             grant = self._grants.get(rec.grant_id) if rec is not None else None
             if rec is None or grant is None:
-                raise _oauth_error(400, "invalid_grant", "Unknown refresh token.")
+                raise oauth_error(400, "invalid_grant", "Unknown refresh token.")
             if rec.revoked or grant.revoked:
-                raise _oauth_error(400, "invalid_grant", "The refresh token has been revoked.")
+                raise oauth_error(400, "invalid_grant", "The refresh token has been revoked.")
             if grant.client_id != client_id:
-                raise _oauth_error(400, "invalid_grant", "The refresh token was issued to another client.")
+                raise oauth_error(400, "invalid_grant", "The refresh token was issued to another client.")
             if rec.used:
                 # Reuse of a rotated token means it leaked (RFC 9700 4.14.2): end the grant.
                 self._revoke_grant(grant.grant_id)
-                raise _oauth_error(
+                raise oauth_error(
                     400, "invalid_grant", "The refresh token was already used; the grant has been revoked."
                 )
             granted = _scope_list(grant.scope)
             if scope is not None:
                 wanted = _scope_list(scope)
                 if not wanted or any(s not in granted for s in wanted):
-                    raise _oauth_error(400, "invalid_scope", "The requested scope exceeds the original grant.")
+                    raise oauth_error(400, "invalid_scope", "The requested scope exceeds the original grant.")
                 new_scope = " ".join(wanted)
             else:
                 new_scope = grant.scope
@@ -1063,7 +893,7 @@ class FakeOIDC:
 
     # ------------------------------------------------------------------ /userinfo
 
-    def _userinfo(self, req: _Request) -> _Response:
+    def _userinfo(self, req: Request) -> Response:
         in_body = req.form is not None and "access_token" in req.form
         if "access_token" in req.query or in_body:
             raise _bearer_error(400, "invalid_request", "Send the access token in the Authorization header.")
@@ -1089,11 +919,11 @@ class FakeOIDC:
         if "email" in scopes:
             body["email"] = ident["email"]
             body["email_verified"] = bool(ident["email_verified"])
-        return _json_response(200, body, _NO_STORE)
+        return json_response(200, body, NO_STORE)
 
     # ------------------------------------------------------------------ /revoke
 
-    def _revoke(self, req: _Request) -> _Response:
+    def _revoke(self, req: Request) -> Response:
         params = self._form(req)
         client_id = self._authenticate_client(req, params)
         token = _required(params, "token")
@@ -1114,18 +944,18 @@ class FakeOIDC:
                 if at is not None:
                     at.revoked = True
         # RFC 7009 2.2: 200 for unknown and already-revoked tokens too.
-        return _Response(200, b"", "application/json", dict(_NO_STORE))
+        return Response(200, b"", "application/json", dict(NO_STORE))
 
     # ------------------------------------------------------------------ /logout
 
-    def _end_session(self, req: _Request) -> _Response:
+    def _end_session(self, req: Request) -> Response:
         """OIDC RP-Initiated Logout 1.0: validate, then redirect back or show a page."""
         source = req.query if req.method == "GET" else (req.form or {})
         try:
-            hint = _single(source, "id_token_hint")
-            post_logout = _single(source, "post_logout_redirect_uri")
-            client_id = _single(source, "client_id")
-            state = _single(source, "state")
+            hint = single(source, "id_token_hint")
+            post_logout = single(source, "post_logout_redirect_uri")
+            client_id = single(source, "client_id")
+            state = single(source, "state")
         except ValueError as exc:
             return _html_page(400, "Invalid request", f"Parameter '{exc}' was given more than once.")
         if client_id is not None and client_id != self.client_id:
@@ -1143,138 +973,8 @@ class FakeOIDC:
             if not self.redirect_uri_allowed(post_logout):
                 return _html_page(400, "Invalid post_logout_redirect_uri", "It is not registered.")
             params = {"state": state} if state else {}
-            return _Response(302, b"", "text/plain", {"Location": _add_query(post_logout, params), **_NO_STORE})
+            return Response(302, b"", "text/plain", {"Location": add_query(post_logout, params), **NO_STORE})
         return _html_page(200, "Signed out", "You have been signed out.")
-
-
-# ---------------------------------------------------------------------- HTTP plumbing
-
-
-class _Server(ThreadingHTTPServer):
-    """Threaded server; daemon threads so a stuck connection never blocks exit."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-    fake: FakeOIDC
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Parses the request, records it, and hands it to FakeOIDC._handle."""
-
-    protocol_version = "HTTP/1.1"  # keep-alive, like real providers
-    server_version = "fake-oidc"
-    sys_version = ""
-    server: _Server
-
-    def setup(self) -> None:
-        # Per-connection socket timeout: an idle or stuck client frees its thread
-        # instead of wedging the server.
-        self.timeout = self.server.fake.connection_timeout
-        super().setup()
-        with self.server.fake._lock:
-            self.server.fake._connections.add(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self.server.fake._lock:
-                self.server.fake._connections.discard(self.connection)
-
-    def log_message(self, *args: Any) -> None:
-        """Silent: request lines carry codes, state and tokens."""
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    # Other methods get a 405 with Allow instead of http.server's 501.
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
-        self._dispatch()
-
-    def do_OPTIONS(self) -> None:
-        self._dispatch()
-
-    def do_HEAD(self) -> None:
-        self._dispatch()
-
-    def _dispatch(self) -> None:
-        fake = self.server.fake
-        split = urlsplit(self.path)
-        query = parse_qs(split.query, keep_blank_values=True)
-        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            self.close_connection = True
-            self._send(_oauth_error(411, "invalid_request", "Content-Length is required.").response)
-            return
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > _MAX_BODY:
-            self.close_connection = True
-            self._send(_oauth_error(413 if length > 0 else 400, "invalid_request", "Bad body length.").response)
-            return
-        body = self.rfile.read(length) if length else b""
-
-        req = _Request(self.command, split.path, query, self.headers, body, ctype)
-        if ctype == FORM:
-            try:
-                req.form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
-            except UnicodeDecodeError:
-                req.form = None
-        parsed_json: Any = None
-        if ctype == "application/json":
-            try:
-                parsed_json = json.loads(body.decode("utf-8")) if body else None
-            except (UnicodeDecodeError, ValueError):
-                parsed_json = None
-
-        record = RecordedRequest(
-            method=self.command,
-            path=split.path,
-            query={k: v[0] for k, v in query.items()},
-            headers={k.lower(): v for k, v in self.headers.items()},
-            form={k: v[0] for k, v in req.form.items()} if req.form is not None else None,
-            json=parsed_json if isinstance(parsed_json, dict) else None,
-        )
-        with fake._lock:
-            fake.requests.append(record)
-
-        try:
-            response, delay = fake._handle(req)
-        except _ReplyError as reply:
-            response, delay = reply.response, 0.0
-        except Exception:  # never kill the connection thread with a traceback
-            response, delay = _oauth_error(500, "server_error", "Internal error in the fake.").response, 0.0
-        record.status = response.status
-        if delay > 0:
-            time.sleep(delay)
-        self._send(response)
-
-    def _send(self, response: _Response) -> None:
-        try:
-            self.send_response(response.status)
-            self.send_header("Content-Type", response.content_type)
-            self.send_header("Content-Length", str(len(response.body)))
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            if self.command != "HEAD" and response.body:
-                self.wfile.write(response.body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1307,13 +1007,7 @@ def main(argv: list[str] | None = None) -> int:
         settings["client_secret"] = fake.client_secret
     print(f"Fake OIDC provider listening on {fake.issuer} (Ctrl+C to stop). Put this in config.toml:\n")
     print(tomli_w.dumps({"providers": {"fake-oidc": settings}}), flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
+    serve_until_interrupted(fake)
     return 0
 
 

@@ -26,24 +26,36 @@ Nothing is logged: URLs and bodies carry codes and tokens.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import html
-import json
-import re
 import secrets
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
 
+from oauth_core.testing._server import (
+    CHALLENGE_RE,
+    FORM,
+    JSON,
+    NO_STORE,
+    VERIFIER_RE,
+    FakeServer,
+    RecordedRequest,
+    ReplyError,
+    Request,
+    RequestHandler,
+    Response,
+    add_query,
+    check_overrides,
+    json_response,
+    oauth_error,
+    s256,
+    serve_until_interrupted,
+    single,
+    str_param,
+    text_page,
+)
 from oauth_core.testing.jwt_keys import SigningKey
 
 __all__ = [
@@ -71,9 +83,6 @@ BASE_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
 CONNECTOR_SCOPES = frozenset({"api.connectors.read", "api.connectors.invoke"})
 #: The only scope sets the Codex client may ask for (order does not matter).
 ALLOWED_SCOPE_SETS = (BASE_SCOPES, BASE_SCOPES | CONNECTOR_SCOPES)
-
-FORM = "application/x-www-form-urlencoded"
-JSON = "application/json"
 
 DEFAULT_MODELS: tuple[str, ...] = (
     "gpt-4o",
@@ -130,49 +139,7 @@ DEFAULT_CODEX_MODELS: tuple[dict[str, Any], ...] = (
     },
 )
 
-# RFC 7636 section 4.1/4.2: 43..128 characters of the unreserved set.
-_PKCE_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
-# A base64url-nopad SHA-256 digest is exactly 43 characters of this alphabet, but
-# accept the RFC's full range so the error names the real problem.
-_CHALLENGE_RE = re.compile(r"^[A-Za-z0-9\-_]{43,128}$")
-_MAX_BODY = 1 << 20
 _USER_CODE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I/O: they read as 1/0
-
-_MISSING = object()
-
-
-def s256(verifier: str) -> str:
-    """PKCE S256 transform: base64url-nopad(SHA-256(verifier))."""
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-@dataclass
-class RecordedRequest:
-    """One request as the fake saw it, for assertions in tests.
-
-    ``headers`` keys are lower-cased (HTTP header names are case-insensitive).
-    ``query`` and ``form`` keep the first value of a repeated parameter.
-    ``json`` is the parsed body when it was a JSON object, else None.
-    ``status`` is filled in once the response has been chosen.
-    """
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    form: dict[str, str] | None = None
-    json: dict[str, Any] | None = None
-    status: int | None = None
-
-
-@dataclass
-class _Fault:
-    status: int
-    body: dict[str, Any] | str | None
-    times: int
-    delay: float
-    headers: dict[str, str]
 
 
 @dataclass
@@ -223,97 +190,31 @@ class _DeviceAuth:
     consumed: bool = False
 
 
-@dataclass
-class _Request:
-    """What a route handler gets: the parsed request."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: Any  # http.client.HTTPMessage, case-insensitive .get()
-    body: bytes
-    content_type: str
-    form: dict[str, list[str]] | None = None
-    json: Any = _MISSING
-
-
-@dataclass
-class _Response:
-    status: int
-    body: bytes = b""
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-class _ReplyError(Exception):
-    """Raised by helpers to short-circuit a handler with a finished response."""
-
-    def __init__(self, response: _Response) -> None:
-        super().__init__(response.status)
-        self.response = response
-
-
-def _json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Response:
-    return _Response(status, json.dumps(payload).encode(), "application/json", dict(headers or {}))
-
-
-def _oauth_error(status: int, code: str, description: str) -> _ReplyError:
-    """RFC 6749 section 5.2 error, the shape auth.openai.com uses at /oauth/token."""
-    return _ReplyError(
-        _json_response(
-            status,
-            {"error": code, "error_description": description},
-            {"Cache-Control": "no-store", "Pragma": "no-cache"},
-        )
-    )
-
-
 def _api_error(
     status: int,
     message: str,
     code: str | None,
     type_: str = "invalid_request_error",
     param: str | None = None,
-) -> _ReplyError:
+) -> ReplyError:
     """OpenAI's API error envelope (also used for refresh-token failures)."""
-    return _ReplyError(
-        _json_response(
+    return ReplyError(
+        json_response(
             status,
             {"error": {"message": message, "type": type_, "param": param, "code": code}},
         )
     )
 
 
-def _html_page(status: int, title: str, message: str) -> _Response:
-    body = (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title></head><body>"
-        f"<h1>{html.escape(title)}</h1><p>{html.escape(message)}</p></body></html>"
-    )
-    return _Response(status, body.encode(), "text/html; charset=utf-8")
-
-
-def _single(params: dict[str, list[str]], name: str) -> str | None:
-    """One value of a parameter; a repeated parameter is an error (RFC 6749 3.1/3.2)."""
-    values = params.get(name)
-    if not values:
-        return None
-    if len(values) > 1:
-        raise ValueError(name)
-    return values[0]
-
-
 def _b64url_token(nbytes: int) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
-def _add_query(uri: str, params: dict[str, str]) -> str:
-    """Append params to a redirect URI, keeping any query it already has (RFC 6749 3.1.2)."""
-    sep = "&" if urlsplit(uri).query else ("" if uri.endswith("?") else "?")
-    return uri + sep + urlencode(params)
+class _Handler(RequestHandler):
+    server_version = "fake-openai"
 
 
-class FakeOpenAI:
+class FakeOpenAI(FakeServer):
     """Fake of auth.openai.com (OAuth + PKCE + device code + token exchange),
     api.openai.com ``/v1/models`` and chatgpt.com ``/backend-api/codex/models``.
 
@@ -327,6 +228,9 @@ class FakeOpenAI:
             tokens = fake.mint_tokens()
             requests.get(fake.chatgpt_base + "/models?client_version=1", ...)
     """
+
+    _handler_class = _Handler
+    _label = "FakeOpenAI"
 
     def __init__(
         self,
@@ -360,6 +264,7 @@ class FakeOpenAI:
         connection_timeout: float = 10.0,
         signing_key: SigningKey | None = None,
     ) -> None:
+        super().__init__(host=host, port=port, connection_timeout=connection_timeout, clock_offset=clock_offset)
         self.client_id = client_id
         self.email = email
         self.plan = plan
@@ -388,32 +293,21 @@ class FakeOpenAI:
         )
         self.allowed_redirect_uris = allowed_redirect_uris
         self.authorize_error = authorize_error
-        self.clock_offset = clock_offset
-        self.host = host
-        self.connection_timeout = connection_timeout
 
         #: Valid API keys handed out by the token exchange. Discard one to revoke it.
         self.issued_api_keys: set[str] = set()
-        #: Every request received, in arrival order.
-        self.requests: list[RecordedRequest] = []
 
         # A fresh key per instance by default, so a token can never verify
         # against another test's server; a suite that starts many fakes may
         # pass one shared key to save the ~30 ms RSA key generation each.
         self.key = signing_key or SigningKey()
-        self._requested_port = port
-        self._lock = threading.RLock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
-        self._faults: dict[str, list[_Fault]] = {}
         self._grants: dict[str, _Grant] = {}
         self._codes: dict[str, _AuthCode] = {}
         self._refresh: dict[str, _RefreshRecord] = {}
         self._access: dict[str, _AccessRecord] = {}
         self._id_tokens: dict[str, str] = {}  # jti -> grant_id
         self._devices: dict[str, _DeviceAuth] = {}
-        self._routes: dict[str, dict[str, Callable[[_Request], _Response]]] = {
+        self._routes = {
             "/oauth/authorize": {"GET": self._authorize},
             "/oauth/token": {"POST": self._token},
             "/oauth/revoke": {"POST": self._revoke},
@@ -426,61 +320,14 @@ class FakeOpenAI:
             "/codex/device": {"GET": self._device_page},
             "/deviceauth/callback": {"GET": self._device_callback_page},
         }
+        self._prefix_routes = {"/v1/models/": {"GET": self._api_model}}
 
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> FakeOpenAI:
-        """Bind the socket and serve on a daemon thread. Returns self."""
-        if self._server is not None:
-            return self
-        server = _Server((self.host, self._requested_port), _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.01},  # stop() waits up to one interval
-            name=f"FakeOpenAI:{server.server_address[1]}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and drop open keep-alive connections so no thread lingers."""
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        server.shutdown()
-        with self._lock:
-            conns = list(self._connections)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        """The bound port (the ephemeral one when constructed with port=0)."""
-        if self._server is None:
-            raise RuntimeError("FakeOpenAI is not started")
-        return int(self._server.server_address[1])
+    # ------------------------------------------------------------------ addresses
 
     @property
     def issuer(self) -> str:
         """Stands in for ``https://auth.openai.com``."""
-        return f"http://{self.host}:{self.port}"
+        return super().issuer
 
     @property
     def api_base(self) -> str:
@@ -514,31 +361,6 @@ class FakeOpenAI:
         ]
 
     # ------------------------------------------------------------------ test knobs
-
-    def now(self) -> float:
-        """The fake's clock: wall time plus ``clock_offset`` (for expiry tests)."""
-        return time.time() + self.clock_offset
-
-    def fail_next(
-        self,
-        path: str,
-        status: int,
-        body: dict[str, Any] | str | None = None,
-        times: int = 1,
-        delay: float = 0,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        """Answer the next ``times`` requests to ``path`` with ``status``/``body``.
-
-        ``path`` is matched without the query string. A dict body is sent as
-        JSON, a str as text/plain, None as a generic OpenAI-style error. With
-        ``delay`` the answer is sent after sleeping that many seconds (to test
-        client timeouts). Faults for one path queue up in call order.
-        """
-        if times < 1:
-            raise ValueError("times must be >= 1")
-        with self._lock:
-            self._faults.setdefault(path, []).append(_Fault(status, body, times, delay, dict(headers or {})))
 
     def approve_device(self, user_code: str | None = None) -> None:
         """Simulate the user entering ``user_code`` at /codex/device and approving.
@@ -598,32 +420,11 @@ class FakeOpenAI:
         already-expired access token) and ``id_token_ttl``.
         Returns ``{id_token, access_token, refresh_token, expires_in, token_type, scope}``.
         """
-        if "expires_in" in overrides:
-            overrides["access_token_ttl"] = overrides.pop("expires_in")
-        unknown = set(overrides) - _IDENTITY_FIELDS
-        if unknown:
-            raise TypeError(f"unknown override(s): {', '.join(sorted(unknown))}")
+        check_overrides(overrides, _IDENTITY_FIELDS)
         with self._lock:
             grant = self._new_grant(self.client_id, scope or " ".join(_ordered(BASE_SCOPES)))
             grant.overrides = dict(overrides)
             return self._issue(grant)
-
-    def count(self, path: str, grant_type: str | None = None) -> int:
-        """How many requests hit ``path`` (optionally with this ``grant_type``)."""
-        n = 0
-        for req in self.requests_to(path):
-            if grant_type is None:
-                n += 1
-                continue
-            params = req.form if req.form is not None else (req.json or {})
-            if params.get("grant_type") == grant_type:
-                n += 1
-        return n
-
-    def requests_to(self, path: str) -> list[RecordedRequest]:
-        """The recorded requests to ``path`` (query string excluded), oldest first."""
-        with self._lock:
-            return [r for r in self.requests if r.path == path]
 
     def verify_jwt(self, token: str) -> dict[str, Any]:
         """Signature-check a token this fake issued and return its claims."""
@@ -752,54 +553,33 @@ class FakeOpenAI:
 
     # ------------------------------------------------------------------ dispatch
 
-    def _handle(self, req: _Request) -> tuple[_Response, float]:
-        """Pick the response for a request; returns it and a delay to apply."""
-        with self._lock:
-            queue = self._faults.get(req.path)
-            if queue:
-                fault = queue[0]
-                fault.times -= 1
-                if fault.times <= 0:
-                    queue.pop(0)
-                return self._fault_response(fault), fault.delay
-        methods = self._routes.get(req.path)
-        if methods is None and req.path.startswith("/v1/models/"):
-            methods = {"GET": self._api_model}
-        if methods is None:
-            return _api_error(404, f"Not found: {req.path}", "not_found").response, 0.0
-        handler = methods.get(req.method)
-        if handler is None:
-            resp = _api_error(405, f"Method {req.method} not allowed", "method_not_allowed").response
-            resp.headers["Allow"] = ", ".join(sorted(methods))
-            return resp, 0.0
-        try:
-            return handler(req), 0.0
-        except _ReplyError as reply:
-            return reply.response, 0.0
+    def _handle(self, req: Request) -> tuple[Response, float]:
+        # An undecodable form body is refused before anything else, injected
+        # faults included, as auth.openai.com does.
+        if req.content_type == FORM and req.form is None:
+            raise oauth_error(400, "invalid_request", "Body is not valid UTF-8.")
+        return super()._handle(req)
+
+    def _not_found(self, req: Request) -> Response:
+        return _api_error(404, f"Not found: {req.path}", "not_found").response
+
+    def _method_not_allowed(self, req: Request) -> Response:
+        return _api_error(405, f"Method {req.method} not allowed", "method_not_allowed").response
+
+    def _length_required(self) -> Response:
+        return _api_error(411, "Length required", None).response
+
+    def _bad_body_length(self, status: int) -> Response:
+        return _api_error(status, "Bad body length", None).response
+
+    def _internal_error(self) -> Response:
+        return _api_error(500, "Internal error in fake", None, "server_error").response
+
+    def _injected_failure(self, status: int) -> Response:
+        return _api_error(status, "Injected failure", None, "server_error").response
 
     @staticmethod
-    def _fault_response(fault: _Fault) -> _Response:
-        if isinstance(fault.body, str):
-            resp = _Response(fault.status, fault.body.encode(), "text/plain; charset=utf-8")
-        elif fault.body is None:
-            resp = _json_response(
-                fault.status,
-                {
-                    "error": {
-                        "message": "Injected failure",
-                        "type": "server_error",
-                        "param": None,
-                        "code": None,
-                    }
-                },
-            )
-        else:
-            resp = _json_response(fault.status, fault.body)
-        resp.headers.update(fault.headers)
-        return resp
-
-    @staticmethod
-    def _params(req: _Request, allowed: Iterable[str]) -> tuple[dict[str, Any], str]:
+    def _params(req: Request, allowed: Iterable[str]) -> tuple[dict[str, Any], str]:
         """Body parameters of a POST, and which encoding carried them.
 
         Only the encodings in ``allowed`` are accepted; anything else (another
@@ -813,17 +593,17 @@ class FakeOpenAI:
             params: dict[str, Any] = {}
             for name in req.form:
                 try:
-                    params[name] = _single(req.form, name)
+                    params[name] = single(req.form, name)
                 except ValueError:
-                    raise _oauth_error(
+                    raise oauth_error(
                         400, "invalid_request", f"Parameter '{name}' was included more than once."
                     ) from None
             return params, FORM
         if req.content_type == JSON and JSON in allowed:
             if not isinstance(req.json, dict):
-                raise _oauth_error(400, "invalid_request", "Request body must be a JSON object.")
+                raise oauth_error(400, "invalid_request", "Request body must be a JSON object.")
             return dict(req.json), JSON
-        raise _oauth_error(
+        raise oauth_error(
             400,
             "invalid_request",
             f"Unsupported content type {req.content_type or '(none)'!r}.",
@@ -831,18 +611,18 @@ class FakeOpenAI:
 
     # ------------------------------------------------------------------ /oauth/authorize
 
-    def _authorize(self, req: _Request) -> _Response:
+    def _authorize(self, req: Request) -> Response:
         q = req.query
         # RFC 6749 4.1.2.1: with a bad client or redirect URI, never redirect.
         try:
-            client_id = _single(q, "client_id")
-            redirect_uri = _single(q, "redirect_uri")
+            client_id = single(q, "client_id")
+            redirect_uri = single(q, "redirect_uri")
         except ValueError as exc:
-            return _html_page(400, "Invalid request", f"Parameter '{exc}' was given more than once.")
+            return text_page(400, "Invalid request", f"Parameter '{exc}' was given more than once.")
         if client_id is None or client_id != self.client_id:
-            return _html_page(400, "Unknown client", "The client_id is missing or not registered.")
+            return text_page(400, "Unknown client", "The client_id is missing or not registered.")
         if redirect_uri is None or redirect_uri not in self.redirect_uris():
-            return _html_page(
+            return text_page(
                 400,
                 "Invalid redirect_uri",
                 "The redirect_uri is missing or not on this client's allow-list.",
@@ -850,15 +630,15 @@ class FakeOpenAI:
 
         state: str | None = None
         try:
-            state = _single(q, "state")
+            state = single(q, "state")
         except ValueError:
             state = None
 
-        def fail(error: str, description: str) -> _Response:
+        def fail(error: str, description: str) -> Response:
             params = {"error": error, "error_description": description}
             if state:
                 params["state"] = state
-            return _Response(302, b"", "text/plain", {"Location": _add_query(redirect_uri, params)})
+            return Response(302, b"", "text/plain", {"Location": add_query(redirect_uri, params)})
 
         for name, values in q.items():
             if len(values) > 1:
@@ -888,7 +668,7 @@ class FakeOpenAI:
         challenge = p.get("code_challenge")
         if not challenge:
             return fail("invalid_request", "code_challenge is required (PKCE).")
-        if not _CHALLENGE_RE.match(challenge):
+        if not CHALLENGE_RE.match(challenge):
             return fail("invalid_request", "code_challenge must be 43-128 base64url characters.")
         method = p.get("code_challenge_method")
         if method is None or method == "plain":
@@ -915,63 +695,63 @@ class FakeOpenAI:
                 scope=scope,
                 expires_at=self.now() + self.code_ttl,
             )
-        location = _add_query(redirect_uri, {"code": code, "scope": scope, "state": state})
-        return _Response(302, b"", "text/plain", {"Location": location})
+        location = add_query(redirect_uri, {"code": code, "scope": scope, "state": state})
+        return Response(302, b"", "text/plain", {"Location": location})
 
     # ------------------------------------------------------------------ /oauth/token
 
-    def _token(self, req: _Request) -> _Response:
+    def _token(self, req: Request) -> Response:
         params, encoding = self._params(req, (FORM, JSON))
         grant_type = params.get("grant_type")
         if not grant_type or not isinstance(grant_type, str):
-            raise _oauth_error(400, "invalid_request", "Missing required parameter: grant_type.")
+            raise oauth_error(400, "invalid_request", "Missing required parameter: grant_type.")
         wanted = {
             "authorization_code": FORM,
             TOKEN_EXCHANGE_GRANT: FORM,
             "refresh_token": JSON,
         }.get(grant_type)
         if wanted is None:
-            raise _oauth_error(400, "unsupported_grant_type", f"Unsupported grant_type {grant_type!r}.")
+            raise oauth_error(400, "unsupported_grant_type", f"Unsupported grant_type {grant_type!r}.")
         if encoding != wanted:
-            raise _oauth_error(400, "invalid_request", f"grant_type={grant_type} requires a {wanted} body.")
+            raise oauth_error(400, "invalid_request", f"grant_type={grant_type} requires a {wanted} body.")
         if grant_type == "authorization_code":
             body = self._grant_code(params)
         elif grant_type == "refresh_token":
             body = self._grant_refresh(params)
         else:
             body = self._grant_exchange(params)
-        return _json_response(200, body, {"Cache-Control": "no-store", "Pragma": "no-cache"})
+        return json_response(200, body, NO_STORE)
 
     def _client(self, params: dict[str, Any]) -> str:
-        client_id = _str_param(params, "client_id")
+        client_id = str_param(params, "client_id")
         if client_id != self.client_id:
-            raise _oauth_error(401, "invalid_client", "Unknown or invalid client_id.")
+            raise oauth_error(401, "invalid_client", "Unknown or invalid client_id.")
         return client_id
 
     def _grant_code(self, params: dict[str, Any]) -> dict[str, Any]:
         client_id = self._client(params)
-        code = _str_param(params, "code")
-        redirect_uri = _str_param(params, "redirect_uri")
-        verifier = _str_param(params, "code_verifier")
+        code = str_param(params, "code")
+        redirect_uri = str_param(params, "redirect_uri")
+        verifier = str_param(params, "code_verifier")
         with self._lock:
             rec = self._codes.get(code)
             if rec is None:
-                raise _oauth_error(400, "invalid_grant", "Invalid authorization code.")
+                raise oauth_error(400, "invalid_grant", "Invalid authorization code.")
             if rec.used:
                 # RFC 6749 4.1.2: a replayed code SHOULD revoke what it produced.
                 if rec.grant_id:
                     self._revoke_grant(rec.grant_id)
-                raise _oauth_error(400, "invalid_grant", "Authorization code has already been used.")
+                raise oauth_error(400, "invalid_grant", "Authorization code has already been used.")
             if self.now() > rec.expires_at:
-                raise _oauth_error(400, "invalid_grant", "Authorization code has expired.")
+                raise oauth_error(400, "invalid_grant", "Authorization code has expired.")
             if rec.client_id != client_id:
-                raise _oauth_error(400, "invalid_grant", "Code was issued to another client.")
+                raise oauth_error(400, "invalid_grant", "Code was issued to another client.")
             if rec.redirect_uri != redirect_uri:
-                raise _oauth_error(400, "invalid_grant", "redirect_uri does not match the authorization request.")
-            if not _PKCE_RE.match(verifier):
-                raise _oauth_error(400, "invalid_grant", "code_verifier must be 43-128 unreserved characters.")
+                raise oauth_error(400, "invalid_grant", "redirect_uri does not match the authorization request.")
+            if not VERIFIER_RE.match(verifier):
+                raise oauth_error(400, "invalid_grant", "code_verifier must be 43-128 unreserved characters.")
             if s256(verifier) != rec.code_challenge:
-                raise _oauth_error(400, "invalid_grant", "PKCE verification failed.")
+                raise oauth_error(400, "invalid_grant", "PKCE verification failed.")
             rec.used = True
             grant = self._new_grant(client_id, rec.scope)
             rec.grant_id = grant.grant_id
@@ -979,10 +759,10 @@ class FakeOpenAI:
 
     def _grant_refresh(self, params: dict[str, Any]) -> dict[str, Any]:
         client_id = self._client(params)
-        token = _str_param(params, "refresh_token")
+        token = str_param(params, "refresh_token")
         scope = params.get("scope")
         if scope is not None and not isinstance(scope, str):
-            raise _oauth_error(400, "invalid_request", "scope must be a string.")
+            raise oauth_error(400, "invalid_request", "scope must be a string.")
         with self._lock:
             rec = self._refresh.get(token)
             grant = self._grants.get(rec.grant_id) if rec else None
@@ -999,7 +779,7 @@ class FakeOpenAI:
             if scope is not None:
                 extra = set(scope.split()) - set(grant.scope.split())
                 if extra:
-                    raise _oauth_error(400, "invalid_scope", "Requested scope exceeds the original grant.")
+                    raise oauth_error(400, "invalid_scope", "Requested scope exceeds the original grant.")
             rotate = "refresh_token" not in self.refresh_omits
             out = self._issue(grant, with_refresh=rotate)
             if rotate:
@@ -1010,13 +790,13 @@ class FakeOpenAI:
 
     def _grant_exchange(self, params: dict[str, Any]) -> dict[str, Any]:
         self._client(params)
-        requested = _str_param(params, "requested_token")
+        requested = str_param(params, "requested_token")
         if requested != "openai-api-key":
-            raise _oauth_error(400, "invalid_request", "requested_token must be openai-api-key.")
-        subject_type = _str_param(params, "subject_token_type")
+            raise oauth_error(400, "invalid_request", "requested_token must be openai-api-key.")
+        subject_type = str_param(params, "subject_token_type")
         if subject_type != ID_TOKEN_TYPE:
-            raise _oauth_error(400, "invalid_request", f"subject_token_type must be {ID_TOKEN_TYPE}.")
-        subject = _str_param(params, "subject_token")
+            raise oauth_error(400, "invalid_request", f"subject_token_type must be {ID_TOKEN_TYPE}.")
+        subject = str_param(params, "subject_token")
         try:
             claims = self.key.verify(subject)
         except jwt.InvalidTokenError:
@@ -1058,15 +838,15 @@ class FakeOpenAI:
 
     # ------------------------------------------------------------------ /oauth/revoke
 
-    def _revoke(self, req: _Request) -> _Response:
+    def _revoke(self, req: Request) -> Response:
         params, _ = self._params(req, (JSON, FORM))
-        token = _str_param(params, "token")
-        client_id = _str_param(params, "client_id")
+        token = str_param(params, "token")
+        client_id = str_param(params, "client_id")
         if client_id != self.client_id:
-            raise _oauth_error(401, "invalid_client", "Unknown or invalid client_id.")
+            raise oauth_error(401, "invalid_client", "Unknown or invalid client_id.")
         hint = params.get("token_type_hint")
         if hint is not None and hint not in ("refresh_token", "access_token"):
-            raise _oauth_error(400, "unsupported_token_type", "Unsupported token_type_hint.")
+            raise oauth_error(400, "unsupported_token_type", "Unsupported token_type_hint.")
         with self._lock:
             rec = self._refresh.get(token)
             if rec is not None:
@@ -1082,16 +862,16 @@ class FakeOpenAI:
                     if at is not None:
                         at.revoked = True
         # RFC 7009 2.2: unknown tokens also get 200.
-        return _json_response(200, {})
+        return json_response(200, {})
 
     # ------------------------------------------------------------------ discovery
 
-    def _jwks(self, req: _Request) -> _Response:
-        return _json_response(200, self.key.jwks())
+    def _jwks(self, req: Request) -> Response:
+        return json_response(200, self.key.jwks())
 
-    def _openid_configuration(self, req: _Request) -> _Response:
+    def _openid_configuration(self, req: Request) -> Response:
         iss = self.issuer
-        return _json_response(
+        return json_response(
             200,
             {
                 "issuer": iss,
@@ -1128,7 +908,7 @@ class FakeOpenAI:
 
     # ------------------------------------------------------------------ api.openai.com
 
-    def _api_key(self, req: _Request) -> str:
+    def _api_key(self, req: Request) -> str:
         header = req.headers.get("Authorization") or ""
         if not header:
             raise _api_error(
@@ -1149,23 +929,23 @@ class FakeOpenAI:
         owner = "openai-internal" if model_id.startswith(("whisper", "tts")) else "system"
         return {"id": model_id, "object": "model", "created": 1698785189, "owned_by": owner}
 
-    def _api_models(self, req: _Request) -> _Response:
+    def _api_models(self, req: Request) -> Response:
         self._api_key(req)
         data = [self._model_object(m) for m in list(self.models)]
-        return _json_response(200, {"object": "list", "data": data})
+        return json_response(200, {"object": "list", "data": data})
 
-    def _api_model(self, req: _Request) -> _Response:
+    def _api_model(self, req: Request) -> Response:
         self._api_key(req)
         model_id = req.path[len("/v1/models/") :]
         if model_id not in self.models:
             raise _api_error(404, f"The model '{model_id}' does not exist", "model_not_found", param="model")
-        return _json_response(200, self._model_object(model_id))
+        return json_response(200, self._model_object(model_id))
 
     # ------------------------------------------------------------------ chatgpt backend
 
-    def _codex_models(self, req: _Request) -> _Response:
+    def _codex_models(self, req: Request) -> Response:
         try:
-            client_version = _single(req.query, "client_version")
+            client_version = single(req.query, "client_version")
         except ValueError:
             client_version = None
         if not client_version:
@@ -1189,11 +969,11 @@ class FakeOpenAI:
         account = (claims.get(AUTH_CLAIMS) or {}).get("chatgpt_account_id")
         if not req.headers.get("ChatGPT-Account-Id") or req.headers.get("ChatGPT-Account-Id") != account:
             raise _api_error(403, "ChatGPT-Account-Id does not match the token's account.", "account_mismatch")
-        return _json_response(200, {"models": [dict(m) for m in self.codex_models]})
+        return json_response(200, {"models": [dict(m) for m in self.codex_models]})
 
     # ------------------------------------------------------------------ device code
 
-    def _device_usercode(self, req: _Request) -> _Response:
+    def _device_usercode(self, req: Request) -> Response:
         params, _ = self._params(req, (JSON,))
         self._client(params)
         now = self.now()
@@ -1208,7 +988,7 @@ class FakeOpenAI:
         with self._lock:
             self._devices[dev.device_auth_id] = dev
         expires = datetime.fromtimestamp(dev.expires_at, tz=UTC)
-        return _json_response(
+        return json_response(
             200,
             {
                 "device_auth_id": dev.device_auth_id,
@@ -1218,20 +998,20 @@ class FakeOpenAI:
             },
         )
 
-    def _device_token(self, req: _Request) -> _Response:
+    def _device_token(self, req: Request) -> Response:
         params, _ = self._params(req, (JSON,))
-        device_auth_id = _str_param(params, "device_auth_id")
-        user_code = _str_param(params, "user_code")
+        device_auth_id = str_param(params, "device_auth_id")
+        user_code = str_param(params, "user_code")
         with self._lock:
             dev = self._devices.get(device_auth_id)
             if dev is None or dev.user_code != user_code.strip().upper():
-                raise _oauth_error(400, "invalid_grant", "Unknown device authorization.")
+                raise oauth_error(400, "invalid_grant", "Unknown device authorization.")
             if dev.consumed:
-                raise _oauth_error(400, "invalid_grant", "Device authorization already used.")
+                raise oauth_error(400, "invalid_grant", "Device authorization already used.")
             if self.now() > dev.expires_at:
-                raise _oauth_error(410, "expired_token", "The device code has expired.")
+                raise oauth_error(410, "expired_token", "The device code has expired.")
             if not dev.approved:
-                raise _oauth_error(
+                raise oauth_error(
                     self.device_pending_status,
                     "authorization_pending",
                     "The user has not yet approved this device.",
@@ -1247,16 +1027,16 @@ class FakeOpenAI:
                 scope=" ".join(_ordered(BASE_SCOPES)),
                 expires_at=self.now() + self.code_ttl,
             )
-        return _json_response(
+        return json_response(
             200,
             {"authorization_code": code, "code_challenge": challenge, "code_verifier": verifier},
         )
 
-    def _device_page(self, req: _Request) -> _Response:
-        return _html_page(200, "Enter code", "Enter the code shown in your terminal.")
+    def _device_page(self, req: Request) -> Response:
+        return text_page(200, "Enter code", "Enter the code shown in your terminal.")
 
-    def _device_callback_page(self, req: _Request) -> _Response:
-        return _html_page(200, "Signed in", "You may close this window.")
+    def _device_callback_page(self, req: Request) -> Response:
+        return text_page(200, "Signed in", "You may close this window.")
 
 
 _IDENTITY_FIELDS = frozenset(
@@ -1282,17 +1062,8 @@ _REFRESH_MESSAGES = {
 }
 
 
-def _refresh_error(code: str) -> _ReplyError:
+def _refresh_error(code: str) -> ReplyError:
     return _api_error(401, _REFRESH_MESSAGES[code], code)
-
-
-def _str_param(params: dict[str, Any], name: str) -> str:
-    value = params.get(name)
-    if value is None or value == "":
-        raise _oauth_error(400, "invalid_request", f"Missing required parameter: {name}.")
-    if not isinstance(value, str):
-        raise _oauth_error(400, "invalid_request", f"Parameter {name} must be a string.")
-    return value
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -1311,138 +1082,6 @@ def _ordered(scopes: frozenset[str]) -> list[str]:
         "api.connectors.invoke",
     ]
     return [s for s in order if s in scopes]
-
-
-# ---------------------------------------------------------------------- HTTP plumbing
-
-
-class _Server(ThreadingHTTPServer):
-    """Threaded server; daemon threads so a stuck connection never blocks exit."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-    fake: FakeOpenAI
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Parses the request, records it, and hands it to FakeOpenAI._handle."""
-
-    protocol_version = "HTTP/1.1"  # keep-alive, like the real service
-    server_version = "fake-openai"
-    sys_version = ""
-    server: _Server
-
-    def setup(self) -> None:
-        # Per-connection socket timeout: an idle or stuck client frees its
-        # thread instead of wedging the server.
-        self.timeout = self.server.fake.connection_timeout
-        super().setup()
-        with self.server.fake._lock:
-            self.server.fake._connections.add(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self.server.fake._lock:
-                self.server.fake._connections.discard(self.connection)
-
-    def log_message(self, *args: Any) -> None:
-        """Silent: request lines carry authorization codes and state."""
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    # Other methods are answered too (405 with Allow), instead of http.server's 501.
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
-        self._dispatch()
-
-    def do_OPTIONS(self) -> None:
-        self._dispatch()
-
-    def do_HEAD(self) -> None:
-        self._dispatch()
-
-    def _dispatch(self) -> None:
-        fake = self.server.fake
-        split = urlsplit(self.path)
-        query = parse_qs(split.query, keep_blank_values=True)
-        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            self.close_connection = True
-            self._send(_api_error(411, "Length required", None).response)
-            return
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > _MAX_BODY:
-            self.close_connection = True
-            self._send(_api_error(413 if length > 0 else 400, "Bad body length", None).response)
-            return
-        body = self.rfile.read(length) if length else b""
-
-        req = _Request(self.command, split.path, query, self.headers, body, ctype)
-        if ctype == FORM:
-            try:
-                req.form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
-            except UnicodeDecodeError:
-                req.form = None
-        elif ctype == JSON:
-            try:
-                req.json = json.loads(body.decode("utf-8")) if body else _MISSING
-            except (UnicodeDecodeError, ValueError):
-                req.json = _MISSING
-
-        record = RecordedRequest(
-            method=self.command,
-            path=split.path,
-            query={k: v[0] for k, v in query.items()},
-            headers={k.lower(): v for k, v in self.headers.items()},
-            form={k: v[0] for k, v in req.form.items()} if req.form is not None else None,
-            json=req.json if isinstance(req.json, dict) else None,
-        )
-        with fake._lock:
-            fake.requests.append(record)
-
-        try:
-            if ctype == FORM and req.form is None:
-                raise _oauth_error(400, "invalid_request", "Body is not valid UTF-8.")
-            response, delay = fake._handle(req)
-        except _ReplyError as reply:
-            response, delay = reply.response, 0.0
-        except Exception:  # never kill the connection thread with a traceback
-            reply = _api_error(500, "Internal error in fake", None, "server_error")
-            response, delay = reply.response, 0.0
-        record.status = response.status
-        if delay > 0:
-            time.sleep(delay)
-        self._send(response)
-
-    def _send(self, response: _Response) -> None:
-        try:
-            self.send_response(response.status)
-            self.send_header("Content-Type", response.content_type)
-            self.send_header("Content-Length", str(len(response.body)))
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            if self.command != "HEAD" and response.body:
-                self.wfile.write(response.body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1466,13 +1105,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Fake OpenAI IdP listening on {fake.issuer} (Ctrl+C to stop). Put this in config.toml:\n")
     print("[providers.chatgpt]")
     print(f'issuer = "{fake.issuer}"\napi_base = "{fake.api_base}"\nchatgpt_base = "{fake.chatgpt_base}"', flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
+    serve_until_interrupted(fake)
     return 0
 
 
