@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 
+from oauth_core.testing.fake_anthropic import FakeAnthropic
 from oauth_core.testing.fake_openai import FakeOpenAI
 
 CLI_TIMEOUT = 60
@@ -48,6 +49,29 @@ def chatgpt_home(home, idp) -> Path:
     """A home whose config points the chatgpt provider at the fake IdP."""
     write_config(home, "chatgpt", issuer=idp.issuer, api_base=idp.api_base, chatgpt_base=idp.chatgpt_base,
                  callback_timeout=20)
+    return home
+
+
+@pytest.fixture
+def subscription(idp):
+    """A ChatGPT account without an API org: the access token and the Codex backend are used."""
+    idp.organization_id = None
+    idp.project_id = None
+    return idp
+
+
+@pytest.fixture
+def anthropic():
+    with FakeAnthropic() as server:
+        yield server
+
+
+@pytest.fixture
+def claude_home(home, anthropic) -> Path:
+    """A home whose config points the claude_code provider at the fake Anthropic."""
+    write_config(home, "claude_code", authorize_url=anthropic.authorize_url, token_url=anthropic.token_url,
+                 manual_redirect_uri=anthropic.manual_redirect_uri, api_base=anthropic.api_base,
+                 create_api_key_url=anthropic.create_api_key_url, callback_timeout=20)
     return home
 
 

@@ -15,25 +15,10 @@ import requests
 from oauth_core import tokens
 from oauth_core.auth import OAuthHubAuth
 from oauth_core.errors import SignInEnded
-from oauth_core.testing.fake_anthropic import FakeAnthropic
 from oauth_core.testing.seed import seed_sign_in
 
 from .conftest import write_config
 from .test_login_remote import Running
-
-
-@pytest.fixture
-def anthropic():
-    with FakeAnthropic() as server:
-        yield server
-
-
-@pytest.fixture
-def claude_home(home, anthropic):
-    write_config(home, "claude_code", authorize_url=anthropic.authorize_url, token_url=anthropic.token_url,
-                 manual_redirect_uri=anthropic.manual_redirect_uri, api_base=anthropic.api_base,
-                 create_api_key_url=anthropic.create_api_key_url, callback_timeout=20)
-    return home
 
 
 def stored(home) -> dict:

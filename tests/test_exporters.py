@@ -34,7 +34,7 @@ from oauth_core.exporters import (
 )
 from oauth_core.testing.seed import seed_sign_in
 
-from .test_serve import anthropic, claude_home, seed_models, subscription  # noqa: F401 - fixtures
+from .test_serve import seed_models
 
 CHATGPT_SOURCE = "chatgpt-oauth-plugin"
 API_KEY = "sk-test-export-key-0001"
@@ -50,14 +50,14 @@ def api_key_account(chatgpt_home, idp):
 
 
 @pytest.fixture
-def subscription_account(chatgpt_home, subscription):  # noqa: F811 - fixture
+def subscription_account(chatgpt_home, subscription):
     seeded = seed_sign_in("chatgpt", subscription.mint_tokens(), home=chatgpt_home)
     seed_models("chatgpt", chatgpt_home)
     return seeded
 
 
 @pytest.fixture
-def claude_account(claude_home, anthropic):  # noqa: F811 - fixture
+def claude_account(claude_home, anthropic):
     seeded = seed_sign_in("claude_code", anthropic.mint_tokens(), home=claude_home)
     seed_models("claude_code", claude_home)
     return seeded

@@ -22,10 +22,7 @@ from oauth_core.http import HttpClient
 from oauth_core.login import build_model_entries, write_model_entries
 from oauth_core.provider import Provider
 from oauth_core.store import Store
-from oauth_core.testing.fake_anthropic import FakeAnthropic
 from oauth_core.testing.seed import seed_sign_in
-
-from .conftest import write_config
 
 KEY = "local-key-for-tests-0123456789abcdef"
 
@@ -47,28 +44,6 @@ def server(home):
     yield srv
     srv.shutdown()
     srv.server_close()
-
-
-@pytest.fixture
-def subscription(chatgpt_home, idp):
-    """A ChatGPT account without an API org: the access token and the Codex backend."""
-    idp.organization_id = None
-    idp.project_id = None
-    return idp
-
-
-@pytest.fixture
-def anthropic():
-    with FakeAnthropic() as fake:
-        yield fake
-
-
-@pytest.fixture
-def claude_home(home, anthropic):
-    write_config(home, "claude_code", authorize_url=anthropic.authorize_url, token_url=anthropic.token_url,
-                 manual_redirect_uri=anthropic.manual_redirect_uri, api_base=anthropic.api_base,
-                 create_api_key_url=anthropic.create_api_key_url)
-    return home
 
 
 def auth(key: str = KEY) -> dict[str, str]:

@@ -26,14 +26,6 @@ def stored(home) -> dict:
     return json.loads((home / "chatgpt_oauth.json").read_text())
 
 
-@pytest.fixture
-def subscription(idp):
-    """An account without an API org: the access token is what tools use."""
-    idp.organization_id = None
-    idp.project_id = None
-    return idp
-
-
 def test_fresh_token_is_served_without_a_request(cli, chatgpt_home, idp):
     seeded = seed_sign_in("chatgpt", idp.mint_tokens(), home=chatgpt_home)
     result = cli("token", "chatgpt")
