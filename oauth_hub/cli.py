@@ -115,8 +115,8 @@ class TerminalLoginUI:
     def warning(self, message: str) -> None:
         self._line(f"Warning: {message}", fg="yellow")
 
-    def auth_url(self, url: str) -> None:
-        say(f"Sign in to {self.provider} in your browser. If it does not open, open this URL:")
+    def auth_url(self, url: str, title: str = "") -> None:
+        say(f"Sign in to {title or self.provider} in your browser. If it does not open, open this URL:")
         say("")
         say(f"  {url}", bold=True)
         say("")
