@@ -42,8 +42,11 @@ class LoginUI:
     def warning(self, message: str) -> None:
         """Something went wrong or is about to, but the login goes on."""
 
-    def auth_url(self, url: str, title: str = "") -> None:
-        """The URL to open for signing in to ``title``; show it always (a remote shell has no browser)."""
+    def begin(self, title: str) -> None:
+        """A sign-in to the provider called ``title`` (e.g. "ChatGPT") is starting."""
+
+    def auth_url(self, url: str) -> None:
+        """The URL to open; show it always (a remote shell has no browser)."""
 
     def browser_opened(self, opened: bool) -> None:
         """Whether a browser could be started."""
@@ -168,7 +171,8 @@ def login(
         redirect_uri = manual_uri if manual else provider.redirect_uri(server.port)
         url = provider.call("build_auth_url", redirect_uri=redirect_uri, state=state, code_challenge=pkce.challenge,
                             nonce=nonce)
-        ui.auth_url(url, provider.title)
+        ui.begin(provider.title)
+        ui.auth_url(url)
         if open_browser:
             ui.browser_opened(open_in_browser(url))
         ui.waiting(server.port, wait_for, paste is not None)

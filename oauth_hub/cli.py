@@ -87,6 +87,7 @@ class TerminalLoginUI:
 
     def __init__(self, provider: str) -> None:
         self.provider = provider
+        self.title = provider  # replaced by the provider's own title when the login begins
         self.live = sys.stderr.isatty()
         self.prompting = False  # a paste prompt is on screen below the countdown
         self.counting = False  # an in-place countdown occupies the current line
@@ -115,8 +116,11 @@ class TerminalLoginUI:
     def warning(self, message: str) -> None:
         self._line(f"Warning: {message}", fg="yellow")
 
-    def auth_url(self, url: str, title: str = "") -> None:
-        say(f"Sign in to {title or self.provider} in your browser. If it does not open, open this URL:")
+    def begin(self, title: str) -> None:
+        self.title = title
+
+    def auth_url(self, url: str) -> None:
+        say(f"Sign in to {self.title} in your browser. If it does not open, open this URL:")
         say("")
         say(f"  {url}", bold=True)
         say("")

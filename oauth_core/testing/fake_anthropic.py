@@ -37,12 +37,20 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from oauth_core.testing._grants import (
+    AccessRecord,
+    AuthCode,
+    CodeErrors,
+    Grant,
+    RefreshRecord,
+    VendorGrantBook,
+    pkce_matches,
+)
 from oauth_core.testing._server import (
     CHALLENGE_RE,
     JSON,
     NO_STORE,
     VERIFIER_RE,
-    FakeServer,
     RecordedRequest,
     ReplyError,
     Request,
@@ -53,7 +61,6 @@ from oauth_core.testing._server import (
     html_page,
     json_response,
     oauth_error,
-    s256,
     serve_until_interrupted,
     single,
     str_param,
@@ -131,43 +138,10 @@ _IDENTITY_FIELDS = frozenset(
 # ---------------------------------------------------------------------- records
 
 
-@dataclass
-class _Grant:
-    """One sign-in: every token minted from one code (or one mint_tokens call)."""
-
-    grant_id: str
-    client_id: str
-    scope: str
-    overrides: dict[str, Any]
-    revoked: bool = False
-
-
-@dataclass
-class _AuthCode:
-    client_id: str
-    redirect_uri: str
-    code_challenge: str
+@dataclass(kw_only=True)
+class _AuthCode(AuthCode):
+    #: The manual flow shows code#state, and the exchange must send the state back.
     state: str
-    scope: str
-    expires_at: float
-    used: bool = False
-    grant_id: str | None = None
-
-
-@dataclass
-class _RefreshRecord:
-    grant_id: str
-    issued_at: float
-    used: bool = False
-    revoked: bool = False
-
-
-@dataclass
-class _AccessRecord:
-    grant_id: str
-    expires_at: float
-    revoked: bool = False
-    force_expired: bool = False
 
 
 def _request_id() -> str:
@@ -230,7 +204,7 @@ class _Handler(RequestHandler):
     server_version = "fake-anthropic"
 
 
-class FakeAnthropic(FakeServer):
+class FakeAnthropic(VendorGrantBook):
     """Fake of claude.ai / console.anthropic.com OAuth (PKCE, manual code page,
     refresh rotation) and of api.anthropic.com (API-key creation, profile,
     models, messages).
@@ -252,6 +226,12 @@ class FakeAnthropic(FakeServer):
 
     _handler_class = _Handler
     _label = "FakeAnthropic"
+    _code_errors = CodeErrors(
+        unknown="Invalid 'code' in request.",
+        used="Authorization code has already been used.",
+        expired="Authorization code has expired.",
+        other_client="Code was issued to another client.",
+    )
 
     def __init__(
         self,
@@ -316,10 +296,6 @@ class FakeAnthropic(FakeServer):
         #: Valid API keys (create_api_key answers, mint_api_key). Discard one to revoke it.
         self.issued_api_keys: set[str] = set()
 
-        self._grants: dict[str, _Grant] = {}
-        self._codes: dict[str, _AuthCode] = {}
-        self._refresh: dict[str, _RefreshRecord] = {}
-        self._access: dict[str, _AccessRecord] = {}
         self._routes = {
             "/oauth/authorize": {"GET": self._authorize},
             "/oauth/code/callback": {"GET": self._code_page},
@@ -378,23 +354,6 @@ class FakeAnthropic(FakeServer):
 
     # ------------------------------------------------------------------ test knobs
 
-    def expire_access_tokens(self) -> None:
-        """Make every access token issued so far fail as expired, server side."""
-        with self._lock:
-            for rec in self._access.values():
-                rec.force_expired = True
-
-    def revoke_all(self) -> None:
-        """Revoke every grant, refresh token, access token and API key."""
-        with self._lock:
-            for grant in self._grants.values():
-                grant.revoked = True
-            for rt in self._refresh.values():
-                rt.revoked = True
-            for at in self._access.values():
-                at.revoked = True
-            self.issued_api_keys.clear()
-
     def mint_tokens(self, *, scope: str | None = None, **overrides: Any) -> dict[str, Any]:
         """A fresh, valid token answer as if a browser sign-in had just completed.
 
@@ -434,21 +393,16 @@ class FakeAnthropic(FakeServer):
             ident["organization_name"] = f"{ident['email']}'s Organization"
         return ident
 
-    def _new_grant(self, client_id: str, scope: str) -> _Grant:
-        grant = _Grant("grant_" + secrets.token_hex(8), client_id, scope, {})
-        self._grants[grant.grant_id] = grant
-        return grant
-
-    def _issue(self, grant: _Grant, with_refresh: bool = True) -> dict[str, Any]:
+    def _issue(self, grant: Grant, with_refresh: bool = True) -> dict[str, Any]:
         """Mint access(/refresh) tokens for ``grant``; caller holds the lock."""
         ident = self._identity(grant.overrides)
         ttl = int(ident["access_token_ttl"])
         access = "sk-ant-oat01-" + _random(72)
-        self._access[access] = _AccessRecord(grant.grant_id, self.now() + ttl)
+        self._access[access] = AccessRecord(grant.grant_id, self.now() + ttl)
         out: dict[str, Any] = {"token_type": "Bearer", "access_token": access}
         if with_refresh:
             refresh = "sk-ant-ort01-" + _random(72)
-            self._refresh[refresh] = _RefreshRecord(grant.grant_id, self.now())
+            self._refresh[refresh] = RefreshRecord(grant.grant_id, self.now())
             out["refresh_token"] = refresh
         out.update(
             {
@@ -460,18 +414,7 @@ class FakeAnthropic(FakeServer):
         )
         return out
 
-    def _revoke_grant(self, grant_id: str) -> None:
-        grant = self._grants.get(grant_id)
-        if grant is not None:
-            grant.revoked = True
-        for rt in self._refresh.values():
-            if rt.grant_id == grant_id:
-                rt.revoked = True
-        for at in self._access.values():
-            if at.grant_id == grant_id:
-                at.revoked = True
-
-    def _check_access_token(self, token: str) -> _Grant | str:
+    def _check_access_token(self, token: str) -> Grant | str:
         """The grant of a usable access token, or why it is not usable."""
         with self._lock:
             rec = self._access.get(token)
@@ -620,12 +563,6 @@ class FakeAnthropic(FakeServer):
             raise oauth_error(400, "unsupported_grant_type", f"Unsupported grant_type {grant_type!r}.")
         return json_response(200, body, NO_STORE)
 
-    def _client(self, params: dict[str, Any]) -> str:
-        client_id = str_param(params, "client_id")
-        if client_id != self.client_id:
-            raise oauth_error(401, "invalid_client", "Unknown or invalid client_id.")
-        return client_id
-
     def _grant_code(self, params: dict[str, Any]) -> dict[str, Any]:
         client_id = self._client(params)
         code = str_param(params, "code")
@@ -633,38 +570,18 @@ class FakeAnthropic(FakeServer):
         verifier = str_param(params, "code_verifier")
         redirect_uri = str_param(params, "redirect_uri")
         with self._lock:
-            rec = self._codes.get(code)
-            if rec is None:
-                raise oauth_error(400, "invalid_grant", "Invalid 'code' in request.")
-            if rec.used:
-                # RFC 6749 4.1.2: a replayed code SHOULD revoke what it produced.
-                if rec.grant_id:
-                    self._revoke_grant(rec.grant_id)
-                raise oauth_error(400, "invalid_grant", "Authorization code has already been used.")
-            if self.now() > rec.expires_at:
-                raise oauth_error(400, "invalid_grant", "Authorization code has expired.")
-            if rec.client_id != client_id:
-                raise oauth_error(400, "invalid_grant", "Code was issued to another client.")
-            if rec.redirect_uri != redirect_uri:
-                raise oauth_error(400, "invalid_grant", "redirect_uri does not match the authorization request.")
+            rec = self._code_for_exchange(code, client_id, redirect_uri)
+            assert isinstance(rec, _AuthCode)
             if rec.state != state:
                 raise oauth_error(400, "invalid_grant", "state does not match the authorization request.")
-            if not VERIFIER_RE.match(verifier) or s256(verifier) != rec.code_challenge:
+            if not VERIFIER_RE.match(verifier) or not pkce_matches(verifier, rec.code_challenge):
                 raise oauth_error(400, "invalid_grant", "Invalid code_verifier.")
-            rec.used = True
-            grant = self._new_grant(client_id, rec.scope)
-            rec.grant_id = grant.grant_id
-            return self._issue(grant)
+            return self._redeem(rec)
 
     def _grant_refresh(self, params: dict[str, Any]) -> dict[str, Any]:
-        client_id = self._client(params)
-        token = str_param(params, "refresh_token")
-        scope = params.get("scope")
-        if scope is not None and not isinstance(scope, str):
-            raise oauth_error(400, "invalid_request", "scope must be a string.")
+        client_id, token, scope = self._refresh_params(params)
         with self._lock:
-            rec = self._refresh.get(token)
-            grant = self._grants.get(rec.grant_id) if rec else None
+            rec, grant = self._refresh_grant(token)
             if rec is None or grant is None:
                 raise oauth_error(400, "invalid_grant", "Invalid refresh token.")
             if grant.client_id != client_id:
@@ -677,19 +594,12 @@ class FakeAnthropic(FakeServer):
                 raise oauth_error(400, "invalid_grant", "Refresh token has been revoked.")
             if self.refresh_token_ttl is not None and self.now() > rec.issued_at + self.refresh_token_ttl:
                 raise oauth_error(400, "invalid_grant", "Refresh token has expired.")
-            if scope is not None and set(scope.split()) - set(grant.scope.split()):
-                raise oauth_error(400, "invalid_scope", "Requested scope exceeds the original grant.")
-            rotate = "refresh_token" not in self.refresh_omits
-            out = self._issue(grant, with_refresh=rotate)
-            if rotate:
-                rec.used = True
-            for name in self.refresh_omits:
-                out.pop(name, None)
-            return out
+            self._check_narrower_scope(scope, grant)
+            return self._rotate(grant, rec)
 
     # ------------------------------------------------------------------ api.anthropic.com
 
-    def _bearer_grant(self, req: Request) -> _Grant:
+    def _bearer_grant(self, req: Request) -> Grant:
         """The grant behind ``Authorization: Bearer <access token>`` (401 otherwise)."""
         header = (req.headers.get("Authorization") or "").strip()
         scheme, _, token = header.partition(" ")
@@ -710,11 +620,11 @@ class FakeAnthropic(FakeServer):
         return result
 
     @staticmethod
-    def _require_scope(grant: _Grant, scope: str) -> None:
+    def _require_scope(grant: Grant, scope: str) -> None:
         if scope not in grant.scope.split():
             raise _api_error(403, "permission_error", f"OAuth token does not meet scope requirement {scope}")
 
-    def _api_auth(self, req: Request) -> _Grant | None:
+    def _api_auth(self, req: Request) -> Grant | None:
         """Authenticate an API call: an issued ``x-api-key`` (returns None), or an
         OAuth Bearer token with the ``oauth-2025-04-20`` beta (returns its grant)."""
         api_key = req.headers.get("x-api-key")

@@ -50,11 +50,20 @@ from urllib.parse import unquote_plus, urlsplit
 
 import jwt
 
+from oauth_core.testing._grants import (
+    AccessRecord,
+    AuthCode,
+    CodeErrors,
+    Grant,
+    GrantBook,
+    RefreshRecord,
+    new_grant_id,
+    pkce_matches,
+)
 from oauth_core.testing._server import (
     FORM,
     NO_STORE,
     VERIFIER_RE,
-    FakeServer,
     RecordedRequest,
     ReplyError,
     Request,
@@ -64,7 +73,6 @@ from oauth_core.testing._server import (
     check_overrides,
     json_response,
     oauth_error,
-    s256,
     serve_until_interrupted,
     single,
     text_page,
@@ -108,48 +116,23 @@ _LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 _OVERRIDABLE = frozenset({"subject", "email", "email_verified", "name", "access_token_ttl", "id_token_ttl"})
 
 
-@dataclass
-class _Grant:
-    """One sign-in: the tokens minted from one code (or one mint_tokens call)."""
-
-    grant_id: str
-    client_id: str
-    scope: str
+@dataclass(kw_only=True)
+class _Grant(Grant):
     subject: str  # fixed for the grant's life (OIDC 12.2: a refresh keeps sub)
     auth_time: int  # the original sign-in, repeated in every ID token (OIDC 12.2)
     audience: str | None
-    overrides: dict[str, Any]
-    revoked: bool = False
 
 
-@dataclass
-class _AuthCode:
-    client_id: str
-    redirect_uri: str
-    code_challenge: str | None
-    scope: str
+@dataclass(kw_only=True)
+class _AuthCode(AuthCode):
     nonce: str | None
     audience: str | None
     auth_time: int
-    expires_at: float
-    used: bool = False
-    grant_id: str | None = None
 
 
-@dataclass
-class _RefreshRecord:
-    grant_id: str
-    used: bool = False
-    revoked: bool = False
-
-
-@dataclass
-class _AccessRecord:
-    grant_id: str
-    expires_at: float
+@dataclass(kw_only=True)
+class _AccessRecord(AccessRecord):
     scope: str
-    revoked: bool = False
-    force_expired: bool = False
 
 
 def _invalid_client(description: str) -> ReplyError:
@@ -230,7 +213,7 @@ class _Handler(RequestHandler):
     server_version = "fake-oidc"
 
 
-class FakeOIDC(FakeServer):
+class FakeOIDC(GrantBook):
     """A generic OpenID Connect provider on 127.0.0.1 (authorization code + PKCE).
 
     Every constructor argument is also a plain attribute that tests may change between
@@ -247,6 +230,12 @@ class FakeOIDC(FakeServer):
 
     _handler_class = _Handler
     _label = "FakeOIDC"
+    _code_errors = CodeErrors(
+        unknown="Unknown authorization code.",
+        used="The authorization code has already been used.",
+        expired="The authorization code has expired.",
+        other_client="The authorization code was issued to another client.",
+    )
 
     def __init__(
         self,
@@ -318,10 +307,6 @@ class FakeOIDC(FakeServer):
         # may pass a shared one to skip RSA key generation.
         self._keys: list[SigningKey] = [signing_key or SigningKey()]
         self._forge_key = forge_key
-        self._grants: dict[str, _Grant] = {}
-        self._codes: dict[str, _AuthCode] = {}
-        self._refresh: dict[str, _RefreshRecord] = {}
-        self._access: dict[str, _AccessRecord] = {}
         self._routes = {
             DISCOVERY_PATH: {"GET": self._discovery},
             AUTHORIZE_PATH: {"GET": self._authorize},
@@ -443,22 +428,6 @@ class FakeOIDC(FakeServer):
 
     # ------------------------------------------------------------------ test knobs
 
-    def expire_access_tokens(self) -> None:
-        """Make every access token issued so far fail as expired at ``/userinfo``.
-
-        Their ``exp`` claim is unchanged, so a client that trusts ``exp`` only finds
-        out from the 401: the case "refresh on 401" is for.
-        """
-        with self._lock:
-            for rec in self._access.values():
-                rec.force_expired = True
-
-    def revoke_all(self) -> None:
-        """Revoke every grant, with its refresh and access tokens (an admin "sign out everywhere")."""
-        with self._lock:
-            for grant_id in list(self._grants):
-                self._revoke_grant(grant_id)
-
     def mint_tokens(
         self,
         *,
@@ -501,9 +470,17 @@ class FakeOIDC(FakeServer):
         self, client_id: str, scope: str, audience: str | None, auth_time: int, overrides: dict[str, Any]
     ) -> _Grant:
         subject = str(overrides.get("subject", self.subject))
-        grant = _Grant("grant_" + secrets.token_hex(8), client_id, scope, subject, auth_time, audience, overrides)
-        self._grants[grant.grant_id] = grant
-        return grant
+        return self._add_grant(
+            _Grant(
+                grant_id=new_grant_id(),
+                client_id=client_id,
+                scope=scope,
+                overrides=overrides,
+                subject=subject,
+                auth_time=auth_time,
+                audience=audience,
+            )
+        )
 
     def _issue(self, grant: _Grant, scope: str, nonce: str | None, refresh: bool = True) -> dict[str, Any]:
         """Mint the token answer for ``grant`` with ``scope``; the caller holds the lock."""
@@ -526,7 +503,7 @@ class FakeOIDC(FakeServer):
             },
             {"typ": ACCESS_TOKEN_TYP},  # RFC 9068 2.1
         )
-        self._access[jti] = _AccessRecord(grant.grant_id, float(now + ttl), scope)
+        self._access[jti] = _AccessRecord(grant_id=grant.grant_id, expires_at=float(now + ttl), scope=scope)
         out: dict[str, Any] = {"access_token": access_token, "token_type": "Bearer", "expires_in": ttl}
         if "openid" in scopes:
             id_claims: dict[str, Any] = {
@@ -548,21 +525,10 @@ class FakeOIDC(FakeServer):
             out["id_token"] = self.sign(id_claims)
         if refresh and self.issue_refresh_token and "offline_access" in _scope_list(grant.scope):
             token = secrets.token_urlsafe(48)
-            self._refresh[token] = _RefreshRecord(grant.grant_id)
+            self._refresh[token] = RefreshRecord(grant.grant_id, self.now())
             out["refresh_token"] = token
         out["scope"] = scope
         return out
-
-    def _revoke_grant(self, grant_id: str) -> None:
-        grant = self._grants.get(grant_id)
-        if grant is not None:
-            grant.revoked = True
-        for rt in self._refresh.values():
-            if rt.grant_id == grant_id:
-                rt.revoked = True
-        for at in self._access.values():
-            if at.grant_id == grant_id:
-                at.revoked = True
 
     def _check_access_token(self, token: str) -> tuple[dict[str, Any], _Grant] | str:
         """Claims and grant of a usable access token, or why it is not usable."""
@@ -829,20 +795,8 @@ class FakeOIDC(FakeServer):
         redirect_uri = _required(params, "redirect_uri")
         verifier = params.get("code_verifier")
         with self._lock:
-            rec = self._codes.get(code)
-            if rec is None:
-                raise oauth_error(400, "invalid_grant", "Unknown authorization code.")
-            if rec.used:
-                # RFC 6749 4.1.2: a replayed code SHOULD revoke what it produced.
-                if rec.grant_id:
-                    self._revoke_grant(rec.grant_id)
-                raise oauth_error(400, "invalid_grant", "The authorization code has already been used.")
-            if self.now() > rec.expires_at:
-                raise oauth_error(400, "invalid_grant", "The authorization code has expired.")
-            if rec.client_id != client_id:
-                raise oauth_error(400, "invalid_grant", "The authorization code was issued to another client.")
-            if rec.redirect_uri != redirect_uri:
-                raise oauth_error(400, "invalid_grant", "redirect_uri does not match the authorization request.")
+            rec = self._code_for_exchange(code, client_id, redirect_uri)
+            assert isinstance(rec, _AuthCode)
             if rec.code_challenge is None:
                 if verifier is not None:
                     # RFC 9700 2.1.1: a verifier for a code without challenge is a downgrade.
@@ -852,7 +806,7 @@ class FakeOIDC(FakeServer):
                     raise oauth_error(400, "invalid_request", "Missing required parameter: code_verifier.")
                 if not VERIFIER_RE.match(verifier):
                     raise oauth_error(400, "invalid_grant", "code_verifier must be 43-128 unreserved characters.")
-                if not hmac.compare_digest(s256(verifier), rec.code_challenge):
+                if not pkce_matches(verifier, rec.code_challenge):
                     raise oauth_error(400, "invalid_grant", "PKCE verification failed.")
             rec.used = True
             grant = self._new_grant(client_id, rec.scope, rec.audience, rec.auth_time, {})
@@ -863,8 +817,7 @@ class FakeOIDC(FakeServer):
         token = _required(params, "refresh_token")
         scope = params.get("scope")
         with self._lock:
-            rec = self._refresh.get(token)
-            grant = self._grants.get(rec.grant_id) if rec is not None else None
+            rec, grant = self._refresh_grant(token)
             if rec is None or grant is None:
                 raise oauth_error(400, "invalid_grant", "Unknown refresh token.")
             if rec.revoked or grant.revoked:

@@ -34,13 +34,21 @@ from typing import Any
 
 import jwt
 
+from oauth_core.testing._grants import (
+    AccessRecord,
+    AuthCode,
+    CodeErrors,
+    Grant,
+    RefreshRecord,
+    VendorGrantBook,
+    pkce_matches,
+)
 from oauth_core.testing._server import (
     CHALLENGE_RE,
     FORM,
     JSON,
     NO_STORE,
     VERIFIER_RE,
-    FakeServer,
     RecordedRequest,
     ReplyError,
     Request,
@@ -143,44 +151,6 @@ _USER_CODE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I/O: they read as 1/0
 
 
 @dataclass
-class _Grant:
-    """One sign-in: every token minted from one code (or one mint_tokens call)."""
-
-    grant_id: str
-    client_id: str
-    scope: str
-    overrides: dict[str, Any]
-    revoked: bool = False
-
-
-@dataclass
-class _AuthCode:
-    client_id: str
-    redirect_uri: str
-    code_challenge: str
-    scope: str
-    expires_at: float
-    used: bool = False
-    grant_id: str | None = None
-
-
-@dataclass
-class _RefreshRecord:
-    grant_id: str
-    issued_at: float
-    used: bool = False
-    revoked: bool = False
-
-
-@dataclass
-class _AccessRecord:
-    grant_id: str
-    expires_at: float
-    revoked: bool = False
-    force_expired: bool = False
-
-
-@dataclass
 class _DeviceAuth:
     device_auth_id: str
     user_code: str
@@ -214,7 +184,7 @@ class _Handler(RequestHandler):
     server_version = "fake-openai"
 
 
-class FakeOpenAI(FakeServer):
+class FakeOpenAI(VendorGrantBook):
     """Fake of auth.openai.com (OAuth + PKCE + device code + token exchange),
     api.openai.com ``/v1/models`` and chatgpt.com ``/backend-api/codex/models``.
 
@@ -231,6 +201,12 @@ class FakeOpenAI(FakeServer):
 
     _handler_class = _Handler
     _label = "FakeOpenAI"
+    _code_errors = CodeErrors(
+        unknown="Invalid authorization code.",
+        used="Authorization code has already been used.",
+        expired="Authorization code has expired.",
+        other_client="Code was issued to another client.",
+    )
 
     def __init__(
         self,
@@ -301,10 +277,6 @@ class FakeOpenAI(FakeServer):
         # against another test's server; a suite that starts many fakes may
         # pass one shared key to save the ~30 ms RSA key generation each.
         self.key = signing_key or SigningKey()
-        self._grants: dict[str, _Grant] = {}
-        self._codes: dict[str, _AuthCode] = {}
-        self._refresh: dict[str, _RefreshRecord] = {}
-        self._access: dict[str, _AccessRecord] = {}
         self._id_tokens: dict[str, str] = {}  # jti -> grant_id
         self._devices: dict[str, _DeviceAuth] = {}
         self._routes = {
@@ -388,27 +360,6 @@ class FakeOpenAI(FakeServer):
         with self._lock:
             return [d.user_code for d in self._devices.values() if not d.consumed]
 
-    def expire_access_tokens(self) -> None:
-        """Make every access token issued so far fail as expired, server side.
-
-        Their ``exp`` claim is unchanged, so a client that trusts ``exp`` will
-        only find out from a 401 — the case the "refresh on 401" path is for.
-        """
-        with self._lock:
-            for rec in self._access.values():
-                rec.force_expired = True
-
-    def revoke_all(self) -> None:
-        """Revoke every grant, refresh token, access token and API key."""
-        with self._lock:
-            for grant in self._grants.values():
-                grant.revoked = True
-            for rt in self._refresh.values():
-                rt.revoked = True
-            for at in self._access.values():
-                at.revoked = True
-            self.issued_api_keys.clear()
-
     def mint_tokens(self, *, scope: str | None = None, **overrides: Any) -> dict[str, Any]:
         """A fresh, valid token set as if a browser sign-in had just completed.
 
@@ -437,12 +388,7 @@ class FakeOpenAI(FakeServer):
         ident.update(overrides)
         return ident
 
-    def _new_grant(self, client_id: str, scope: str) -> _Grant:
-        grant = _Grant("grant_" + secrets.token_hex(8), client_id, scope, {})
-        self._grants[grant.grant_id] = grant
-        return grant
-
-    def _issue(self, grant: _Grant, with_refresh: bool = True) -> dict[str, Any]:
+    def _issue(self, grant: Grant, with_refresh: bool = True) -> dict[str, Any]:
         """Mint id/access(/refresh) tokens for ``grant``; caller holds the lock."""
         ident = self._identity(grant.overrides)
         now = int(self.now())
@@ -505,7 +451,7 @@ class FakeOpenAI(FakeServer):
             },
             PROFILE_CLAIMS: {"email": ident["email"], "email_verified": True},
         }
-        self._access[at_jti] = _AccessRecord(grant.grant_id, float(now + ttl))
+        self._access[at_jti] = AccessRecord(grant.grant_id, float(now + ttl))
 
         out: dict[str, Any] = {
             "id_token": self.key.sign(id_claims),
@@ -513,21 +459,10 @@ class FakeOpenAI(FakeServer):
         }
         if with_refresh:
             rt = "rt_" + _b64url_token(32)
-            self._refresh[rt] = _RefreshRecord(grant.grant_id, self.now())
+            self._refresh[rt] = RefreshRecord(grant.grant_id, self.now())
             out["refresh_token"] = rt
         out.update({"expires_in": ttl, "token_type": "Bearer", "scope": grant.scope})
         return out
-
-    def _revoke_grant(self, grant_id: str) -> None:
-        grant = self._grants.get(grant_id)
-        if grant is not None:
-            grant.revoked = True
-        for rt in self._refresh.values():
-            if rt.grant_id == grant_id:
-                rt.revoked = True
-        for at in self._access.values():
-            if at.grant_id == grant_id:
-                at.revoked = True
 
     def _grant_live(self, grant_id: str | None) -> bool:
         grant = self._grants.get(grant_id or "")
@@ -688,7 +623,7 @@ class FakeOpenAI(FakeServer):
 
         code = "ac_" + _b64url_token(32)
         with self._lock:
-            self._codes[code] = _AuthCode(
+            self._codes[code] = AuthCode(
                 client_id=client_id,
                 redirect_uri=redirect_uri,
                 code_challenge=challenge,
@@ -722,50 +657,23 @@ class FakeOpenAI(FakeServer):
             body = self._grant_exchange(params)
         return json_response(200, body, NO_STORE)
 
-    def _client(self, params: dict[str, Any]) -> str:
-        client_id = str_param(params, "client_id")
-        if client_id != self.client_id:
-            raise oauth_error(401, "invalid_client", "Unknown or invalid client_id.")
-        return client_id
-
     def _grant_code(self, params: dict[str, Any]) -> dict[str, Any]:
         client_id = self._client(params)
         code = str_param(params, "code")
         redirect_uri = str_param(params, "redirect_uri")
         verifier = str_param(params, "code_verifier")
         with self._lock:
-            rec = self._codes.get(code)
-            if rec is None:
-                raise oauth_error(400, "invalid_grant", "Invalid authorization code.")
-            if rec.used:
-                # RFC 6749 4.1.2: a replayed code SHOULD revoke what it produced.
-                if rec.grant_id:
-                    self._revoke_grant(rec.grant_id)
-                raise oauth_error(400, "invalid_grant", "Authorization code has already been used.")
-            if self.now() > rec.expires_at:
-                raise oauth_error(400, "invalid_grant", "Authorization code has expired.")
-            if rec.client_id != client_id:
-                raise oauth_error(400, "invalid_grant", "Code was issued to another client.")
-            if rec.redirect_uri != redirect_uri:
-                raise oauth_error(400, "invalid_grant", "redirect_uri does not match the authorization request.")
+            rec = self._code_for_exchange(code, client_id, redirect_uri)
             if not VERIFIER_RE.match(verifier):
                 raise oauth_error(400, "invalid_grant", "code_verifier must be 43-128 unreserved characters.")
-            if s256(verifier) != rec.code_challenge:
+            if not pkce_matches(verifier, rec.code_challenge):
                 raise oauth_error(400, "invalid_grant", "PKCE verification failed.")
-            rec.used = True
-            grant = self._new_grant(client_id, rec.scope)
-            rec.grant_id = grant.grant_id
-            return self._issue(grant)
+            return self._redeem(rec)
 
     def _grant_refresh(self, params: dict[str, Any]) -> dict[str, Any]:
-        client_id = self._client(params)
-        token = str_param(params, "refresh_token")
-        scope = params.get("scope")
-        if scope is not None and not isinstance(scope, str):
-            raise oauth_error(400, "invalid_request", "scope must be a string.")
+        client_id, token, scope = self._refresh_params(params)
         with self._lock:
-            rec = self._refresh.get(token)
-            grant = self._grants.get(rec.grant_id) if rec else None
+            rec, grant = self._refresh_grant(token)
             if rec is None or grant is None or rec.revoked or grant.revoked:
                 raise _refresh_error("refresh_token_invalidated")
             if grant.client_id != client_id:
@@ -776,17 +684,8 @@ class FakeOpenAI(FakeServer):
                 raise _refresh_error("refresh_token_reused")
             if self.refresh_token_ttl is not None and (self.now() > rec.issued_at + self.refresh_token_ttl):
                 raise _refresh_error("refresh_token_expired")
-            if scope is not None:
-                extra = set(scope.split()) - set(grant.scope.split())
-                if extra:
-                    raise oauth_error(400, "invalid_scope", "Requested scope exceeds the original grant.")
-            rotate = "refresh_token" not in self.refresh_omits
-            out = self._issue(grant, with_refresh=rotate)
-            if rotate:
-                rec.used = True
-            for name in self.refresh_omits:
-                out.pop(name, None)
-            return out
+            self._check_narrower_scope(scope, grant)
+            return self._rotate(grant, rec)
 
     def _grant_exchange(self, params: dict[str, Any]) -> dict[str, Any]:
         self._client(params)
@@ -1020,7 +919,7 @@ class FakeOpenAI(FakeServer):
             verifier = _b64url_token(64)
             challenge = s256(verifier)
             code = "ac_" + _b64url_token(32)
-            self._codes[code] = _AuthCode(
+            self._codes[code] = AuthCode(
                 client_id=dev.client_id,
                 redirect_uri=self.device_callback_uri,
                 code_challenge=challenge,
