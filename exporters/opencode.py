@@ -47,9 +47,6 @@ _SUFFIX = {API_CHAT: "chat", API_RESPONSES: "responses", API_MESSAGES: "messages
 _PREFIX = "oauth-hub-"
 
 
-def block_ids(provider: str) -> set[str]:
-    """Every block id this exporter may write for ``provider``."""
-    return {f"{_PREFIX}{provider}"} | {f"{_PREFIX}{provider}-{s}" for s in _SUFFIX.values()}
 
 
 def _provider_of(marker: str, block_id: str, block: Any) -> bool:

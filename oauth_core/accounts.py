@@ -13,9 +13,9 @@ from typing import Any
 
 from . import plugins
 from .credentials import Credentials, parse_iso
-from .errors import CorruptFileError, NotLoggedIn, OAuthHubError, ProviderNotFound
+from .errors import CorruptFileError, OAuthHubError, ProviderNotFound
 from .provider import Provider, check_name
-from .store import Store, read_json, tighten_file
+from .store import Store, provider_lock, read_json, tighten_file
 
 
 def known_name(name: str, store: Store) -> str:
@@ -45,11 +45,6 @@ def load_credentials(name: str, store: Store) -> Credentials | None:
                                f"Run `oauth-hub logout {name}` and log in again.") from None
 
 
-def require_credentials(name: str, store: Store) -> Credentials:
-    credentials = load_credentials(name, store)
-    if credentials is None:
-        raise NotLoggedIn(f"Not signed in to {name}. Run `oauth-hub login {name}` first.")
-    return credentials
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -130,7 +125,7 @@ def _refresh_if_due(name: str, store: Store) -> str | None:
 
 
 def _refresh_lock(store: Store, name: str) -> Any:
-    """The cross-process lock refreshes take (see :mod:`oauth_core.tokens`), or nothing if no home yet."""
+    """The lock refreshes take (see :mod:`oauth_core.tokens`); removed afterwards, as logout leaves nothing."""
     import contextlib
 
     if not store.home.is_dir():
@@ -138,25 +133,15 @@ def _refresh_lock(store: Store, name: str) -> Any:
 
     @contextlib.contextmanager
     def held() -> Any:
-        from filelock import FileLock, Timeout
-
         from .tokens import LOCK_TIMEOUT
 
-        lock = FileLock(str(store.lock_path(name)), timeout=LOCK_TIMEOUT, mode=0o600)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise OAuthHubError(
-                f"Another program has been refreshing the {name} sign-in for {int(LOCK_TIMEOUT)} seconds "
-                f"(lock {store.lock_path(name)}). Try the logout again in a moment."
-            ) from None
-        try:
-            yield
-        finally:
-            lock.release()
-            # After a logout nothing may be left behind; a refresh that starts later finds
-            # no token file and stops, so losing the lock file here is harmless.
-            store.lock_path(name).unlink(missing_ok=True)
+        with provider_lock(store.lock_path(name), timeout=LOCK_TIMEOUT, who=name):
+            try:
+                yield
+            finally:
+                # Still held: a refresh that starts later finds no token file and stops,
+                # so removing the lock file here is harmless.
+                store.lock_path(name).unlink(missing_ok=True)
 
     return held()
 

@@ -22,14 +22,6 @@ class IdTokenError(OAuthHubError):
     """The ID token did not verify."""
 
 
-def fill(template: str, settings: dict[str, Any]) -> str:
-    """Expand ``{issuer}``-style references to other settings (so one override moves all)."""
-    try:
-        return template.format(**{k: str(v).rstrip("/") for k, v in settings.items()})
-    except (KeyError, IndexError, ValueError):
-        raise OAuthHubError(f"Setting value {template!r} refers to a setting that does not exist.") from None
-
-
 def verify(
     id_token: str, *, jwks: dict[str, Any], issuer: str, audience: str, nonce: str | None = None,
     provider: str = "the provider",

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .credentials import Credentials, utc_now_iso
+from .credentials import Credentials
 from .errors import CorruptFileError, IdPError, LoginCancelled, LoginError, LoginTimeout, OAuthHubError
 from .http import HttpClient
 from .loopback import CallbackServer
@@ -290,17 +290,13 @@ def _complete(
     _set_aside_if_corrupt(tokens_path, warnings)
     write_json(tokens_path, credentials.to_json())
 
-    api_key = None
     if provider.has("obtain_api_key"):
         ui.step("Requesting an API key…")
-        try:
-            api_key = provider.call("obtain_api_key", required=False, http=http, credentials=credentials)
-        except OAuthHubError as exc:
-            warnings.append(f"No API key: {exc}")
-    if api_key:
-        credentials.api_key = api_key
-        credentials.api_key_obtained_at = utc_now_iso()
-        write_json(tokens_path, credentials.to_json())
+        refused = provider.attach_api_key(credentials, http)
+        if refused:
+            warnings.append(refused)
+        elif credentials.api_key:
+            write_json(tokens_path, credentials.to_json())
 
     models: dict[str, dict[str, Any]] = {}
     if provider.has("list_models"):  # an identity-only provider (plain OIDC) has none

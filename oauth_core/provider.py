@@ -38,6 +38,14 @@ ENGINE_DEFAULTS: dict[str, Any] = {
 TEMPLATE_SETTINGS = ("jwks_uri", "id_token_issuer", "id_token_audience")
 
 
+def _expand(template: str, settings: dict[str, Any]) -> str:
+    """``"{issuer}/keys"`` with the value of the ``issuer`` setting (trailing slash dropped)."""
+    try:
+        return template.format(**{k: str(v).rstrip("/") for k, v in settings.items()})
+    except (KeyError, IndexError, ValueError):
+        raise OAuthHubError(f"Setting value {template!r} refers to a setting that does not exist.") from None
+
+
 def check_name(name: str) -> str:
     """Provider names become file names: refuse anything that is not a plain slug."""
     if not NAME_PATTERN.match(name or ""):
@@ -85,12 +93,10 @@ class Provider:
         # Our own templates ("{issuer}/.well-known/jwks.json") are expanded here, once, so
         # one `issuer` override moves them all. Values a provider learns at run time
         # (resolve_settings, e.g. OIDC discovery) are taken literally, never formatted.
-        from .idtoken import fill
-
         if settings.get("jwks_uri"):  # the templates matter only to ID-token verification
             for key in TEMPLATE_SETTINGS:
                 if isinstance(settings.get(key), str) and "{" in settings[key]:
-                    settings[key] = fill(settings[key], settings)
+                    settings[key] = _expand(settings[key], settings)
         if not isinstance(settings.get("port"), int):
             raise ProviderLoadError(f"Provider {name!r} declares no callback port (provider_defaults 'port').")
         return cls(name, pm, settings)
@@ -126,6 +132,26 @@ class Provider:
         if account:
             credentials.account = account
         return credentials
+
+    def attach_api_key(self, credentials: Credentials, http: Any) -> str | None:
+        """Ask the provider for an API key and put it on ``credentials``.
+
+        Best effort, at login and after a refresh that brought a new ID token: returns
+        the refusal as a message (the caller decides whether to show it); without a key
+        the previous one, if any, is kept.
+        """
+        if not self.has("obtain_api_key"):
+            return None
+        try:
+            key = self.call("obtain_api_key", required=False, http=http, credentials=credentials)
+        except OAuthHubError as exc:
+            return f"No API key: {exc}"
+        if key:
+            from .credentials import utc_now_iso
+
+            credentials.api_key = key
+            credentials.api_key_obtained_at = utc_now_iso()
+        return None
 
     def verify_id_token(self, id_token: str, http: Any = None, nonce: str | None = None) -> dict[str, Any] | None:
         """Verified claims of ``id_token``; ``None`` when the provider has no JWKS (or it is off)."""

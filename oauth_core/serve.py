@@ -580,7 +580,3 @@ def run(server: ProxyServer) -> None:
     finally:
         server.server_close()
 
-
-def stderr_log(line: str) -> None:
-    """The default request log: method, path without query, status, duration."""
-    print(line, file=sys.stderr, flush=True)

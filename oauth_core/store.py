@@ -12,11 +12,14 @@ silently replacing it could destroy the only copy of a refresh token.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +172,38 @@ def set_aside(path: Path) -> Path:
     if os.name == "posix":
         os.chmod(target, 0o600)
     return target
+
+
+_thread_locks: dict[str, threading.Lock] = {}
+_thread_locks_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def provider_lock(path: Path, *, timeout: float, who: str) -> Iterator[None]:
+    """Hold the exclusive lock at ``path`` across processes and threads.
+
+    ``filelock`` takes an OS lock that the kernel releases if its holder dies, so a
+    crashed process never wedges anyone; it is re-entrant within a process, so threads
+    also take a lock of their own. A holder that keeps it past ``timeout`` seconds gets
+    a one-line error naming the lock (``who`` says whose sign-in it guards).
+    """
+    from filelock import FileLock, Timeout
+
+    with _thread_locks_guard:
+        thread_lock = _thread_locks.setdefault(str(path), threading.Lock())
+    with thread_lock:
+        lock = FileLock(str(path), timeout=timeout, mode=0o600)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise OAuthHubError(
+                f"Another program has been using the {who} sign-in for {int(timeout)} seconds (lock {path}). "
+                "Try again; if it persists, stop the other oauth-hub processes."
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
 
 class Store:

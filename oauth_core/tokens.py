@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from .accounts import known_name, load_credentials
-from .credentials import Credentials, parse_iso, utc_now_iso
+from .credentials import Credentials, parse_iso
 from .errors import IdPError, NetworkError, NotLoggedIn, OAuthHubError, notify
 from .provider import check_name
-from .store import HOME_ENV, Store, write_json
+from .store import HOME_ENV, Store, provider_lock, write_json
 
 REFRESH_MARGIN = 5 * 60  # refresh this many seconds before the access token expires
 MAX_AGE = 8 * 24 * 3600  # and at the latest this long after the previous refresh
@@ -44,7 +44,6 @@ LOCK_TIMEOUT = 30.0  # seconds to wait for another process's refresh
 _cache: dict[str, tuple[tuple[int, int, int], Credentials, float]] = {}
 _paths: dict[tuple[str, str | None, str | None], tuple[Store, str]] = {}
 _cache_lock = threading.Lock()
-_thread_locks: dict[Path, threading.Lock] = {}
 
 
 def _signature(path: str) -> tuple[int, int, int] | None:
@@ -170,34 +169,17 @@ def refresh_credentials(
     refreshed and that one is returned without a request. ``force`` refreshes even
     then (``oauth-hub refresh``).
     """
-    from filelock import FileLock, Timeout
-
     store = Store(home)
     known_name(provider, store)
-    lock_path = store.lock_path(provider)
-    with _cache_lock:
-        thread_lock = _thread_locks.setdefault(lock_path, threading.Lock())
-    # filelock is re-entrant within a process, so threads also need a lock of their own.
-    with thread_lock:
-        store.ensure()
-        lock = FileLock(str(lock_path), timeout=LOCK_TIMEOUT, mode=0o600)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise OAuthHubError(
-                f"Another program has been refreshing the {provider} sign-in for {int(LOCK_TIMEOUT)} seconds "
-                f"(lock {lock_path}). Try again; if it persists, stop the other oauth-hub processes."
-            ) from None
-        try:
-            current = load_credentials(provider, store)
-            if current is None:
-                raise NotLoggedIn(f"Not signed in to {provider}. Run `oauth-hub login {provider}` first.")
-            someone_else_refreshed = stale_token is not None and current.access_token != stale_token
-            if not force and (someone_else_refreshed or stale_token is None) and not needs_refresh(current):
-                return current
-            return _refresh_locked(provider, store, current, http)
-        finally:
-            lock.release()
+    store.ensure()
+    with provider_lock(store.lock_path(provider), timeout=LOCK_TIMEOUT, who=provider):
+        current = load_credentials(provider, store)
+        if current is None:
+            raise NotLoggedIn(f"Not signed in to {provider}. Run `oauth-hub login {provider}` first.")
+        someone_else_refreshed = stale_token is not None and current.access_token != stale_token
+        if not force and (someone_else_refreshed or stale_token is None) and not needs_refresh(current):
+            return current
+        return _refresh_locked(provider, store, current, http)
 
 
 def _refresh_locked(provider: str, store: Store, current: Credentials, http: Any) -> Credentials:
@@ -210,17 +192,15 @@ def _refresh_locked(provider: str, store: Store, current: Credentials, http: Any
     loaded.signing_keys(http)  # before the refresh token is spent: see Provider.signing_keys
     answer = loaded.call("refresh_tokens", http=http, credentials=current)
     updated = loaded.credentials_from(answer, previous=current, http=http)
-    if updated.id_token != current.id_token and loaded.has("obtain_api_key"):
-        # The API key is derived from the ID token: keep the two consistent. A failure
+    path = store.tokens_path(provider)
+    write_json(path, updated.to_json())  # the rotated refresh token is on disk before anything else can fail
+    if updated.id_token != current.id_token:
+        # The API key is derived from the ID token: keep the two consistent. A refusal
         # keeps the previous key (still valid until revoked); status shows its age.
-        try:
-            key = loaded.call("obtain_api_key", required=False, http=http, credentials=updated)
-        except OAuthHubError:
-            key = None
-        if key:
-            updated.api_key = key
-            updated.api_key_obtained_at = utc_now_iso()
-    write_json(store.tokens_path(provider), updated.to_json())
+        before = (updated.api_key, updated.api_key_obtained_at)
+        loaded.attach_api_key(updated, http)
+        if (updated.api_key, updated.api_key_obtained_at) != before:
+            write_json(path, updated.to_json())
     return updated
 
 
