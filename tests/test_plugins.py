@@ -78,7 +78,8 @@ def test_listing_names_imports_no_provider(tmp_path):
               {"loud_provider": "raise SystemExit('imported!')\n"})
     code = ("import sys; from oauth_core.plugins import provider_names; names = provider_names(); "
             "assert 'loud' in names and 'chatgpt' in names, names; "
-            "assert 'providers.chatgpt' not in sys.modules and 'loud_provider' not in sys.modules; print('ok')")
+            "assert 'oauth_hub.providers.chatgpt' not in sys.modules; "
+            "assert 'loud_provider' not in sys.modules; print('ok')")
     result = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(site)}, capture_output=True,
                             text=True)
     assert result.stdout.strip() == "ok", result.stderr
@@ -129,7 +130,8 @@ def test_a_provider_without_a_port_is_refused(home):
 
 def test_engine_does_not_import_click_or_providers():
     code = ("import sys, oauth_core, oauth_core.login, oauth_core.tokens, oauth_core.accounts, oauth_core.auth; "
-            "bad = [m for m in sys.modules if m == 'click' or m.startswith('providers')]; print(bad)")
+            "bad = [m for m in sys.modules if m == 'click' "
+            "or m.startswith(('providers', 'oauth_hub.providers', 'oauth_hub.exporters'))]; print(bad)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "[]", result.stderr
 

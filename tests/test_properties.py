@@ -505,7 +505,7 @@ def test_claims_readers_never_crash(token):
 @example(None, None, {"expires_in": 1e300, "access_token": "x"})
 def test_token_answers_and_describe_account_never_crash(id_token, access_token, answer):
     """Whatever a token endpoint answers, the record built from it can be stored and read back."""
-    from providers import chatgpt, claude_code
+    from oauth_hub.providers import chatgpt, claude_code
 
     creds = Credentials(provider="chatgpt",
                         id_token=id_token if isinstance(id_token, str) else None,
