@@ -22,8 +22,13 @@ def known_name(name: str, store: Store) -> str:
     """Check ``name`` is an installed provider or has a token file; else list the known ones."""
     check_name(name)
     names = plugins.provider_names(store.home)
-    if name in names or store.tokens_path(name).exists():
+    if name in names:
         return name
+    excluded = plugins.not_loaded(name)  # left out by OAUTH_HUB_LOAD_PLUGINS: refused by every command alike
+    if excluded:
+        raise ProviderNotFound(excluded)
+    if store.tokens_path(name).exists():
+        return name  # a sign-in whose provider was uninstalled can still be shown and logged out of
     known = ", ".join(names) or "none installed"
     raise ProviderNotFound(f"Unknown provider {name!r}. Known providers: {known}.")
 
@@ -101,7 +106,8 @@ def status(
     if name is not None:
         names = [known_name(name, store)]
     else:
-        names = sorted(set(plugins.provider_names(store.home)) | set(store.signed_in_providers()))
+        left_out = set(plugins.excluded_providers()) - set(plugins.provider_names(store.home))
+        names = sorted((set(plugins.provider_names(store.home)) | set(store.signed_in_providers())) - left_out)
     rows = []
     for n in names:
         refresh_error = _refresh_if_due(n, store) if refresh else None

@@ -31,6 +31,11 @@ class SecurityNotice(UserWarning):
     """
 
 
+class PluginNotice(UserWarning):
+    """Something about the installed plugins a person should know, e.g. a name in
+    ``OAUTH_HUB_LOAD_PLUGINS`` that matches nothing. The CLI prints it as a "Note:" line."""
+
+
 def notify(message: str) -> None:
     """Tell the person about a :class:`SecurityNotice` without interrupting anything."""
     import warnings

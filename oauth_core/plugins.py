@@ -13,9 +13,9 @@ Providers come from three places, resolved in this order:
 3. :func:`register_provider`, for tests and for host tools that ship a provider without
    packaging it.
 
-``OAUTH_HUB_LOAD_PLUGINS`` limits the third-party entry points, like llm's
-``LLM_LOAD_PLUGINS``: a comma-separated list of provider names to load; set but empty
-means built-ins only.
+Which entry points are used (names checked, built-ins first, ``OAUTH_HUB_LOAD_PLUGINS``
+taking entry-point or distribution names) is decided by :mod:`oauth_core.discovery`,
+the one rule every command and both plugin kinds follow.
 
 Each provider gets a :class:`pluggy.PluginManager` of its own holding just its module.
 That keeps every hook ``firstresult`` and spares providers from checking "is this call
@@ -29,16 +29,15 @@ next to the healthy ones.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from .entrypoints import entry_points, normalize
+from . import discovery
+from .discovery import BUILTIN_DISTRIBUTION, LOAD_ENV  # noqa: F401 - re-exported, the names plugins used before
 from .errors import ProviderLoadError, ProviderNotFound
 
 GROUP = "oauth_hub.providers"
 TYPES_GROUP = "oauth_hub.provider_types"
-LOAD_ENV = "OAUTH_HUB_LOAD_PLUGINS"
-BUILTIN_DISTRIBUTION = "oauth-hub"
 
 # Providers registered from Python. They shadow entry points of the same name.
 _registered: dict[str, Any] = {}
@@ -53,45 +52,24 @@ def unregister_provider(name: str) -> None:
     _registered.pop(name, None)
 
 
-def _dist_name(ep: Any) -> str | None:
-    return ep.dist_name
+_is_builtin = discovery.is_builtin
 
 
-def _is_builtin(ep: Any) -> bool:
-    return normalize(ep.folder_name) == BUILTIN_DISTRIBUTION
-
-
-@dataclass
-class _Discovery:
-    chosen: dict[str, Any]  # name -> entry point that will be used
-    shadowed: list[tuple[str, Any, str]]  # (name, entry point, why it is not used)
-
-
-def _discover(group: str = GROUP) -> _Discovery:
-    allowed = None
-    raw = os.environ.get(LOAD_ENV)
-    if raw is not None:
-        allowed = {item.strip() for item in raw.split(",") if item.strip()}
-    chosen: dict[str, Any] = {}
-    shadowed: list[tuple[str, Any, str]] = []
-    for ep in entry_points(group=group):
-        if allowed is not None and not _is_builtin(ep) and ep.name not in allowed:
-            continue  # not asked for; not listed either
-        current = chosen.get(ep.name)
-        if current is None:
-            chosen[ep.name] = ep
-        elif _is_builtin(ep) and not _is_builtin(current):
-            chosen[ep.name] = ep
-            shadowed.append((ep.name, current, "the built-in provider of that name wins"))
-        else:
-            why = "the built-in provider of that name wins" if _is_builtin(current) else (
-                f"{_dist_name(current) or current.value} registered that name first")
-            shadowed.append((ep.name, ep, why))
-    return _Discovery(chosen, shadowed)
+def _discover(group: str = GROUP) -> discovery.Discovery:
+    return discovery.discover(group, "provider" if group == GROUP else "provider type")
 
 
 def _entry_points() -> dict[str, Any]:
     return _discover().chosen
+
+
+def not_loaded(name: str) -> str | None:
+    """Why provider ``name`` is installed but left out by ``OAUTH_HUB_LOAD_PLUGINS``; ``None`` otherwise."""
+    if name in _registered:
+        return None
+    if name in _discover().excluded:
+        return discovery.not_loaded_message("provider", name)
+    return None
 
 
 def _configured(home: str | os.PathLike[str] | None) -> dict[str, dict[str, Any]]:
@@ -119,6 +97,28 @@ def provider_names(home: str | os.PathLike[str] | None = None) -> list[str]:
     return sorted(names)
 
 
+# What `oauth-hub providers` shows a provider can do, by the hooks it implements: a
+# capability needs all of its hooks ("device login" needs both halves), except
+# "gateway", which any one of its hooks gives.
+CAPABILITIES: tuple[tuple[str, tuple[str, ...], bool], ...] = (
+    ("browser login", ("build_auth_url", "exchange_code"), True),
+    ("device login", ("start_device_login", "poll_device_login"), True),
+    ("refresh", ("refresh_tokens",), True),
+    ("revocation", ("revoke_tokens",), True),
+    ("API key", ("obtain_api_key",), True),
+    ("models", ("list_models", "model_entry"), True),
+    ("gateway", ("api_base", "request_headers"), False),
+    ("environment", ("environment",), True),
+)
+
+
+def capabilities(hooks: list[str]) -> list[str]:
+    """The capability labels that ``hooks`` (the names a provider implements) add up to."""
+    have = set(hooks)
+    return [label for label, needed, every in CAPABILITIES
+            if (all if every else any)(hook in have for hook in needed)]
+
+
 @dataclass
 class ProviderInfo:
     """One row of ``oauth-hub providers``."""
@@ -130,6 +130,12 @@ class ProviderInfo:
     error: str | None = None
     description: str | None = None
     source: str = "entry point"
+    note: str | None = None  # why an installed provider is not used (a built-in has its name)
+    hooks: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.error else "not used" if self.note else "loaded"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -138,9 +144,13 @@ class ProviderInfo:
             "distribution": self.distribution,
             "version": self.version,
             "source": self.source,
-            "loaded": self.error is None,
+            "status": self.status,
+            "loaded": self.status == "loaded",
             "error": self.error,
+            "note": self.note,
             "description": self.description,
+            "hooks": list(self.hooks),
+            "capabilities": capabilities(self.hooks) if self.status == "loaded" else [],
         }
 
 
@@ -148,7 +158,8 @@ def _import_plugin(name: str, home: str | os.PathLike[str] | None = None) -> tup
     """Return (plugin object, where it came from)."""
     if name in _registered:
         return _registered[name], repr(_registered[name])
-    eps = _entry_points()
+    found = _discover()
+    eps = found.chosen
     if name in eps:
         ep = eps[name]
         if name in _configured(home):
@@ -160,11 +171,20 @@ def _import_plugin(name: str, home: str | os.PathLike[str] | None = None) -> tup
     configured = _configured(home)
     if name in configured:
         kind = configured[name]["type"]
-        types = _discover(TYPES_GROUP).chosen
-        if kind not in types:
-            known = ", ".join(sorted(types)) or "none"
+        types = _discover(TYPES_GROUP)
+        if kind in types.excluded:
+            raise ProviderLoadError(f"Provider {name!r} in config.toml has type {kind!r}: "
+                                    + discovery.not_loaded_message("provider type", kind))
+        if kind not in types.chosen:
+            known = ", ".join(sorted(types.chosen)) or "none"
             raise ProviderLoadError(f"Provider {name!r} in config.toml has unknown type {kind!r} (known: {known}).")
-        return _load_entry_point(name, types[kind]), f"{types[kind].value} (type {kind!r} from config.toml)"
+        ep = types.chosen[kind]
+        return _load_entry_point(name, ep), f"{ep.value} (type {kind!r} from config.toml)"
+    if name in found.excluded:
+        raise ProviderNotFound(discovery.not_loaded_message("provider", name))
+    for bad, ep, why in found.invalid:
+        if bad == name:
+            raise ProviderLoadError(f"Provider {name!r} ({ep.dist_name}) cannot be used: {why}.")
     known = ", ".join(provider_names(home)) or "none installed"
     raise ProviderNotFound(f"Unknown provider {name!r}. Known providers: {known}.")
 
@@ -178,11 +198,25 @@ def _load_entry_point(name: str, ep: Any) -> Any:
         ) from None
 
 
+def unmarked_hooks(plugin: Any, hook_names: Any, marker_attr: str) -> list[str]:
+    """Functions of ``plugin`` named like hooks but not marked with ``oauth_core.hookimpl``.
+
+    pluggy skips them silently, so a module decorated with another project's marker (or
+    none) would look like a plugin that implements nothing.
+    """
+    found = []
+    for hook in sorted(hook_names):
+        member = getattr(plugin, hook, None)
+        if callable(member) and not hasattr(member, marker_attr):
+            found.append(hook)
+    return found
+
+
 def plugin_manager(name: str, home: str | os.PathLike[str] | None = None) -> Any:
     """A plugin manager holding provider ``name``'s hook implementations, validated."""
     import pluggy
 
-    from . import hookspecs
+    from . import hookspecs, trace
 
     plugin, where = _import_plugin(name, home)
     pm = pluggy.PluginManager(hookspecs.PROJECT)
@@ -192,20 +226,44 @@ def plugin_manager(name: str, home: str | os.PathLike[str] | None = None) -> Any
         pm.check_pending()
     except Exception as exc:  # pluggy.PluginValidationError and friends
         raise ProviderLoadError(f"Provider {name!r} ({where}) is invalid: {exc}") from None
+    if not pm.hook.provider_defaults.get_hookimpls():
+        unmarked = unmarked_hooks(plugin, hook_names(pm), f"{hookspecs.PROJECT}_impl")
+        if unmarked:
+            raise ProviderLoadError(
+                f"Provider {name!r} ({where}) has {', '.join(unmarked)} but none is marked as a hook: "
+                "decorate each with @hookimpl from oauth_core (`from oauth_core import hookimpl`).")
+    trace.watch(pm, "provider", name)
     return pm
 
 
+def hook_names(pm: Any) -> list[str]:
+    """Every hook ``pm`` has a specification for."""
+    return [n for n, caller in vars(pm.hook).items() if getattr(caller, "spec", None) is not None]
+
+
+def implemented_hooks(pm: Any) -> list[str]:
+    """The hooks the plugin in ``pm`` implements (sorted by name)."""
+    return [n for n in hook_names(pm) if getattr(pm.hook, n).get_hookimpls()]
+
+
 def inspect_providers(home: str | os.PathLike[str] | None = None) -> list[ProviderInfo]:
-    """Load every provider and report each one, including failures and shadowed names."""
+    """Load every provider and report each one, including failures and shadowed names.
+
+    Each provider's module is imported and checked as a command would load it (hooks,
+    name, ``port``, its ``config.toml`` table), so a provider listed as loaded can be
+    used; nothing else is imported and nothing goes over the network.
+    """
+    from .provider import Provider
     from .store import Store
 
+    store = Store(home)
     rows: list[ProviderInfo] = []
     found = _discover()
     try:
         configured = _configured(home)
     except Exception as exc:
         configured = {}
-        rows.append(ProviderInfo(name="(config.toml)", module=str(Store(home).config_path()), distribution=None,
+        rows.append(ProviderInfo(name="(config.toml)", module=str(store.config_path()), distribution=None,
                                  version=None, error=str(exc), source="config"))
     for name in provider_names(home):
         ep = found.chosen.get(name) if name not in _registered else None
@@ -218,14 +276,21 @@ def inspect_providers(home: str | os.PathLike[str] | None = None) -> list[Provid
         info = ProviderInfo(name=name, module=module, distribution=ep.dist_name if ep else None,
                             version=ep.version if ep else None, source=source)
         try:
-            pm = plugin_manager(name, home)
-            defaults = pm.hook.provider_defaults() or {}
-            info.description = defaults.get("description")
+            provider = Provider.load(name, store)
+            info.description = provider.settings.get("description") or None
+            info.hooks = implemented_hooks(provider.pm)
         except Exception as exc:
             info.error = str(exc)
         rows.append(info)
+    for name, ep, why in found.invalid:
+        rows.append(ProviderInfo(name=name, module=ep.value, distribution=ep.dist_name, version=ep.version,
+                                 source="entry point", error=why))
     for name, ep, why in found.shadowed:
         rows.append(ProviderInfo(name=name, module=ep.value, distribution=ep.dist_name, version=ep.version,
-                                 source="entry point", error=f"not used: {why}"))
+                                 source="entry point", note=f"not used: {why}"))
     return rows
 
+
+def excluded_providers() -> list[str]:
+    """Installed providers that ``OAUTH_HUB_LOAD_PLUGINS`` leaves out (for a note in the listing)."""
+    return sorted(_discover().excluded)

@@ -56,6 +56,24 @@ def check_name(name: str) -> str:
     return name
 
 
+def _is_port(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 65535
+
+
+def _check_ports(name: str, settings: dict[str, Any]) -> None:
+    """Refuse a provider whose callback ports cannot work when it is loaded, not halfway through a login."""
+    if "port" not in settings:
+        raise ProviderLoadError(f"Provider {name!r} declares no callback port (provider_defaults 'port').")
+    fallback = settings.get("fallback_ports")
+    if not isinstance(fallback, list):
+        raise ProviderLoadError(f"Provider {name!r}: fallback_ports must be a list of port numbers.")
+    for port in [settings["port"], *fallback]:
+        if not _is_port(port):
+            raise ProviderLoadError(
+                f"Provider {name!r}: {port!r} is not a port number (0-65535). Check its port and fallback_ports "
+                f"(provider_defaults, and [providers.{name}] in config.toml).")
+
+
 class Provider:
     """One provider, ready to be called."""
 
@@ -97,8 +115,7 @@ class Provider:
             for key in TEMPLATE_SETTINGS:
                 if isinstance(settings.get(key), str) and "{" in settings[key]:
                     settings[key] = _expand(settings[key], settings)
-        if not isinstance(settings.get("port"), int):
-            raise ProviderLoadError(f"Provider {name!r} declares no callback port (provider_defaults 'port').")
+        _check_ports(name, settings)
         return cls(name, pm, settings)
 
     @property

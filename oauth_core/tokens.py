@@ -33,6 +33,7 @@ from typing import Any
 
 from .accounts import known_name, load_credentials
 from .credentials import Credentials, parse_iso
+from .discovery import LOAD_ENV
 from .errors import IdPError, NetworkError, NotLoggedIn, OAuthHubError, notify
 from .provider import check_name
 from .store import HOME_ENV, Store, provider_lock, write_json
@@ -90,6 +91,8 @@ def _locate(name: str, home: str | Path | None) -> tuple[Store, str]:
 def _read(name: str, home: str | Path | None) -> tuple[Credentials, float]:
     """The stored credentials and when they fall due, cached while the file is unchanged."""
     store, path = _locate(name, home)
+    if LOAD_ENV in os.environ:
+        _check_loaded(name, store)
     signature = _signature(path)
     if signature is None:
         known_name(name, store)  # an unknown name gets the list of known ones
@@ -104,6 +107,20 @@ def _read(name: str, home: str | Path | None) -> tuple[Credentials, float]:
     with _cache_lock:
         _cache[path] = (signature, credentials, due)
     return credentials, due
+
+
+_loaded_checked: set[tuple[str, str, str]] = set()
+
+
+def _check_loaded(name: str, store: Store) -> None:
+    """With ``OAUTH_HUB_LOAD_PLUGINS`` set, refuse a provider it leaves out, as every command does.
+
+    Without the variable every installed provider is loaded, so the hot path skips this.
+    """
+    key = (name, os.environ.get(LOAD_ENV, ""), str(store.home))
+    if key not in _loaded_checked:
+        known_name(name, store)
+        _loaded_checked.add(key)
 
 
 def get_credentials(provider: str, *, home: str | Path | None = None, refresh: bool = True) -> Credentials:

@@ -390,24 +390,34 @@ def _export_summary(item: Any) -> str:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def providers(as_json: bool) -> None:
-    """List installed providers, and any that failed to load."""
-    from oauth_core.plugins import inspect_providers
+    """List installed providers, what each can do, and any that failed to load.
+
+    \b
+    Each provider is imported and checked as a command would load it. Set
+    OAUTH_HUB_TRACE_PLUGINS=1 to see every hook call on stderr (never a secret).
+    """
+    from oauth_core.plugins import LOAD_ENV, excluded_providers, inspect_providers
 
     rows = inspect_providers()
+    left_out = excluded_providers()
+    if left_out:
+        say(f"Note: {LOAD_ENV} leaves out {', '.join(left_out)}.", fg="yellow")
     if as_json:
         out(json.dumps([r.to_json() for r in rows], indent=2))
-        return
-    if not rows:
+    elif not rows:
         out("No providers installed.")
-        return
-    for row in rows:
+    for row in rows if not as_json else []:
         origin = f"{row.distribution} {row.version}" if row.distribution else row.module
         if row.error:
             out(f"{row.name:<14} FAILED  ({origin}): {row.error}")
+        elif row.note:
+            out(f"{row.name:<14} note: {origin} is {row.note}")
         else:
             out(f"{row.name:<14} {origin}" + (f" — {row.description}" if row.description else ""))
-    if any(r.error and not r.error.startswith("not used:") for r in rows):
-        sys.exit(1)  # something is broken (a name merely shadowed by a built-in is not)
+            can = row.to_json()["capabilities"]
+            out(f"{'':<14} can: {', '.join(can) if can else 'nothing yet (no login hooks)'}")
+    if any(r.error for r in rows):
+        sys.exit(1)  # something is broken (a name merely shadowed by a built-in is a note, not a failure)
 
 
 # -- doctor ---------------------------------------------------------------------------
@@ -590,18 +600,19 @@ def _show_notices() -> None:
     """Print the engine's SecurityNotice warnings as "Note:" lines, each time they occur."""
     import warnings
 
-    from oauth_core.errors import SecurityNotice
+    from oauth_core.errors import PluginNotice, SecurityNotice
 
     original = warnings.showwarning
 
     def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
-        if issubclass(category, SecurityNotice):
+        if issubclass(category, (SecurityNotice, PluginNotice)):
             say(f"Note: {message}", fg="yellow")
         else:
             original(message, category, filename, lineno, file, line)
 
     warnings.showwarning = show
     warnings.simplefilter("always", SecurityNotice)
+    warnings.simplefilter("always", PluginNotice)
 
 
 def main() -> None:
