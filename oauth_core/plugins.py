@@ -22,14 +22,13 @@ That keeps every hook ``firstresult`` and spares providers from checking "is thi
 for me?". Names are listed from metadata and config without importing anything; a
 provider's module is imported only when that provider is used. A plugin that fails to
 import, or has a misspelled hook implementation (caught by ``check_pending()``), raises
-:class:`ProviderLoadError` for that provider alone; :func:`inspect_providers` reports it
+:class:`ProviderLoadError` for that provider alone; :func:`oauth_core.inventory.inspect_providers` reports it
 next to the healthy ones.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import discovery
@@ -97,63 +96,6 @@ def provider_names(home: str | os.PathLike[str] | None = None) -> list[str]:
     return sorted(names)
 
 
-# What `oauth-hub providers` shows a provider can do, by the hooks it implements: a
-# capability needs all of its hooks ("device login" needs both halves), except
-# "gateway", which any one of its hooks gives.
-CAPABILITIES: tuple[tuple[str, tuple[str, ...], bool], ...] = (
-    ("browser login", ("build_auth_url", "exchange_code"), True),
-    ("device login", ("start_device_login", "poll_device_login"), True),
-    ("refresh", ("refresh_tokens",), True),
-    ("revocation", ("revoke_tokens",), True),
-    ("API key", ("obtain_api_key",), True),
-    ("models", ("list_models", "model_entry"), True),
-    ("gateway", ("api_base", "request_headers"), False),
-    ("environment", ("environment",), True),
-)
-
-
-def capabilities(hooks: list[str]) -> list[str]:
-    """The capability labels that ``hooks`` (the names a provider implements) add up to."""
-    have = set(hooks)
-    return [label for label, needed, every in CAPABILITIES
-            if (all if every else any)(hook in have for hook in needed)]
-
-
-@dataclass
-class ProviderInfo:
-    """One row of ``oauth-hub providers``."""
-
-    name: str
-    module: str
-    distribution: str | None
-    version: str | None
-    error: str | None = None
-    description: str | None = None
-    source: str = "entry point"
-    note: str | None = None  # why an installed provider is not used (a built-in has its name)
-    hooks: list[str] = field(default_factory=list)
-
-    @property
-    def status(self) -> str:
-        return "failed" if self.error else "not used" if self.note else "loaded"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "module": self.module,
-            "distribution": self.distribution,
-            "version": self.version,
-            "source": self.source,
-            "status": self.status,
-            "loaded": self.status == "loaded",
-            "error": self.error,
-            "note": self.note,
-            "description": self.description,
-            "hooks": list(self.hooks),
-            "capabilities": capabilities(self.hooks) if self.status == "loaded" else [],
-        }
-
-
 def _import_plugin(name: str, home: str | os.PathLike[str] | None = None) -> tuple[Any, str]:
     """Return (plugin object, where it came from)."""
     if name in _registered:
@@ -198,25 +140,12 @@ def _load_entry_point(name: str, ep: Any) -> Any:
         ) from None
 
 
-def unmarked_hooks(plugin: Any, hook_names: Any, marker_attr: str) -> list[str]:
-    """Functions of ``plugin`` named like hooks but not marked with ``oauth_core.hookimpl``.
-
-    pluggy skips them silently, so a module decorated with another project's marker (or
-    none) would look like a plugin that implements nothing.
-    """
-    found = []
-    for hook in sorted(hook_names):
-        member = getattr(plugin, hook, None)
-        if callable(member) and not hasattr(member, marker_attr):
-            found.append(hook)
-    return found
-
-
 def plugin_manager(name: str, home: str | os.PathLike[str] | None = None) -> Any:
     """A plugin manager holding provider ``name``'s hook implementations, validated."""
     import pluggy
 
     from . import hookspecs, trace
+    from .hookcheck import hook_names, unmarked_hooks
 
     plugin, where = _import_plugin(name, home)
     pm = pluggy.PluginManager(hookspecs.PROJECT)
@@ -234,61 +163,6 @@ def plugin_manager(name: str, home: str | os.PathLike[str] | None = None) -> Any
                 "decorate each with @hookimpl from oauth_core (`from oauth_core import hookimpl`).")
     trace.watch(pm, "provider", name)
     return pm
-
-
-def hook_names(pm: Any) -> list[str]:
-    """Every hook ``pm`` has a specification for."""
-    return [n for n, caller in vars(pm.hook).items() if getattr(caller, "spec", None) is not None]
-
-
-def implemented_hooks(pm: Any) -> list[str]:
-    """The hooks the plugin in ``pm`` implements (sorted by name)."""
-    return [n for n in hook_names(pm) if getattr(pm.hook, n).get_hookimpls()]
-
-
-def inspect_providers(home: str | os.PathLike[str] | None = None) -> list[ProviderInfo]:
-    """Load every provider and report each one, including failures and shadowed names.
-
-    Each provider's module is imported and checked as a command would load it (hooks,
-    name, ``port``, its ``config.toml`` table), so a provider listed as loaded can be
-    used; nothing else is imported and nothing goes over the network.
-    """
-    from .provider import Provider
-    from .store import Store
-
-    store = Store(home)
-    rows: list[ProviderInfo] = []
-    found = _discover()
-    try:
-        configured = _configured(home)
-    except Exception as exc:
-        configured = {}
-        rows.append(ProviderInfo(name="(config.toml)", module=str(store.config_path()), distribution=None,
-                                 version=None, error=str(exc), source="config"))
-    for name in provider_names(home):
-        ep = found.chosen.get(name) if name not in _registered else None
-        if name in _registered:
-            module, source = getattr(_registered[name], "__name__", repr(_registered[name])), "registered"
-        elif ep is not None:
-            module, source = ep.value, "built-in" if _is_builtin(ep) else "entry point"
-        else:
-            module, source = f"type {configured.get(name, {}).get('type')!r}", "config"
-        info = ProviderInfo(name=name, module=module, distribution=ep.dist_name if ep else None,
-                            version=ep.version if ep else None, source=source)
-        try:
-            provider = Provider.load(name, store)
-            info.description = provider.settings.get("description") or None
-            info.hooks = implemented_hooks(provider.pm)
-        except Exception as exc:
-            info.error = str(exc)
-        rows.append(info)
-    for name, ep, why in found.invalid:
-        rows.append(ProviderInfo(name=name, module=ep.value, distribution=ep.dist_name, version=ep.version,
-                                 source="entry point", error=why))
-    for name, ep, why in found.shadowed:
-        rows.append(ProviderInfo(name=name, module=ep.value, distribution=ep.dist_name, version=ep.version,
-                                 source="entry point", note=f"not used: {why}"))
-    return rows
 
 
 def excluded_providers() -> list[str]:

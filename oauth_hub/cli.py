@@ -396,7 +396,8 @@ def providers(as_json: bool) -> None:
     Each provider is imported and checked as a command would load it. Set
     OAUTH_HUB_TRACE_PLUGINS=1 to see every hook call on stderr (never a secret).
     """
-    from oauth_core.plugins import LOAD_ENV, excluded_providers, inspect_providers
+    from oauth_core.inventory import inspect_providers
+    from oauth_core.plugins import LOAD_ENV, excluded_providers
 
     rows = inspect_providers()
     left_out = excluded_providers()

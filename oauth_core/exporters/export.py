@@ -97,10 +97,9 @@ def build_export_models(
     Direct when the account has an API key and the entry names the variable that holds
     it; through ``oauth-hub serve`` otherwise (or when ``via_serve``).
     """
-    from ..accounts import known_name
     from ..provider import Provider
     from ..serve import DEFAULT_PORT, KEY_ENV, local_base_url, stable_key, upstream_base
-    from ..tokens import get_credentials
+    from ..tokens import get_credentials, known_name
 
     store = Store(home)
     known_name(provider, store)

@@ -148,7 +148,7 @@ def load_exporter(name: str) -> Exporter:
     import pluggy
 
     from .. import trace
-    from ..plugins import hook_names, unmarked_hooks
+    from ..hookcheck import hook_names, unmarked_hooks
 
     plugin, where = _plugin(name)
     pm = pluggy.PluginManager(PROJECT)
@@ -200,7 +200,7 @@ def inspect_exporters() -> list[dict[str, Any]]:
         base.update(values)
         return base
 
-    from ..plugins import implemented_hooks
+    from ..hookcheck import implemented_hooks
 
     found = _discover()
     for name in exporter_names():
