@@ -20,6 +20,13 @@ _EXPORTS = {
     "logout": "oauth_core.accounts",
     "Credentials": "oauth_core.credentials",
     "OAuthHubError": "oauth_core.errors",
+    "IdPError": "oauth_core.errors",
+    "NetworkError": "oauth_core.errors",
+    "LoginError": "oauth_core.errors",
+    "SignInEnded": "oauth_core.errors",
+    "authenticate_client": "oauth_core.client_auth",
+    "safe_payload": "oauth_core.claims",
+    "auth_headers": "oauth_core.tokens",
     "hookimpl": "oauth_core.hookspecs",
     "register_provider": "oauth_core.plugins",
     "unregister_provider": "oauth_core.plugins",
@@ -33,20 +40,23 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "Credentials", "LoginResult", "LoginUI", "OAuthHubAuth", "OAuthHubError", "get_api_key", "get_credentials",
+    "Credentials", "IdPError", "LoginError", "LoginResult", "LoginUI", "NetworkError", "OAuthHubAuth",
+    "OAuthHubError", "SignInEnded", "auth_headers", "authenticate_client", "get_api_key", "get_credentials",
     "get_environment", "get_token", "hookimpl", "login", "logout", "provider_names", "refresh_credentials",
-    "register_provider", "status", "unregister_provider",
+    "register_provider", "safe_payload", "status", "unregister_provider",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .accounts import logout, status
     from .auth import OAuthHubAuth
+    from .claims import safe_payload
+    from .client_auth import authenticate_client
     from .credentials import Credentials
-    from .errors import OAuthHubError
+    from .errors import IdPError, LoginError, NetworkError, OAuthHubError, SignInEnded
     from .hookspecs import hookimpl
     from .login import LoginResult, LoginUI, login
     from .plugins import provider_names, register_provider, unregister_provider
-    from .tokens import get_api_key, get_credentials, get_environment, get_token, refresh_credentials
+    from .tokens import auth_headers, get_api_key, get_credentials, get_environment, get_token, refresh_credentials
 
 
 def __getattr__(name: str) -> Any:

@@ -32,7 +32,25 @@ ENGINE_DEFAULTS: dict[str, Any] = {
     "id_token_issuer": "{issuer}",
     "id_token_audience": "{client_id}",
     "description": "",
+    "secret_settings": [],  # names of settings that hold secrets (client_secret always does): masked when shown
 }
+
+# Settings that always hold a secret, whatever the provider declares.
+ALWAYS_SECRET = ("client_secret",)
+MASK = "********"
+
+
+def secret_setting_names(settings: dict[str, Any]) -> set[str]:
+    """Names of the settings whose values must not be shown: ``client_secret`` plus ``secret_settings``."""
+    declared = settings.get("secret_settings")
+    return set(ALWAYS_SECRET) | {str(n) for n in declared if isinstance(n, str)} if isinstance(declared, list) \
+        else set(ALWAYS_SECRET)
+
+
+def masked_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` fit to print: a secret that is set shows as ``********``, an unset one as it is."""
+    secret = secret_setting_names(settings)
+    return {k: (MASK if k in secret and v not in (None, "", [], {}) else v) for k, v in settings.items()}
 
 
 TEMPLATE_SETTINGS = ("jwks_uri", "id_token_issuer", "id_token_audience")

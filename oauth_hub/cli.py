@@ -489,19 +489,31 @@ def config_get(key: str) -> None:
 @click.argument("key")
 @click.argument("value")
 def config_set(key: str, value: str) -> None:
-    """Override a setting, e.g. `config set chatgpt.prefix gpt-`."""
+    """Override a setting, e.g. `config set chatgpt.prefix gpt-`.
+
+    \b
+    For a secret (client_secret …), pass - as VALUE to read it from stdin:
+      oauth-hub config set work.client_secret - < secret.txt
+    """
     from oauth_core import config as cfg
+    from oauth_core.provider import MASK, secret_setting_names
     from oauth_core.store import Store
 
     name, setting = _split_key(key)
     provider = _provider(name)
     if setting not in provider.settings or setting == "name":
         fail(f"{name} has no setting {setting!r}. Run `oauth-hub config show {name}` to list them.")
+    secret = setting in secret_setting_names(provider.settings)
+    if secret and value == "-":  # a secret on the command line is visible to `ps`; read it from stdin instead
+        value = sys.stdin.readline().rstrip("\r\n")
+        if not value:
+            fail(f"No value on stdin for {name}.{setting}.")
     parsed = cfg.parse_value(value, provider.settings[setting], key)
     store = Store()
     store.ensure()
     cfg.set_value(store.config_path(), name, setting, parsed)
-    say(f"Set {name}.{setting} = {json.dumps(parsed)} in {store.config_path()}")
+    shown = MASK if secret else json.dumps(parsed)
+    say(f"Set {name}.{setting} = {shown} in {store.config_path()}")
 
 
 @config.command("unset")
@@ -572,11 +584,17 @@ def config_add_oidc(name: str, issuer: str, client_id: str, scopes: str, port: i
 @click.argument("provider", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def config_show(provider: str | None, as_json: bool) -> None:
-    """Show effective settings (defaults plus config.toml) of one or all providers."""
+    """Show effective settings (defaults plus config.toml) of one or all providers.
+
+    Secrets (client_secret and what a provider marks secret) show as ********;
+    `oauth-hub config get PROVIDER.KEY` prints one when you need it.
+    """
     from oauth_core.plugins import provider_names
+    from oauth_core.provider import masked_settings
 
     names = [provider] if provider else provider_names()
-    shown = {name: {k: v for k, v in _provider(name).settings.items() if k != "name"} for name in names}
+    shown = {name: {k: v for k, v in masked_settings(_provider(name).settings).items() if k != "name"}
+             for name in names}
     if as_json:
         out(json.dumps(shown, indent=2))
         return
