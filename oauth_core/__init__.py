@@ -4,6 +4,9 @@ The public API is imported lazily (PEP 562) so that ``import oauth_core`` stays 
 for tools that only need a token::
 
     from oauth_core import get_token, OAuthHubAuth, login, status, logout
+
+``OAuthHubHttpxAuth`` / ``OAuthHubHttpx2Auth`` import ``httpx`` / ``httpx2`` when first
+used, so neither is a dependency of oauth-hub itself.
 """
 
 from __future__ import annotations
@@ -37,13 +40,16 @@ _EXPORTS = {
     "get_environment": "oauth_core.tokens",
     "refresh_credentials": "oauth_core.tokens",
     "OAuthHubAuth": "oauth_core.auth",
+    "OAuthHubHttpxAuth": "oauth_core.httpx_auth",
+    "OAuthHubHttpx2Auth": "oauth_core.httpx2_auth",
 }
 
 __all__ = [
     "Credentials", "IdPError", "LoginError", "LoginResult", "LoginUI", "NetworkError", "OAuthHubAuth",
-    "OAuthHubError", "SignInEnded", "auth_headers", "authenticate_client", "get_api_key", "get_credentials",
-    "get_environment", "get_token", "hookimpl", "login", "logout", "provider_names", "refresh_credentials",
-    "register_provider", "safe_payload", "status", "unregister_provider",
+    "OAuthHubError", "OAuthHubHttpx2Auth", "OAuthHubHttpxAuth", "SignInEnded", "auth_headers",
+    "authenticate_client", "get_api_key", "get_credentials", "get_environment", "get_token", "hookimpl", "login",
+    "logout", "provider_names", "refresh_credentials", "register_provider", "safe_payload", "status",
+    "unregister_provider",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,6 +60,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .credentials import Credentials
     from .errors import IdPError, LoginError, NetworkError, OAuthHubError, SignInEnded
     from .hookspecs import hookimpl
+    from .httpx2_auth import OAuthHubHttpx2Auth
+    from .httpx_auth import OAuthHubHttpxAuth
     from .login import LoginResult, LoginUI, login
     from .plugins import provider_names, register_provider, unregister_provider
     from .tokens import auth_headers, get_api_key, get_credentials, get_environment, get_token, refresh_credentials
