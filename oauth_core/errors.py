@@ -16,6 +16,11 @@ import re
 _TOKEN_SHAPED = re.compile(r"[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]*|[A-Za-z0-9_\-]{32,}")
 
 
+__all__ = ["ConfigError", "CorruptFileError", "IdPError", "LoginCancelled", "LoginError", "LoginTimeout",
+           "NetworkError", "NotLoggedIn", "OAuthHubError", "PluginNotice", "PortBusy", "ProviderLoadError",
+           "ProviderNotFound", "SecurityNotice", "SignInEnded", "notify", "scrub"]
+
+
 def scrub(text: str, limit: int = 300) -> str:
     """Make untrusted text safe to show on one line: no tokens, no newlines, bounded."""
     text = _TOKEN_SHAPED.sub(lambda m: m.group(0)[:6] + "…", text)

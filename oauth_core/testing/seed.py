@@ -17,6 +17,8 @@ from oauth_core.provider import Provider
 from oauth_core.store import Store
 from oauth_core.tokens import save_credentials
 
+__all__ = ["seed_sign_in"]
+
 
 def seed_sign_in(provider: str, answer: dict[str, Any], *, home: str | Path | None = None,
                  **fields: Any) -> Credentials:
