@@ -168,6 +168,9 @@ def test_a_clashing_name_is_a_note_for_exporters_too(cli, tmp_path):
     assert [r["error"] for r in rows] == [None, None]
     assert [r["note"] for r in rows] == [None, "not used: the built-in exporter of that name wins"]
     assert rows[0]["title"] == "llm"  # the built-in was loaded, the copycat never imported
+    human = cli("export", "--list")
+    assert human.returncode == 0 and "failed" not in human.stderr
+    assert "llm          note: copycat_exporter (oauth-hub-copycat) is not used: the built-in exporter" in human.stderr
 
 
 def test_providers_lists_capabilities(cli):
