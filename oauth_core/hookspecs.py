@@ -170,7 +170,7 @@ def revoke_tokens(settings: dict[str, Any], http: Any, credentials: Any) -> bool
     ``OAuthHubError`` if it failed (logout goes on and says so).
 
     Also called after a login that replaced an earlier sign-in, with the earlier
-    credentials (as the Codex CLI and Claude Code do), so a stale refresh token does
+    credentials (as the vendors' own CLIs do), so a stale refresh token does
     not stay valid; a failure there is a warning.
     """
 

@@ -15,7 +15,7 @@ The steps, each a hook call into the provider:
    effort: a refusal is a warning), then ``list_models`` and ``model_entry`` →
    ``<provider>_models.json`` (also best effort).
 5. The sign-in this one replaced is revoked (``revoke_tokens``, best effort), as the
-   Codex CLI and Claude Code do: its refresh token must not stay valid on its own.
+   vendors' own CLIs do: its refresh token must not stay valid on its own.
 
 Nothing here prints: a UI object receives the events, so the CLI and an embedding tool
 can present them as they like.
@@ -270,7 +270,6 @@ def device_login(
     provider = Provider.load(name, store)
     http = http or HttpClient()
     hint = f"oauth-hub login {name} --device"
-    choose_variant(provider, variant, ui)
     if not provider.has("start_device_login"):
         raise LoginError(
             f"{provider.title} does not offer device-code sign-in. Use `oauth-hub login {name} --no-browser`, "
@@ -278,6 +277,7 @@ def device_login(
         )
     store.ensure()
     provider.resolve(http)
+    choose_variant(provider, variant, ui)
     device = provider.call("start_device_login", http=http)
     expires_in = float(device.get("expires_in") or 900)
     wait_for = min(float(timeout), expires_in) if timeout is not None else expires_in

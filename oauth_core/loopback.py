@@ -6,7 +6,7 @@ registered for its redirect URI, and serves exactly one path. What it accepts:
 - ``GET <callback path>?code=…&state=…`` with the expected ``state``: the login's
   result. One only: later callbacks get a "already finished" page. The browser is
   shown our page, or sent on to the provider's own success page when it has one
-  (``success_url``, as Claude Code does).
+  (``success_url``), as some vendors' CLIs do.
 - the same with ``error=…``: a refusal by the provider, shown escaped, ending the login.
 - a callback whose ``state`` is wrong or missing: an error page, and the server keeps
   waiting for the real one (a forged request cannot end or hijack the login).

@@ -155,6 +155,16 @@ def test_console_account_gets_an_api_key(cli, claude_home, anthropic, flag):
     assert f"export ANTHROPIC_API_KEY={data['api_key']}" in cli("env", "claude_code").stdout
 
 
+def test_an_unreadable_profile_is_a_warning_and_the_sign_in_stands(cli, claude_home, anthropic):
+    anthropic.fail_next(anthropic.profile_url, 503)
+    result = cli("login", "claude_code")
+    assert result.returncode == 0, result.stderr
+    assert "Warning: Could not read the account's profile" in result.stderr and "HTTP 503" in result.stderr
+    data = stored(claude_home)
+    assert data["access_token"] and "plan" not in data["account"]
+    assert "Plan:     unknown" in result.stderr
+
+
 def test_an_unknown_or_contradictory_variant_is_refused(cli, claude_home, chatgpt_home, anthropic):
     result = cli("login", "claude_code", "--variant", "enterprise")
     assert result.returncode == 1
