@@ -37,6 +37,7 @@ from .loopback import CallbackServer
 from .pkce import PkcePair, new_state
 from .provider import Provider
 from .store import Store, read_json, set_aside, write_json
+from .tokens import load_credentials, save_credentials
 
 
 class LoginUI:
@@ -333,7 +334,7 @@ def _complete(
     tokens_path = store.tokens_path(name)
     _set_aside_if_corrupt(tokens_path, warnings)
     previous = _previous_sign_in(store, name)
-    write_json(tokens_path, credentials.to_json())
+    save_credentials(store, credentials)
 
     if provider.has("account_profile"):
         try:
@@ -343,7 +344,7 @@ def _complete(
         else:
             if profile:
                 credentials.account = {**credentials.account, **profile}
-                write_json(tokens_path, credentials.to_json())
+                save_credentials(store, credentials)
 
     if provider.has("obtain_api_key"):
         ui.step("Requesting an API key…")
@@ -351,7 +352,7 @@ def _complete(
         if refused:
             warnings.append(refused)
         elif credentials.api_key:
-            write_json(tokens_path, credentials.to_json())
+            save_credentials(store, credentials)
 
     models: dict[str, dict[str, Any]] = {}
     if provider.has("list_models"):  # an identity-only provider (plain OIDC) has none
@@ -376,8 +377,6 @@ def _complete(
 
 def _previous_sign_in(store: Store, name: str) -> Credentials | None:
     """The sign-in a new login is about to replace (``None`` if none, or unreadable)."""
-    from .accounts import load_credentials
-
     try:
         return load_credentials(name, store)
     except OAuthHubError:
