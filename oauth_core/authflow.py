@@ -11,9 +11,11 @@ depend on) apply them:
    request's own ``Authorization`` and ``x-api-key`` are dropped first: SDKs insist on
    a placeholder key, and a placeholder sent beside the real credential would be
    refused.
-2. On a 401: the credentials that were sent are stale. Refresh once (if another process
-   already did, its result is used and nothing is spent) and send the request once
-   more. A second 401 goes back to the caller unchanged.
+2. On a 401: the credentials that were sent are stale. A refused API key is replaced
+   (with the stored tokens first, spending no refresh token unless that fails); a
+   refused access token is refreshed. Either way once, and if another process already
+   did it, its result is used and nothing is spent. Then the request is sent once more;
+   a second 401 goes back to the caller unchanged.
 
 The async flows run the refresh (file lock, token request) in a worker thread, so an
 event loop never blocks on it.
@@ -58,20 +60,29 @@ class SignInAuth:
         return get_credentials(self.provider, home=self.home)
 
     def after_401(self, sent: Credentials) -> Credentials:
-        """The sign-in to retry with, after ``sent`` was answered 401."""
-        from .tokens import refresh_credentials
+        """The sign-in to retry with, after ``sent`` was answered 401.
 
+        A refused API key is replaced first, before any refresh token is spent
+        (:func:`oauth_core.tokens.renew_api_key`); a refused access token is refreshed.
+        """
+        from .tokens import refresh_credentials, renew_api_key
+
+        if self.sends_api_key(sent):
+            return renew_api_key(self.provider, home=self.home, stale_key=sent.api_key)
         return refresh_credentials(self.provider, home=self.home, stale_token=sent.access_token)
+
+    def sends_api_key(self, credentials: Credentials) -> bool:
+        """Whether requests authenticate with the API key (else with the access token)."""
+        if self.use_api_key and not credentials.api_key:
+            raise OAuthHubError(f"{self.provider} has no API key for this account. Use the access token "
+                                "(use_api_key=None or False).")
+        return bool(self.use_api_key or (self.use_api_key is None and credentials.api_key))
 
     def headers(self, credentials: Credentials) -> dict[str, str]:
         """The headers that authenticate a request with ``credentials``."""
         from .tokens import auth_headers
 
-        if self.use_api_key and not credentials.api_key:
-            raise OAuthHubError(f"{self.provider} has no API key for this account. Use the access token "
-                                "(use_api_key=None or False).")
-        use_key = bool(self.use_api_key or (self.use_api_key is None and credentials.api_key))
-        return auth_headers(self.provider, credentials, use_api_key=use_key, home=self.home)
+        return auth_headers(self.provider, credentials, use_api_key=self.sends_api_key(credentials), home=self.home)
 
     def apply(self, headers: MutableMapping[str, str], credentials: Credentials) -> None:
         """Put ``credentials`` on a request's ``headers``, replacing any credential already there."""

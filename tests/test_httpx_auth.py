@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from urllib.parse import urlsplit
 
 import anthropic as anthropic_sdk
 import httpx
@@ -87,9 +88,9 @@ def check_claude_recovery(anthropic, home, seeded):
     assert fresh != seeded.access_token and calls[1].headers["authorization"] == f"Bearer {fresh}"
     for call in calls:
         assert "x-api-key" not in call.headers  # the SDK's placeholder key was taken out
-        assert call.headers["anthropic-beta"] == "oauth-2025-04-20"
+        assert "oauth-2025-04-20" in call.headers["anthropic-beta"].split(",")
     assert calls[0].json == calls[1].json  # the body went out again unchanged
-    assert anthropic.count("/v1/oauth/token", "refresh_token") == 1
+    assert anthropic.count(urlsplit(anthropic.token_url).path, "refresh_token") == 1
 
 
 def test_anthropic_sdk_on_httpx2_recovers_from_a_401(claude_home, anthropic, expired_claude):
@@ -118,7 +119,7 @@ def test_async_anthropic_sdk_streams_after_recovering_from_a_401(claude_home, an
 
 def test_a_second_401_goes_back_to_the_caller(chatgpt_home, idp, revoked_key_account):
     """One refresh and one retry only: a credential the API still refuses is the caller's to see."""
-    idp.organization_id = None  # the account can no longer have an API key, so no new one comes
+    idp.api_key_exchange = False  # the account can no longer get an API key, so no new one comes
     client = openai.OpenAI(api_key=PLACEHOLDER, base_url=idp.api_base, max_retries=0,
                            http_client=httpx2.Client(auth=OAuthHubHttpx2Auth("chatgpt", home=chatgpt_home)))
     with pytest.raises(openai.AuthenticationError):
