@@ -27,6 +27,11 @@ from oauth_core.hookspecs import hookimpl
 CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
 SCOPES = "org:create_api_key user:profile user:inference"
 CONTEXT_LENGTH = 200_000
+#: The system line Claude Code's own requests begin with; subscription tokens are refused
+#: for Sonnet and Opus without it.
+IDENTITY = "You are Claude Code, Anthropic's official CLI for Claude."
+#: The beta Claude Code sends besides the OAuth one (npm @anthropic-ai/claude-code, its binary's strings).
+CLAUDE_CODE_BETA = "claude-code-20250219"
 
 
 @hookimpl
@@ -42,6 +47,8 @@ def provider_defaults() -> dict[str, Any]:
         "create_api_key_url": "https://api.anthropic.com/api/oauth/claude_cli/create_api_key",
         "anthropic_version": "2023-06-01",
         "oauth_beta": "oauth-2025-04-20",
+        # The Claude Code release whose User-Agent the gateway sends (`claude-cli/<v> (external, cli)`).
+        "cli_version": "2.1.332",
         "scopes": SCOPES,
         # Claude Code's loopback redirect: any free port of 8765–8795 on localhost.
         "port": 8765,
@@ -212,3 +219,75 @@ def environment(settings: dict[str, Any], credentials: Any) -> dict[str, str]:
     if credentials.api_key:
         env["ANTHROPIC_API_KEY"] = credentials.api_key
     return env
+
+
+# -- the gateway: what a subscription token needs on /v1/messages ------------------------------
+
+
+@hookimpl
+def gateway_backend() -> dict[str, str]:
+    return {"messages": "v1/messages"}
+
+
+def _betas(value: str | None) -> list[str]:
+    return [b.strip() for b in (value or "").split(",") if b.strip()]
+
+
+@hookimpl
+def gateway_request(settings: dict[str, Any], credentials: Any, request: Any) -> None:
+    if request.dialect != "messages":
+        return
+    headers = request.headers
+    headers["anthropic-version"] = request.client_headers.get("anthropic-version") or settings["anthropic_version"]
+    client_betas = _betas(request.client_headers.get("anthropic-beta"))
+    if credentials.api_key:
+        if client_betas:
+            headers["anthropic-beta"] = ",".join(dict.fromkeys(client_betas))
+        return
+    # The OAuth beta is merged with the client's own, never put in their place.
+    betas = [CLAUDE_CODE_BETA, settings["oauth_beta"], *client_betas]
+    headers["anthropic-beta"] = ",".join(dict.fromkeys(betas))
+    headers["x-app"] = "cli"
+    headers["User-Agent"] = f"claude-cli/{settings['cli_version']} (external, cli)"
+    request.body["system"] = _with_identity(request.body.get("system"))
+
+
+def _with_identity(system: Any) -> list[dict[str, Any]]:
+    """The system prompt as blocks whose first one is exactly Claude Code's identity line."""
+    if isinstance(system, list):
+        blocks = [b for b in system if isinstance(b, dict)]
+    elif isinstance(system, str) and system:
+        blocks = [{"type": "text", "text": system}]
+    else:
+        blocks = []
+    if blocks and blocks[0].get("type") == "text" and str(blocks[0].get("text", "")).strip() == IDENTITY:
+        return blocks
+    if blocks and blocks[0].get("type") == "text" and str(blocks[0].get("text", "")).startswith(IDENTITY):
+        rest = str(blocks[0]["text"])[len(IDENTITY):].lstrip()
+        blocks = ([{**blocks[0], "text": rest}] if rest else []) + blocks[1:]
+    return [{"type": "text", "text": IDENTITY}, *blocks]
+
+
+@hookimpl
+def gateway_rate_limits(headers: Any) -> list[dict[str, Any]] | None:
+    prefix = "anthropic-ratelimit-unified-"
+    windows = []
+    for name, value in headers.items():
+        lower = name.lower()
+        if not (lower.startswith(prefix) and lower.endswith("-utilization")):
+            continue
+        window = lower[len(prefix):-len("-utilization")]
+        try:
+            used = float(value) * 100
+        except ValueError:
+            continue
+        row: dict[str, Any] = {"name": window, "used_percent": round(used, 2)}
+        minutes = {"5h": 300}.get(window, 10080 if window.startswith("7d") else None)
+        if minutes:
+            row["window_minutes"] = minutes
+        try:
+            row["resets_at"] = int(float(headers.get(f"{prefix}{window}-reset") or ""))
+        except ValueError:
+            pass
+        windows.append(row)
+    return windows or None
