@@ -275,7 +275,7 @@ class Gateway:
         if path in ("/models", "/models/") or path.startswith("/models/"):
             if request.method != "GET":
                 return error_response("chat", 405, "Use GET for /v1/models.", {"Allow": "GET"})
-            return self._models(path[len("/models/"):], messages_client)
+            return self._models(unquote(path[len("/models/"):]), messages_client)
         shape = "messages" if messages_client else "chat"
         return error_response(shape, 404, f"The gateway has no /v1{path}: it answers /v1/models, "
                                           "/v1/chat/completions, /v1/responses and /v1/messages.")
