@@ -265,7 +265,8 @@ def test_openai_responses_tools_round_trip(stack, model, stream):
         first = client.responses.create(model=model, input="Weather in Paris?", tools=[WEATHER_RESPONSES])
     (call,) = [item for item in first.output if item.type == "function_call"]
     assert call.name == "weather" and json.loads(call.arguments) == {"city": "Paris"}
-    follow = [{"role": "user", "content": "Weather in Paris?"}, *[o.model_dump(exclude_none=True) for o in first.output],
+    follow = [{"role": "user", "content": "Weather in Paris?"},
+              *[o.model_dump(exclude_none=True) for o in first.output],
               {"type": "function_call_output", "call_id": call.call_id, "output": "sunny, 21 C"}]
     second = client.responses.create(model=model, input=follow, tools=[WEATHER_RESPONSES])
     assert second.output_text == "pong"
