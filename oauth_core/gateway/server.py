@@ -460,7 +460,7 @@ class GatewayServer:
                                keepalive_timeout=self.header_timeout, shutdown_timeout=1.0)
         await runner.setup()
         await self.gateway.start()
-        site = web.SockSite(runner, self.socket)
+        site = web.SockSite(runner, self.socket, backlog=socket.SOMAXCONN)  # a burst must not lose handshakes
         await site.start()
         self._ready.set()
         try:
