@@ -26,6 +26,7 @@ import socket
 import ssl
 import threading
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -88,12 +89,25 @@ class Gateway:
     async def start(self) -> None:
         cafile = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE")
         context = ssl.create_default_context(cafile=cafile if cafile and os.path.isfile(cafile) else None)
+        # Proxies from the environment (HTTPS_PROXY, NO_PROXY…) are looked up here, once per
+        # host: aiohttp's trust_env would do it (and a netrc lookup) in a thread for every request.
+        self._proxies = urllib.request.getproxies_environment()
+        self._proxy_for: dict[str, str | None] = {}
         self._session = ClientSession(
             connector=TCPConnector(limit=0, ssl=context, keepalive_timeout=30),
             timeout=ClientTimeout(total=None, connect=UPSTREAM_CONNECT_TIMEOUT, sock_read=UPSTREAM_READ_TIMEOUT),
-            auto_decompress=True, trust_env=True,
-            cookie_jar=DummyCookieJar(),  # one session serves many callers: it keeps no cookies
+            auto_decompress=True, cookie_jar=DummyCookieJar(),  # one session serves many callers: no cookies
         )
+
+    def proxy(self, url: str) -> str | None:
+        """The proxy for ``url`` from the environment, as requests and curl read it."""
+        scheme, _, rest = url.partition("://")
+        host = rest.split("/", 1)[0]
+        key = f"{scheme}://{host}"
+        if key not in self._proxy_for:
+            bypass = urllib.request.proxy_bypass_environment(host.rsplit(":", 1)[0], self._proxies)
+            self._proxy_for[key] = None if bypass else self._proxies.get(scheme)
+        return self._proxy_for[key]
 
     async def close(self) -> None:
         if self._session is not None:
@@ -175,7 +189,8 @@ class Gateway:
             if body is not None and not any(k.lower() == "content-type" for k in sent):
                 sent["Content-Type"] = "application/json"
             try:
-                answer = await self._session.request(method, url, data=body, headers=sent, allow_redirects=False)
+                answer = await self._session.request(method, url, data=body, headers=sent, allow_redirects=False,
+                                                     proxy=self.proxy(url))
             except (TimeoutError, client_exceptions.ClientError, OSError) as exc:
                 raise GatewayError(502, f"Could not reach {provider.name}'s API ({type(exc).__name__}: "
                                         f"{_describe(exc)}).") from None

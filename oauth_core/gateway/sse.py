@@ -23,27 +23,32 @@ class SSEReader:
 
     def feed(self, chunk: bytes) -> list[tuple[str, str]]:
         buffer = self._tail + chunk
-        lines = buffer.split(b"\n")
-        self._tail = lines.pop()
+        hold = b""
+        if buffer.endswith(b"\r"):  # maybe half of a CR LF: decide with the next piece
+            buffer, hold = buffer[:-1], b"\r"
+        if b"\r" in buffer:
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        blocks = buffer.split(b"\n\n")
+        self._tail = blocks.pop() + hold
         out: list[tuple[str, str]] = []
-        for raw in lines:
-            line = raw[:-1] if raw.endswith(b"\r") else raw
-            if not line:
-                if self._data or self._event:
-                    out.append((self._event or "message", "\n".join(self._data)))
-                self._event, self._data = "", []
-                continue
-            if line.startswith(b":"):
-                continue
-            name, _, value = line.partition(b":")
-            if value.startswith(b" "):
-                value = value[1:]
-            text = value.decode("utf-8", "replace")
-            if name == b"data":
-                self._data.append(text)
-            elif name == b"event":
-                self._event = text
+        for block in blocks:
+            for line in block.split(b"\n"):
+                self._field(line)
+            if self._data or self._event:
+                out.append((self._event or "message", "\n".join(self._data)))
+            self._event, self._data = "", []
         return out
+
+    def _field(self, line: bytes) -> None:
+        if not line or line.startswith(b":"):
+            return
+        name, _, value = line.partition(b":")
+        if value.startswith(b" "):
+            value = value[1:]
+        if name == b"data":
+            self._data.append(value.decode("utf-8", "replace"))
+        elif name == b"event":
+            self._event = value.decode("utf-8", "replace")
 
     def close(self) -> list[tuple[str, str]]:
         """Events left when the stream ends without a final blank line."""

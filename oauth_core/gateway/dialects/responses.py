@@ -263,6 +263,15 @@ def write_reply(reply: Reply, request: dict[str, Any] | None = None) -> dict[str
 # -- streams -----------------------------------------------------------------------------------
 
 
+#: Events that carry nothing the neutral form keeps (their content arrives in other events).
+_UNUSED_EVENTS = frozenset({
+    "response.content_part.added", "response.content_part.done", "response.output_text.done",
+    "response.function_call_arguments.done", "response.reasoning_summary_part.added",
+    "response.reasoning_summary_part.done", "response.reasoning_summary_text.done",
+    "response.output_text.annotation.added",
+})
+
+
 class StreamReader:
     """Responses stream events → neutral events."""
 
@@ -273,6 +282,8 @@ class StreamReader:
         self._seen_arguments: set[str] = set()
 
     def feed(self, name: str, data: str) -> list[Event]:
+        if name in _UNUSED_EVENTS:
+            return []  # named on the event line: no need to decode what the neutral form does not carry
         try:
             payload = json.loads(data)
         except ValueError:
