@@ -291,6 +291,11 @@ class StreamWriter:
         self.id = new_id("chatcmpl-")
         self.model = str(request.get("model") or "")
         self.created = now()
+        # Text deltas are most of a stream: their chunk is a template with the delta spliced in.
+        head = json.dumps({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                           "model": self.model}, separators=(",", ":"))[:-1]
+        self._text_head = f'data: {head},"choices":[{{"index":0,"delta":{{"content":'.encode()
+        self._text_tail = b'},"logprobs":null,"finish_reason":null}]}\n\n'
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         return sse.event(None, {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
@@ -301,7 +306,7 @@ class StreamWriter:
         if isinstance(item, Started):
             return self._chunk({"role": "assistant", "content": ""})
         if isinstance(item, TextDelta):
-            return self._chunk({"content": item.text})
+            return self._text_head + json.dumps(item.text, ensure_ascii=False).encode() + self._text_tail
         if isinstance(item, ToolCallStarted):
             return self._chunk({"tool_calls": [{"index": item.index, "id": item.id, "type": "function",
                                                 "function": {"name": item.name, "arguments": ""}}]})

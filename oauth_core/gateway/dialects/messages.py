@@ -331,8 +331,9 @@ class StreamWriter:
             return sse.event("message_start", {"type": "message_start", "message": message})
         if isinstance(item, TextDelta):
             out = b"" if self.open == "text" else self._start_block({"type": "text", "text": ""})
-            return out + sse.event("content_block_delta", {"type": "content_block_delta", "index": self.block,
-                                                            "delta": {"type": "text_delta", "text": item.text}})
+            return out + (b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
+                          b'"delta":{"type":"text_delta","text":%s}}\n\n'
+                          % (self.block, json.dumps(item.text, ensure_ascii=False).encode()))
         if isinstance(item, ToolCallStarted):
             return self._start_block({"type": "tool_use", "id": item.id, "name": item.name, "input": {}})
         if isinstance(item, ToolCallDelta) and self.open == "tool_use":

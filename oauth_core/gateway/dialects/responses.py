@@ -400,8 +400,11 @@ class StreamWriter:
                                    content_index=0, part={"type": "output_text", "text": "", "annotations": []})
             item_id, index, pieces = self._text
             pieces.append(item.text)
-            return out + self._event("response.output_text.delta", item_id=item_id, output_index=index,
-                                     content_index=0, delta=item.text, logprobs=[])
+            self.seq += 1
+            return out + (b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+                          b'"sequence_number":%d,"item_id":"%s","output_index":%d,"content_index":0,"delta":%s,'
+                          b'"logprobs":[]}\n\n' % (self.seq - 1, item_id.encode(), index,
+                                                   json.dumps(item.text, ensure_ascii=False).encode()))
         if isinstance(item, ToolCallStarted):
             out = self._close_open()
             item_id, index = new_id("fc_"), len(self.output)
