@@ -38,12 +38,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .credentials import Credentials
 from .errors import OAuthHubError
+from .gateway.upstream import DEFAULT_HOST, DEFAULT_PORT, local_base_url, upstream_base
 from .store import Store, write_private
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 4141  # fixed by default, so the base URLs written by `oauth-hub export` stay valid
 KEY_ENV = "OAUTH_HUB_SERVE_KEY"  # the variable exported configs read the local key from
 KEY_FILE = "serve_key"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -80,28 +78,10 @@ def stable_key(home: str | Path | None = None) -> str:
     return key
 
 
-def local_base_url(port: int = DEFAULT_PORT, host: str = DEFAULT_HOST) -> str:
-    """``http://127.0.0.1:PORT``: what tools are pointed at."""
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}"
-
-
-# -- where a provider's requests go --------------------------------------------------
-
-
-def upstream_base(provider: Any, credentials: Credentials, store: Store | None = None) -> str:
-    """The base URL that API calls made with ``credentials`` go to, without a trailing slash.
-
-    The provider's ``api_base(settings, credentials)`` hook decides (ChatGPT: the
-    platform API with an API key, the ChatGPT backend with a subscription); without it,
-    the ``api_base`` setting. ``/<provider>/<rest>`` is forwarded to ``<base>/<rest>``,
-    and that route speaks the API the base speaks.
-    """
-    base = provider.call("api_base", required=False, credentials=credentials) or provider.settings.get("api_base")
-    if not isinstance(base, str) or not base:
-        raise OAuthHubError(f"Provider {provider.name!r} declares no api_base setting, so there is nowhere to "
-                            f"send its requests. Set one with `oauth-hub config set {provider.name}.api_base URL`.")
-    return base.rstrip("/")
+# `local_base_url` (where tools point) and `upstream_base` (where a provider's requests go)
+# live in the gateway, which needs them and must not import this module; re-exported here.
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "KEY_ENV", "KEY_FILE", "LOOPBACK", "ServeError", "local_base_url",
+           "make_server", "new_key", "run", "stable_key", "start_in_thread", "upstream_base"]
 
 
 # -- the server -----------------------------------------------------------------------

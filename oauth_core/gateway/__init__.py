@@ -3,7 +3,8 @@
 Design note. Clients speak one of three dialects: OpenAI Chat Completions, OpenAI
 Responses, Anthropic Messages. Each provider's backend speaks one or more of them and
 has rules of its own (the ChatGPT Codex backend wants ``instructions``, ``store:false``
-and a stream; Claude subscription tokens want Claude Code's identity line and betas).
+and a stream; Anthropic subscription tokens want the identity line and betas of
+Anthropic's own CLI).
 Rather than a translator per pair of dialects, every dialect has a reader and a writer
 for one small neutral form (:mod:`.neutral`): requests (``Conversation``), whole
 answers (``Reply``) and streamed events. A call flows

@@ -41,6 +41,7 @@ from . import dialects
 from .backend import BackendRequest
 from .catalog import Catalog
 from .exchange import Exchange, GatewayError, error_response, json_response, parse_body
+from .upstream import local_base_url, upstream_base
 from .usage import UsageRecorder, clean_windows
 
 #: Seconds a connection may take to send a whole request head (and may sit idle between requests).
@@ -119,8 +120,8 @@ class Gateway:
         with self._lock:
             loaded = self._providers.get(name)
         if loaded is None:
-            from ..accounts import known_name
             from ..provider import Provider
+            from ..tokens import known_name
 
             known_name(name, self.store)
             loaded = Provider.load(name, self.store)
@@ -153,8 +154,6 @@ class Gateway:
             raise GatewayError(502, str(exc)) from None
 
     def base_for(self, provider: Any, credentials: Credentials) -> str:
-        from ..serve import upstream_base
-
         return upstream_base(provider, credentials, self.store)
 
     @staticmethod
@@ -444,8 +443,6 @@ class GatewayServer:
 
     @property
     def base_url(self) -> str:
-        from ..serve import local_base_url
-
         return local_base_url(self.port, str(self.server_address[0]))
 
     @property
@@ -502,7 +499,7 @@ class GatewayServer:
 
     def routes(self) -> list[dict[str, Any]]:
         """One row per signed-in provider: its raw route, where it forwards, the gateway's models."""
-        from ..accounts import load_credentials
+        from ..tokens import load_credentials
 
         rows = []
         for name in self.gateway.store.signed_in_providers():
