@@ -110,7 +110,7 @@ def check_backend_rules(stack: Stack, model: str, seen: Any, system: str | None)
         assert "reasoning.encrypted_content" in body["include"]
         assert headers["chatgpt-account-id"] == stack.codex.account_id
         assert headers["originator"] == "codex_cli_rs"
-        assert headers["openai-beta"] == "responses=experimental" and headers["session_id"]
+        assert headers["session_id"] and "openai-beta" not in headers  # as Codex 0.171 sends them
         assert headers["authorization"].startswith("Bearer ey")
         assert KEY not in json.dumps(headers)
     else:
@@ -364,3 +364,4 @@ def test_models_route_by_entry_name_and_bare_id(stack):
     assert first.json["model"] == second.json["model"] == "gpt-5-mini"
     (haiku,) = stack.received("claude_code/", mark)
     assert haiku.json["model"] == "claude-3-5-haiku-20241022"
+    assert haiku.headers["anthropic-beta"] == "oauth-2025-04-20"  # Claude Code sends its own beta but for Haiku

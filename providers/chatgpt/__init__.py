@@ -376,8 +376,9 @@ def gateway_request(settings: dict[str, Any], credentials: Any, request: Any) ->
     body["include"] = include
     import uuid
 
+    # Codex 0.171 sends a session id per conversation and no OpenAI-Beta header over HTTPS
+    # (older Codex and ChatMock sent `responses=experimental`; the current binary has no such string).
     request.headers.update({
-        "OpenAI-Beta": "responses=experimental",
         "session_id": request.client_headers.get("session_id") or str(uuid.uuid4()),
         "Accept": "text/event-stream",
     })

@@ -244,8 +244,10 @@ def gateway_request(settings: dict[str, Any], credentials: Any, request: Any) ->
         if client_betas:
             headers["anthropic-beta"] = ",".join(dict.fromkeys(client_betas))
         return
-    # The OAuth beta is merged with the client's own, never put in their place.
-    betas = [CLAUDE_CODE_BETA, settings["oauth_beta"], *client_betas]
+    # The OAuth beta is merged with the client's own, never put in their place. Claude Code
+    # 2.1.332 sends its own beta for every model but Haiku.
+    own = [] if "haiku" in request.model else [CLAUDE_CODE_BETA]
+    betas = [*own, settings["oauth_beta"], *client_betas]
     headers["anthropic-beta"] = ",".join(dict.fromkeys(betas))
     headers["x-app"] = "cli"
     headers["User-Agent"] = f"claude-cli/{settings['cli_version']} (external, cli)"
