@@ -86,3 +86,24 @@ def test_a_rate_limited_answer_records_its_windows_too(server, home, subscriptio
     assert wait_until(lambda: (home / "chatgpt_usage.json").exists())
     windows = json.loads((home / "chatgpt_usage.json").read_text())["windows"]
     assert windows == [{"name": "primary", "used_percent": 100.0, "window_minutes": 300}]
+
+
+def test_the_serve_command_answers_v1_in_its_own_process(chatgpt_home, subscription, cli):
+    """`oauth-hub serve` as people start it: the banner names the /v1 base, and /v1 answers."""
+    import subprocess
+
+    seed_sign_in("chatgpt", subscription.mint_tokens(), home=chatgpt_home)
+    seed_models("chatgpt", chatgpt_home)
+    process = subprocess.Popen([*cli.command, "serve", "--port", "0", "--json", "--quiet"], env=cli.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        info = json.loads(process.stdout.readline())
+        assert sorted(info["routes"][0]["models"]) == ["chatgpt/gpt-5", "chatgpt/gpt-5-codex", "chatgpt/gpt-5-mini"]
+        answer = requests.post(f"{info['base_url']}/v1/responses", timeout=10,
+                               headers={"Authorization": f"Bearer {info['key']}"},
+                               json={"model": "chatgpt/gpt-5", "input": "hi"})
+        assert answer.status_code == 200 and answer.json()["output"][-1]["content"][0]["text"] == "pong"
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=20)
+    assert f"OpenAI clients: {info['base_url']}/v1" in stderr
