@@ -46,6 +46,7 @@ class Catalog:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._listings: dict[str, _Listing] = {}
+        self._signed_in: tuple[int | None, list[str]] = (None, [])
 
     def _entries(self, provider: str) -> dict[str, dict[str, Any]]:
         path = self.store.models_path(provider)
@@ -67,7 +68,14 @@ class Catalog:
         return entries
 
     def providers(self) -> list[str]:
-        return self.store.signed_in_providers()
+        """Signed-in providers; the home is listed again only when its directory changed."""
+        try:
+            signature: int | None = os.stat(self.store.home).st_mtime_ns
+        except OSError:
+            return []
+        if signature != self._signed_in[0]:
+            self._signed_in = (signature, self.store.signed_in_providers())
+        return self._signed_in[1]
 
     def models(self, provider: str) -> list[Route]:
         """The provider's models, in the order its listing gave them, one per upstream id."""

@@ -22,7 +22,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientError, web
 
 from . import dialects, neutral, sse
 from .backend import BackendRequest
@@ -141,15 +141,19 @@ class Exchange:
         """Same dialect on both sides: the backend's bytes as they arrive (re-encoded only for an event hook)."""
         response = await self._start_stream()
         reader = sse.SSEReader() if hook is not None else None
-        async for chunk in answer.content.iter_any():
-            if reader is None:
-                await response.write(chunk)
-                continue
-            out = b""
-            for name, data in reader.feed(chunk):
-                out += sse.event(name if name != "message" else None, _apply(hook, data))
-            if out:
-                await response.write(out)
+        try:
+            async for chunk in answer.content.iter_any():
+                if reader is None:
+                    await response.write(chunk)
+                    continue
+                out = b""
+                for name, data in reader.feed(chunk):
+                    out += sse.event(name if name != "message" else None, _apply(hook, data))
+                if out:
+                    await response.write(out)
+        except (ClientError, TimeoutError):
+            response.force_close()  # the backend broke off: end the connection so the client sees it
+            return response
         await response.write_eof()
         return response
 
@@ -166,13 +170,16 @@ class Exchange:
             return response
         reader = sse.SSEReader()
         decoder = dialects.get(target).StreamReader()
-        async for chunk in answer.content.iter_any():
-            out = b""
-            for name, data in reader.feed(chunk):
-                for item in decoder.feed(name, _apply(hook, data) if hook else data):
-                    out += writer.write(item)
-            if out:
-                await response.write(out)
+        try:
+            async for chunk in answer.content.iter_any():
+                out = b""
+                for name, data in reader.feed(chunk):
+                    for item in decoder.feed(name, _apply(hook, data) if hook else data):
+                        out += writer.write(item)
+                if out:
+                    await response.write(out)
+        except (ClientError, TimeoutError):
+            pass  # the backend broke off: the reader reports the unfinished answer below
         tail = b"".join(writer.write(e) for e in decoder.close())
         if tail:
             await response.write(tail)
@@ -184,8 +191,11 @@ class Exchange:
         """A stream the caller did not ask for, collected into one answer in its dialect."""
         reader = sse.SSEReader()
         pairs: list[tuple[str, str]] = []
-        async for chunk in answer.content.iter_any():
-            pairs.extend(reader.feed(chunk))
+        try:
+            async for chunk in answer.content.iter_any():
+                pairs.extend(reader.feed(chunk))
+        except (ClientError, TimeoutError):
+            pass  # what arrived is judged below: an unfinished answer is a 502
         pairs.extend(reader.close())
         if hook is not None:
             pairs = [(name, _apply(hook, data)) for name, data in pairs]
