@@ -296,7 +296,7 @@ def main() -> int:
         home.mkdir(mode=0o700)
         (home / "config.toml").write_text(tomli_w.dumps({"providers": {
             "chatgpt": {"issuer": codex.issuer, "api_base": codex.api_base, "chatgpt_base": codex.chatgpt_base},
-            "claude_code": {"token_url": claude.token_url, "api_base": claude.api_base}}}))
+            "claude_code": claude.provider_settings()}}))
         codex_tokens, claude_tokens = codex.mint_tokens(), claude.mint_tokens()
         seed_sign_in("chatgpt", codex_tokens, home=home)
         seed_models("chatgpt", home)

@@ -80,7 +80,7 @@ def stack(tmp_path_factory):
     with FakeOpenAI(organization_id=None, project_id=None) as codex, FakeAnthropic(stream_delay=0) as claude:
         (home / "config.toml").write_text(tomli_w.dumps({"providers": {
             "chatgpt": {"issuer": codex.issuer, "api_base": codex.api_base, "chatgpt_base": codex.chatgpt_base},
-            "claude_code": {"token_url": claude.token_url, "api_base": claude.api_base},
+            "claude_code": claude.provider_settings(),
         }}))
         seed_sign_in("chatgpt", codex.mint_tokens(), home=home)
         seed_models("chatgpt", home)

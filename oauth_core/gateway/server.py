@@ -137,9 +137,13 @@ class Gateway:
         except OAuthHubError as exc:
             raise GatewayError(502, str(exc)) from None
 
-    async def credentials(self, name: str, stale: str | None = None) -> Credentials:
-        """Valid credentials: from the cached token file, refreshed (off the loop) when due or stale."""
-        from ..tokens import get_credentials, needs_refresh, refresh_credentials
+    async def credentials(self, name: str, stale: Credentials | None = None) -> Credentials:
+        """Valid credentials: from the cached token file, refreshed (off the loop) when due.
+
+        After a 401 answered ``stale``: a new API key when that is what was sent, else
+        refreshed tokens (another process's fresh refresh is reused).
+        """
+        from ..tokens import get_credentials, needs_refresh, refresh_credentials, renew_api_key
 
         try:
             if stale is None:
@@ -147,7 +151,10 @@ class Gateway:
                 if not needs_refresh(current):
                     return current
                 return await asyncio.to_thread(get_credentials, name, home=self.home)
-            return await asyncio.to_thread(refresh_credentials, name, home=self.home, stale_token=stale)
+            if stale.api_key:
+                return await asyncio.to_thread(renew_api_key, name, home=self.home, stale_key=stale.api_key)
+            return await asyncio.to_thread(refresh_credentials, name, home=self.home,
+                                           stale_token=stale.access_token or "")
         except (NotLoggedIn, SignInEnded) as exc:
             raise GatewayError(503, str(exc)) from None
         except OAuthHubError as exc:
@@ -199,7 +206,7 @@ class Gateway:
                     # Revoked or expired early: refresh once (another process's fresh refresh
                     # is reused) and try once more. A second 401 goes to the client.
                     answer.release()
-                    credentials = await self.credentials(provider.name, stale=credentials.access_token or "")
+                    credentials = await self.credentials(provider.name, stale=credentials)
                     continue
                 yield answer
                 return
