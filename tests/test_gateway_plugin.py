@@ -130,3 +130,18 @@ def test_a_third_party_provider_adapts_requests_and_answers(acme, anthropic, hom
     assert wait_until(lambda: (home / "acme_usage.json").exists())
     assert json.loads((home / "acme_usage.json").read_text())["windows"] == [{"name": "acme-5h",
                                                                               "used_percent": 21.0}]
+
+
+def test_a_backend_in_a_dialect_the_gateway_does_not_know_is_refused_in_the_callers_dialect(acme, anthropic):
+    class Other(Acme):
+        @hookimpl
+        def gateway_backend(self, credentials):
+            return {"grpc": "v1/generate"}
+
+    register_provider("acme", Other())
+    acme.gateway._providers.clear()  # serve loads a provider once per run; this test swaps it
+    before = len(anthropic.requests)
+    client = openai.OpenAI(base_url=f"{acme.base_url}/v1", api_key=KEY, max_retries=0)
+    with pytest.raises(openai.NotFoundError, match="does not take requests through the gateway"):
+        client.chat.completions.create(model=f"acme/{MODEL}", messages=[{"role": "user", "content": "x"}])
+    assert len(anthropic.requests) == before
