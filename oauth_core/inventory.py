@@ -13,16 +13,19 @@ from .provider import Provider
 from .store import Store
 
 # What `oauth-hub providers` shows a provider can do, by the hooks it implements: a
-# capability needs all of its hooks ("device login" needs both halves), except
-# "gateway", which any one of its hooks gives.
+# capability needs all of its hooks ("device login" needs both halves) unless marked
+# "any". "gateway" is the /v1 gateway of `oauth-hub serve` (gateway_backend says which
+# dialects the backend speaks); every provider has the raw /<provider>/ route anyway.
 CAPABILITIES: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("browser login", ("build_auth_url", "exchange_code"), True),
     ("device login", ("start_device_login", "poll_device_login"), True),
+    ("sign-in variants", ("sign_in_variants",), True),
     ("refresh", ("refresh_tokens",), True),
     ("revocation", ("revoke_tokens",), True),
     ("API key", ("obtain_api_key",), True),
     ("models", ("list_models", "model_entry"), True),
-    ("gateway", ("api_base", "request_headers"), False),
+    ("gateway", ("gateway_backend",), True),
+    ("usage limits", ("gateway_rate_limits",), True),
     ("environment", ("environment",), True),
 )
 

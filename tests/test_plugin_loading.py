@@ -181,6 +181,8 @@ def test_providers_lists_capabilities(cli):
         chatgpt["capabilities"])
     assert "start_device_login" in chatgpt["hooks"] and "poll_device_login" in chatgpt["hooks"]
     assert "device login" not in rows["claude_code"]["capabilities"]
+    assert "sign-in variants" in rows["claude_code"]["capabilities"]
+    assert "sign-in variants" not in chatgpt["capabilities"]
     assert "start_device_login" not in rows["claude_code"]["hooks"]
     human = cli("providers").stdout
     assert "can: browser login, device login, refresh" in human
@@ -224,3 +226,10 @@ def test_trace_covers_exporters(cli, widget):
     assert result.returncode == 0, result.stderr
     assert "oauth-hub trace: exporter widgettool: render(models, options) -> dict{widget-small}" in result.stderr
     assert WIDGET_TOKEN not in result.stderr
+
+
+def test_a_provider_without_gateway_hooks_is_not_listed_as_a_gateway(cli, widget):
+    rows = {r["name"]: r for r in cli("providers", "--json").json}
+    assert rows["widget"]["hooks"] == ["environment", "provider_defaults"]
+    assert rows["widget"]["capabilities"] == ["environment"]
+    assert "can: environment" in cli("providers").stdout
