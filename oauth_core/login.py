@@ -36,8 +36,8 @@ from .http import HttpClient
 from .loopback import CallbackServer
 from .pkce import PkcePair, new_state
 from .provider import Provider
-from .store import Store, read_json, set_aside, write_json
-from .tokens import load_credentials, save_credentials
+from .store import Store, read_json, record_name, set_aside, write_json
+from .tokens import command_target, load_credentials, save_credentials
 
 
 class LoginUI:
@@ -100,6 +100,7 @@ class LoginResult:
         account = self.credentials.account
         return {
             "provider": self.credentials.provider,
+            "account": self.credentials.account_name,
             "email": account.get("email"),
             "account_id": account.get("account_id"),
             "plan": account.get("plan"),
@@ -139,8 +140,14 @@ def login(
     paste: Iterable[str] | None = None,
     manual: bool = False,
     variant: str | None = None,
+    account: str | None = None,
 ) -> LoginResult:
     """Sign in to provider ``name`` through the browser and store tokens and model entries.
+
+    ``account``: which of the provider's accounts the sign-in is stored as (a new name
+    adds an account; an existing one is replaced, as a second login always replaced the
+    first). Default: ``$OAUTH_HUB_ACCOUNT``, else the provider's default account (``main``
+    for the first).
 
     ``paste``: lines of text (e.g. ``sys.stdin``) where the person may paste the
     redirect URL instead of the browser reaching the loopback server (SSH, containers).
@@ -156,8 +163,9 @@ def login(
     ui = ui or LoginUI()
     store = Store(home)
     provider = Provider.load(name, store)
+    account = store.resolve_account(name, account)
     http = http or HttpClient()
-    hint = f"oauth-hub login {name}"
+    hint = f"oauth-hub login {command_target(name, account)}"
     manual_uri = provider.settings.get("manual_redirect_uri") or ""
     if manual and not manual_uri:
         raise LoginError(
@@ -212,7 +220,7 @@ def login(
         )
     except IdPError as exc:
         raise LoginError(f"{exc} Nothing was saved; run `{hint}` to try again.") from None
-    return _complete(provider, store, http, answer, ui, hint, nonce=nonce)
+    return _complete(provider, store, http, answer, ui, hint, nonce=nonce, account=account)
 
 
 def choose_variant(provider: Provider, variant: str | None, ui: LoginUI) -> str | None:
@@ -260,8 +268,11 @@ def device_login(
     ui: LoginUI | None = None,
     http: HttpClient | None = None,
     variant: str | None = None,
+    account: str | None = None,
 ) -> LoginResult:
     """Sign in with a device code: no callback server, for machines without a browser.
+
+    ``account`` as for :func:`login`.
 
     The person opens the provider's device page on any device and types the code shown;
     this process polls until they approve, the code expires, or ``timeout``.
@@ -269,8 +280,9 @@ def device_login(
     ui = ui or LoginUI()
     store = Store(home)
     provider = Provider.load(name, store)
+    account = store.resolve_account(name, account)
     http = http or HttpClient()
-    hint = f"oauth-hub login {name} --device"
+    hint = f"oauth-hub login {command_target(name, account)} --device"
     if not provider.has("start_device_login"):
         raise LoginError(
             f"{provider.title} does not offer device-code sign-in. Use `oauth-hub login {name} --no-browser`, "
@@ -308,7 +320,7 @@ def device_login(
     except KeyboardInterrupt:
         raise LoginCancelled(f"Login interrupted; nothing was saved. Run `{hint}` to start again.") from None
     ui.step("Approved. Fetching tokens…")
-    return _complete(provider, store, http, answer, ui, hint)
+    return _complete(provider, store, http, answer, ui, hint, account=account)
 
 
 def _interval(value: Any) -> float:
@@ -322,19 +334,34 @@ def _interval(value: Any) -> float:
 
 def _complete(
     provider: Provider, store: Store, http: HttpClient, answer: dict[str, Any], ui: LoginUI, hint: str,
-    nonce: str | None = None,
+    nonce: str | None = None, account: str = "main",
 ) -> LoginResult:
     """After the code exchange: save tokens, then (best effort) the API key and models."""
     name = provider.name
     credentials = provider.credentials_from(answer, http=http, nonce=nonce)
+    credentials.account_name = account
     if not credentials.access_token:
         raise OAuthHubError(f"{provider.title} returned no access token. Run `{hint}` to try again.")
 
     warnings: list[str] = []
-    tokens_path = store.tokens_path(name)
+    record = record_name(name, account)
+    tokens_path = store.tokens_path(record)
     _set_aside_if_corrupt(tokens_path, warnings)
-    previous = _previous_sign_in(store, name)
+    previous = _previous_sign_in(store, name, account)
+    first_account = not store.records(name)
     save_credentials(store, credentials)
+    if first_account:
+        store.set_default_account(name, account)  # the first account is the default, whatever its name
+    return _finish_login(provider, store, http, credentials, ui, warnings, previous, record)
+
+
+def _finish_login(provider: Provider, store: Store, http: HttpClient, credentials: Credentials, ui: LoginUI,
+                  warnings: list[str], previous: Credentials | None, record: str) -> LoginResult:
+    """The optional steps after the tokens are saved: profile, API key, models, revoking the replaced sign-in."""
+    from .provider import account_prefix
+
+    name = provider.name
+    tokens_path = store.tokens_path(record)
 
     if provider.has("account_profile"):
         try:
@@ -358,10 +385,12 @@ def _complete(
     if provider.has("list_models"):  # an identity-only provider (plain OIDC) has none
         ui.step("Listing the models this account can use…")
         try:
-            models = build_model_entries(provider, http, credentials)
+            is_default = credentials.account_name == store.default_account(name)
+            models = build_model_entries(provider, http, credentials,
+                                         prefix=account_prefix(provider.settings, credentials.account_name, is_default))
         except OAuthHubError as exc:
             warnings.append(f"Could not list models: {exc}")
-    models_path = store.models_path(name)
+    models_path = store.models_path(record)
     if models:
         try:
             write_model_entries(models_path, models, provider.settings["oauth_source"])
@@ -375,10 +404,10 @@ def _complete(
     return LoginResult(credentials, models, tokens_path, models_path, warnings)
 
 
-def _previous_sign_in(store: Store, name: str) -> Credentials | None:
+def _previous_sign_in(store: Store, name: str, account: str) -> Credentials | None:
     """The sign-in a new login is about to replace (``None`` if none, or unreadable)."""
     try:
-        return load_credentials(name, store)
+        return load_credentials(name, store, account)
     except OAuthHubError:
         return None
 
@@ -411,9 +440,13 @@ def _set_aside_if_corrupt(path: Path, warnings: list[str]) -> None:
         warnings.append(f"{path} was unreadable; it was kept as {kept.name} and replaced by the new sign-in.")
 
 
-def build_model_entries(provider: Provider, http: HttpClient, credentials: Credentials) -> dict[str, dict[str, Any]]:
-    """Ask the provider for its models and turn each into a prefixed model entry."""
-    prefix = provider.settings["prefix"]
+def build_model_entries(provider: Provider, http: HttpClient, credentials: Credentials,
+                        prefix: str | None = None) -> dict[str, dict[str, Any]]:
+    """Ask the provider for its models and turn each into a prefixed model entry.
+
+    ``prefix``: the account's (see :func:`oauth_core.accounts.account_prefix`); default the provider's own.
+    """
+    prefix = provider.settings["prefix"] if prefix is None else prefix
     source = provider.settings["oauth_source"]
     entries: dict[str, dict[str, Any]] = {}
     for model in provider.call("list_models", http=http, credentials=credentials):

@@ -1,6 +1,9 @@
 """The token record's whole life: read, refresh, write, delete.
 
-This module owns ``<provider>_oauth.json``. Everything else that needs a sign-in
+This module owns the token record of every account (``<record>_oauth.json``, or the
+keyring entry its stub names: :mod:`oauth_core.keyring_storage`). Every function takes
+``account``: ``None`` means ``$OAUTH_HUB_ACCOUNT`` or else the provider's default account
+(:meth:`~oauth_core.store.Store.resolve_account`). Everything else that needs a sign-in
 (``accounts``' status and logout, ``login``, ``serve``, the exporters, ``auth``) goes
 through it, and it depends on none of them: the engine's import graph has no circle
 (``tests/test_architecture.py`` walks it).
@@ -12,8 +15,9 @@ and refresh tokens rotate: if two processes refresh with the same refresh token,
 second is told ``refresh_token_reused`` and (at OpenAI) the whole sign-in is revoked.
 So a refresh here is always:
 
-1. take an exclusive lock beside the token file (``filelock``: an OS lock, released by
-   the kernel if its holder dies, so a crashed process cannot wedge anyone);
+1. take an exclusive lock beside the token file, one per account (``filelock``: an OS
+   lock, released by the kernel if its holder dies, so a crashed process cannot wedge
+   anyone; it stays a file in keyring mode too);
 2. re-read the file: if another process already refreshed, use its result;
 3. otherwise call the provider's ``refresh_tokens`` hook, keep what the answer leaves
    out, and write atomically.
@@ -48,7 +52,18 @@ from .credentials import Credentials, parse_iso
 from .discovery import LOAD_ENV
 from .errors import CorruptFileError, IdPError, NetworkError, NotLoggedIn, OAuthHubError, ProviderNotFound, notify
 from .provider import check_name
-from .store import HOME_ENV, Store, provider_lock, read_json, tighten_file, write_json
+from .store import (
+    ACCOUNT_ENV,
+    HOME_ENV,
+    MAIN_ACCOUNT,
+    Store,
+    check_account,
+    provider_lock,
+    read_json,
+    record_name,
+    tighten_file,
+    write_json,
+)
 
 REFRESH_MARGIN = 5 * 60  # refresh this many seconds before the access token expires
 MAX_AGE = 8 * 24 * 3600  # and at the latest this long after the previous refresh
@@ -66,38 +81,122 @@ def known_name(name: str, store: Store) -> str:
     excluded = plugins.not_loaded(name)  # left out by OAUTH_HUB_LOAD_PLUGINS: refused by every command alike
     if excluded:
         raise ProviderNotFound(excluded)
-    if store.tokens_path(name).exists():
+    if store.records(name):
         return name  # a sign-in whose provider was uninstalled can still be shown and logged out of
     known = ", ".join(names) or "none installed"
     raise ProviderNotFound(f"Unknown provider {name!r}. Known providers: {known}.")
 
 
-def load_credentials(name: str, store: Store) -> Credentials | None:
-    """The stored credentials of ``name``; ``None`` when not signed in."""
-    path = store.tokens_path(name)
+def command_target(provider: str, account: str) -> str:
+    """How commands name this account: ``chatgpt`` for ``main``, ``chatgpt --account work`` otherwise."""
+    return provider if account == MAIN_ACCOUNT else f"{provider} --account {account}"
+
+
+def not_signed_in(provider: str, account: str, store: Store) -> NotLoggedIn:
+    """The error for an account with no sign-in, naming the accounts there are."""
+    if account == MAIN_ACCOUNT and not store.records(provider):
+        return NotLoggedIn(f"Not signed in to {provider}. Run `oauth-hub login {provider}` first.")
+    others = ", ".join(store.accounts(provider)) or "none"
+    return NotLoggedIn(f"{provider} has no account {account!r} (its accounts: {others}). Run "
+                       f"`oauth-hub login {command_target(provider, account)}` to add it.")
+
+
+def load_credentials(name: str, store: Store, account: str | None = None) -> Credentials | None:
+    """The stored credentials of ``name``'s account (default: the default one); ``None`` when not signed in."""
+    account = store.resolve_account(name, account)
+    path = store.tokens_path(record_name(name, account))
     tighten_file(path)
     data = read_json(path)
     if data is None:
         return None
+    hint = command_target(name, account)
     if not isinstance(data, dict):
         raise CorruptFileError(f"{path} does not hold a JSON object; it was left untouched. "
-                               f"Run `oauth-hub logout {name}` and log in again.")
+                               f"Run `oauth-hub logout {hint}` and log in again.")
+    if data.get("storage") == "keyring":  # a stub: the record itself is in the keyring
+        from . import keyring_storage
+
+        service, username = keyring_storage.stub_entry(data, path)
+        data = keyring_storage.read_record(service, username, path, hint)
     try:
-        return Credentials.from_json(name, data)
+        return Credentials.from_json(name, data, account_name=account)
     except (TypeError, ValueError) as exc:
         raise CorruptFileError(f"{path} has an invalid {exc}; it was left untouched. "
-                               f"Run `oauth-hub logout {name}` and log in again.") from None
+                               f"Run `oauth-hub logout {hint}` and log in again.") from None
 
 
-def save_credentials(store: Store, credentials: Credentials) -> Path:
-    """Write the record atomically, private from the first byte; returns its path."""
-    path = store.tokens_path(credentials.provider)
-    write_json(path, credentials.to_json())
+def storage_setting(store: Store) -> str:
+    """The ``storage`` setting of ``config.toml``: ``file`` (default), ``keyring`` or ``auto``."""
+    from . import config
+    from .keyring_storage import configured
+
+    path = store.config_path()
+    return configured(config.load(path), path)
+
+
+def save_credentials(store: Store, credentials: Credentials, *, storage: str | None = None) -> Path:
+    """Write the record where the ``storage`` setting says; returns the path of its file.
+
+    ``file``: the record itself, atomically, private from the first byte. ``keyring``:
+    the record into the OS keyring first, then the stub that names it (atomically
+    replacing whatever was in the file, so a record moved from a file leaves no token
+    behind). Moving back to ``file`` deletes the keyring entry once the file is written.
+    """
+    record = record_name(credentials.provider, check_account(credentials.account_name))
+    path = store.tokens_path(record)
+    from . import keyring_storage
+
+    where = keyring_storage.resolve(storage if storage is not None else storage_setting(store))
+    try:
+        previous = read_json(path)
+    except CorruptFileError:
+        previous = None
+    old_entry = keyring_storage.stub_entry(previous, path) if keyring_storage.is_stub(previous) else None
+    payload = credentials.to_json()
+    if where == "keyring":
+        service, username = old_entry or (keyring_storage.SERVICE, keyring_storage.entry_username(store.home, record))
+        store.ensure()
+        with provider_lock(store.home / keyring_storage.KEYRING_LOCK, timeout=LOCK_TIMEOUT, who="keyring"):
+            keyring_storage.write_record(service, username, payload)
+        write_json(path, keyring_storage.stub_for(payload, service, username))
+        return path
+    write_json(path, payload)
+    if old_entry is not None:
+        delete_keyring_entry(store, *old_entry)
     return path
 
 
+def delete_keyring_entry(store: Store, service: str, username: str) -> bool:
+    from . import keyring_storage
+
+    with provider_lock(store.home / keyring_storage.KEYRING_LOCK, timeout=LOCK_TIMEOUT, who="keyring"):
+        return keyring_storage.delete_record(service, username)
+
+
+def delete_record(store: Store, provider: str, account: str) -> bool:
+    """Delete an account's record: its file, and the keyring entry a stub names. Under :func:`record_lock`."""
+    from . import keyring_storage
+
+    path = store.tokens_path(record_name(provider, account))
+    try:
+        data = read_json(path)
+    except CorruptFileError:
+        data = None
+    if keyring_storage.is_stub(data):
+        delete_keyring_entry(store, *keyring_storage.stub_entry(data, path))
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise OAuthHubError(f"Cannot delete {path}: {exc.strerror or exc}.") from None
+    return True
+
+
 def record_lock(store: Store, name: str) -> Any:
-    """The lock every change of ``name``'s record is made under, for logout: removed when done.
+    """The lock every change of a record is made under, for logout: removed when done.
+
+    ``name`` is the record name (:func:`~oauth_core.store.record_name`): one lock per account.
 
     Refreshes take the same lock (:func:`refresh_credentials`); logout holds it so a
     refresh running in another process cannot write the record back after it was
@@ -123,7 +222,8 @@ def record_lock(store: Store, name: str) -> Any:
 # -- always-valid tokens ------------------------------------------------------------
 
 _cache: dict[str, tuple[tuple[int, int, int], Credentials, float]] = {}
-_paths: dict[tuple[str, str | None, str | None], tuple[Store, str]] = {}
+_stores: dict[tuple[str | None, str | None], Store] = {}
+_paths: dict[tuple[str, str, str], str] = {}
 _cache_lock = threading.Lock()
 
 
@@ -158,31 +258,40 @@ def needs_refresh(credentials: Credentials, now: float | None = None) -> bool:
     return (time.time() if now is None else now) >= refresh_due_at(credentials)
 
 
-def _locate(name: str, home: str | Path | None) -> tuple[Store, str]:
-    """The store and token-file path for ``name``; memoised, since pathlib is slow in a hot loop."""
-    key = (name, None if home is None else os.fspath(home), os.environ.get(HOME_ENV))
-    found = _paths.get(key)
-    if found is None:
-        store = Store(home)
-        found = _paths[key] = (store, str(store.tokens_path(check_name(name))))
-    return found
+def _locate(name: str, home: str | Path | None, account: str | None) -> tuple[Store, str, str]:
+    """The store, the account and its token-file path; memoised, since pathlib is slow in a hot loop.
+
+    The account named, else ``$OAUTH_HUB_ACCOUNT``, else the provider's default (one
+    ``stat`` of ``accounts.json``, which ``accounts default`` may change at any time).
+    """
+    key = (None if home is None else os.fspath(home), os.environ.get(HOME_ENV))
+    store = _stores.get(key)
+    if store is None:
+        store = _stores[key] = Store(home)
+    if account is None:
+        account = os.environ.get(ACCOUNT_ENV) or store.default_account(check_name(name))
+    record_key = (key[0] or key[1] or "", name, account)
+    path = _paths.get(record_key)
+    if path is None:
+        path = _paths[record_key] = str(store.tokens_path(record_name(check_name(name), check_account(account))))
+    return store, account, path
 
 
-def _read(name: str, home: str | Path | None) -> tuple[Credentials, float]:
+def _read(name: str, home: str | Path | None, account: str | None = None) -> tuple[Credentials, float]:
     """The stored credentials and when they fall due, cached while the file is unchanged."""
-    store, path = _locate(name, home)
+    store, account, path = _locate(name, home, account)
     if LOAD_ENV in os.environ:
         _check_loaded(name, store)
     signature = _signature(path)
     if signature is None:
         known_name(name, store)  # an unknown name gets the list of known ones
-        raise NotLoggedIn(f"Not signed in to {name}. Run `oauth-hub login {name}` first.")
+        raise not_signed_in(name, account, store)
     cached = _cache.get(path)
     if cached is not None and cached[0] == signature:
         return cached[1], cached[2]
-    credentials = load_credentials(name, store)
+    credentials = load_credentials(name, store, account)
     if credentials is None:
-        raise NotLoggedIn(f"Not signed in to {name}. Run `oauth-hub login {name}` first.")
+        raise not_signed_in(name, account, store)
     due = refresh_due_at(credentials)
     with _cache_lock:
         _cache[path] = (signature, credentials, due)
@@ -203,17 +312,22 @@ def _check_loaded(name: str, store: Store) -> None:
         _loaded_checked.add(key)
 
 
-def get_credentials(provider: str, *, home: str | Path | None = None, refresh: bool = True) -> Credentials:
-    """The whole stored record, refreshed first if due. A copy: changing it changes nothing."""
-    credentials, due = _read(provider, home)
+def get_credentials(provider: str, *, home: str | Path | None = None, refresh: bool = True,
+                    account: str | None = None) -> Credentials:
+    """The whole stored record, refreshed first if due. A copy: changing it changes nothing.
+
+    ``account``: which of the provider's accounts (default: ``$OAUTH_HUB_ACCOUNT``, else
+    the provider's default account); ``credentials.account_name`` says which one it was.
+    """
+    credentials, due = _read(provider, home, account)
     if refresh and time.time() >= due:
         credentials = _refresh_or_keep(provider, home, credentials)
     return credentials.copy()
 
 
-def get_token(provider: str, *, home: str | Path | None = None) -> str:
-    """A valid access token for ``provider``, refreshing it if needed."""
-    credentials, due = _read(provider, home)
+def get_token(provider: str, *, home: str | Path | None = None, account: str | None = None) -> str:
+    """A valid access token for ``provider`` (its ``account``, default the default one), refreshed if needed."""
+    credentials, due = _read(provider, home, account)
     if time.time() >= due:
         credentials = _refresh_or_keep(provider, home, credentials)
     assert credentials.access_token
@@ -228,7 +342,8 @@ def _refresh_or_keep(provider: str, home: str | Path | None, credentials: Creden
     (:class:`SignInEnded`) and an already-expired token still raise.
     """
     try:
-        return refresh_credentials(provider, home=home, stale_token=credentials.access_token)
+        return refresh_credentials(provider, home=home, stale_token=credentials.access_token,
+                                   account=credentials.account_name)
     except (NetworkError, IdPError) as exc:
         if isinstance(exc, IdPError) and (exc.status or 0) < 500:
             raise
@@ -240,13 +355,13 @@ def _refresh_or_keep(provider: str, home: str | Path | None, credentials: Creden
         return credentials
 
 
-def get_api_key(provider: str, *, home: str | Path | None = None) -> str:
+def get_api_key(provider: str, *, home: str | Path | None = None, account: str | None = None) -> str:
     """The account's API key; raises when the account has none (subscription mode)."""
-    credentials = get_credentials(provider, home=home)
+    credentials = get_credentials(provider, home=home, account=account)
     if not credentials.api_key:
         raise OAuthHubError(
             f"{provider} has no API key for this account (it signs in with a subscription). "
-            f"Use the access token instead: `oauth-hub token {provider}`."
+            f"Use the access token instead: `oauth-hub token {command_target(provider, credentials.account_name)}`."
         )
     return credentials.api_key
 
@@ -258,6 +373,7 @@ def refresh_credentials(
     force: bool = False,
     stale_token: str | None = None,
     http: Any = None,
+    account: str | None = None,
 ) -> Credentials:
     """Refresh under the cross-process lock; see the module docstring.
 
@@ -268,11 +384,13 @@ def refresh_credentials(
     """
     store = Store(home)
     known_name(provider, store)
+    account = store.resolve_account(provider, account)
+    record = record_name(provider, account)
     store.ensure()
-    with provider_lock(store.lock_path(provider), timeout=LOCK_TIMEOUT, who=provider):
-        current = load_credentials(provider, store)
+    with provider_lock(store.lock_path(record), timeout=LOCK_TIMEOUT, who=_who(provider, account)):
+        current = load_credentials(provider, store, account)
         if current is None:
-            raise NotLoggedIn(f"Not signed in to {provider}. Run `oauth-hub login {provider}` first.")
+            raise not_signed_in(provider, account, store)
         someone_else_refreshed = stale_token is not None and current.access_token != stale_token
         if not force and (someone_else_refreshed or stale_token is None) and not needs_refresh(current):
             return current
@@ -293,8 +411,14 @@ def _refresh_locked(provider: str, store: Store, current: Credentials, http: Any
     return updated
 
 
+def _who(provider: str, account: str) -> str:
+    """Whose lock, in an error message: ``chatgpt`` or ``chatgpt (account work)``."""
+    return provider if account == MAIN_ACCOUNT else f"{provider} (account {account})"
+
+
 def renew_api_key(
-    provider: str, *, home: str | Path | None = None, stale_key: str | None = None, http: Any = None
+    provider: str, *, home: str | Path | None = None, stale_key: str | None = None, http: Any = None,
+    account: str | None = None,
 ) -> Credentials:
     """Replace an API key that an API answered 401 to; return the updated credentials.
 
@@ -309,11 +433,13 @@ def renew_api_key(
 
     store = Store(home)
     known_name(provider, store)
+    account = store.resolve_account(provider, account)
     store.ensure()
-    with provider_lock(store.lock_path(provider), timeout=LOCK_TIMEOUT, who=provider):
-        current = load_credentials(provider, store)
+    with provider_lock(store.lock_path(record_name(provider, account)), timeout=LOCK_TIMEOUT,
+                       who=_who(provider, account)):
+        current = load_credentials(provider, store, account)
         if current is None:
-            raise NotLoggedIn(f"Not signed in to {provider}. Run `oauth-hub login {provider}` first.")
+            raise not_signed_in(provider, account, store)
         if current.api_key and current.api_key != stale_key:
             return current
         loaded = Provider.load(provider, store)
@@ -330,14 +456,16 @@ def renew_api_key(
         return updated
 
 
-def get_environment(provider: str, *, home: str | Path | None = None) -> dict[str, str]:
+def get_environment(provider: str, *, home: str | Path | None = None, account: str | None = None) -> dict[str, str]:
     """Environment variables that hand the (fresh) credentials to another program.
 
-    The provider names them (``environment`` hook), e.g. ``CHATGPT_OAUTH_API_KEY``.
+    The provider names them (``environment`` hook), e.g. ``CHATGPT_OAUTH_API_KEY``; the
+    names are the same for every account (``exec --account work`` runs a tool with the
+    work account's values under the names it reads).
     """
     from .provider import Provider
 
-    credentials = get_credentials(provider, home=home)
+    credentials = get_credentials(provider, home=home, account=account)
     loaded = Provider.load(provider, Store(home))
     env = loaded.call("environment", required=False, credentials=credentials) or {}
     return {str(k): str(v) for k, v in env.items() if v}

@@ -30,6 +30,7 @@ class ExportResult:
     exporter: str
     tool: str
     path: str | None
+    account: str | None = None  # the account exported; None: the provider's default account
     keys: list[str] = field(default_factory=list)  # the entries now in the file that are ours
     models: list[str] = field(default_factory=list)  # the model entries (of <provider>_models.json) exported
     skipped: list[dict[str, str]] = field(default_factory=list)
@@ -91,31 +92,47 @@ def build_export_models(
     via_serve: bool = False,
     serve_port: int | None = None,
     include_secrets: bool = False,
+    account: str | None = None,
 ) -> tuple[list[ExportModel], ExportOptions]:
     """One :class:`ExportModel` per model entry the provider wrote, and the export's options.
 
     Direct when the account has an API key and the entry names the variable that holds
     it; through ``oauth-hub serve`` otherwise (or when ``via_serve``).
+
+    ``account`` (default: the default account): the default account's entries keep the
+    provider's marker and reach ``serve`` at ``/<provider>`` (so they follow ``accounts
+    default``); another account's carry ``<marker>@<account>`` and go to
+    ``/<provider>@<account>``, and always through ``serve`` unless the secret itself is
+    written (``include_secrets``): the environment variables an entry names are the
+    same for every account, and one environment holds one value of each.
     """
     from ..provider import Provider
     from ..serve import DEFAULT_PORT, KEY_ENV, local_base_url, stable_key, upstream_base
+    from ..store import ACCOUNT_SEP, record_name
     from ..tokens import get_credentials, known_name
 
     store = Store(home)
     known_name(provider, store)
+    account = store.resolve_account(provider, account)
+    is_default = account == store.default_account(provider)
     loaded = Provider.load(provider, store)
-    credentials = get_credentials(provider, home=store.home, refresh=False)
-    marker = str(loaded.settings["oauth_source"])
-    path = store.models_path(provider)
+    credentials = get_credentials(provider, home=store.home, refresh=False, account=account)
+    source = str(loaded.settings["oauth_source"])
+    marker = source if is_default else f"{source}{ACCOUNT_SEP}{account}"
+    route = provider if is_default else f"{provider}{ACCOUNT_SEP}{account}"
+    path = store.models_path(record_name(provider, account))
     entries = read_json(path)
     if entries is not None and not isinstance(entries, dict):
         raise CorruptFileError(f"{path} does not hold a JSON object; it was left untouched.")
-    own = [(k, e) for k, e in (entries or {}).items() if isinstance(e, dict) and e.get("oauth_source") == marker]
+    own = [(k, e) for k, e in (entries or {}).items() if isinstance(e, dict) and e.get("oauth_source") == source]
     if not own:
-        raise OAuthHubError(f"There are no {provider} model entries to export. Run `oauth-hub login {provider}`: "
-                            "it lists the models the account can use.")
+        from ..tokens import command_target
+
+        raise OAuthHubError(f"There are no {provider} model entries to export. Run `oauth-hub login "
+                            f"{command_target(provider, account)}`: it lists the models the account can use.")
     serve_url = local_base_url(serve_port or DEFAULT_PORT)
-    direct_base = upstream_base(loaded, credentials, store) if credentials.api_key and not via_serve else None
+    direct_ok = credentials.api_key and not via_serve and (is_default or include_secrets)
+    direct_base = upstream_base(loaded, credentials, store) if direct_ok else None
     models = []
     for key, entry in own:
         endpoint = entry.get("custom_endpoint") if isinstance(entry.get("custom_endpoint"), dict) else {}
@@ -130,15 +147,16 @@ def build_export_models(
             secret = credentials.api_key if direct else stable_key(store.home)
         context = entry.get("context_length")
         base_url, secret_env = (direct_base, env) if direct_base is not None and env is not None else (
-            f"{serve_url}/{provider}", KEY_ENV)
+            f"{serve_url}/{route}", KEY_ENV)
         models.append(ExportModel(
             provider=provider, key=str(key), model=str(entry.get("name") or key), api=entry_api(entry),
             base_url=base_url, secret_env=secret_env, via_serve=not direct, marker=marker,
             context_length=context if isinstance(context, int) and not isinstance(context, bool) else None,
-            headers=headers, secret=secret,
+            headers=headers, secret=secret, account=None if is_default else account,
         ))
     options = ExportOptions(provider=provider, title=loaded.title, marker=marker, serve_url=serve_url,
-                            serve_key_env=KEY_ENV, include_secrets=include_secrets)
+                            serve_key_env=KEY_ENV, include_secrets=include_secrets,
+                            account=None if is_default else account)
     return models, options
 
 
@@ -155,6 +173,7 @@ def export_models(
     via_serve: bool = False,
     serve_port: int | None = None,
     home: str | Path | None = None,
+    account: str | None = None,
 ) -> ExportResult:
     """Write (or, with ``print_only``, only show) ``provider``'s models in ``exporter``'s format.
 
@@ -163,10 +182,10 @@ def export_models(
     """
     tool = load_exporter(exporter)
     models, options = build_export_models(provider, home=home, via_serve=via_serve, serve_port=serve_port,
-                                          include_secrets=include_secrets)
+                                          include_secrets=include_secrets, account=account)
     usable = [m for m in models if m.api in tool.apis]
     result = ExportResult(provider=provider, exporter=tool.name, tool=tool.title, path=None,
-                          via_serve=any(m.via_serve for m in usable))
+                          account=options.account, via_serve=any(m.via_serve for m in usable))
     for m in models:
         if m.api not in tool.apis:
             result.skipped.append({"key": m.key, "model": m.model, "api": m.api,
@@ -210,7 +229,7 @@ def export_models(
             result.backup = str(backup_file(target, mode=secret_mode))
         write_file(target, result.text, mode=secret_mode)
         result.written = True
-    _record(Store(home), provider, tool.name, target, result.keys, options.marker)
+    _record(Store(home), provider, tool.name, target, result.keys, options.marker, options.account)
     return result
 
 

@@ -54,6 +54,12 @@ class ExportModel:
     context_length: int | None = None
     headers: dict[str, str] = field(default_factory=dict)  # non-secret headers the upstream needs
     secret: str | None = field(default=None, repr=False)
+    account: str | None = None  # the provider's account, when it is not the default one
+
+    @property
+    def label(self) -> str:
+        """``chatgpt``, or ``chatgpt-work`` for another account: for ids a tool shows (one per account)."""
+        return self.provider if self.account is None else f"{self.provider}-{self.account}"
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -71,6 +77,7 @@ class ExportOptions:
     serve_url: str  # http://127.0.0.1:PORT, where `oauth-hub serve` listens
     serve_key_env: str
     include_secrets: bool
+    account: str | None = None  # the account exported when it is not the provider's default (None: the default)
 
 
 # -- the hooks an exporter implements --------------------------------------------------------

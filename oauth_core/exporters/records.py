@@ -1,4 +1,11 @@
-"""The record of what ``export`` wrote (``exports.json`` in the home), and its removal at logout."""
+"""The record of what ``export`` wrote (``exports.json`` in the home), and its removal at logout.
+
+Each row names the account it was exported for: ``"account": null`` (or no key, as an
+older oauth-hub wrote it) for the provider's *default* account, whose entries keep the
+provider's own names and reach whichever account is the default; an account name for
+another account's entries (``chatgpt-work-…``). ``logout --account NAME`` removes the
+rows of NAME, and those of the default when NAME was the default.
+"""
 
 from __future__ import annotations
 
@@ -30,15 +37,17 @@ def _save_records(store: Store, rows: list[dict[str, Any]]) -> None:
     write_json(store.home / RECORD_FILE, {"version": 1, "exports": rows})
 
 
-def _record(store: Store, provider: str, exporter: str, path: Path, keys: list[str], marker: str) -> None:
-    """Remember which entries of ``provider`` are in ``path``; forget the file when none are."""
+def _record(store: Store, provider: str, exporter: str, path: Path, keys: list[str], marker: str,
+            account: str | None = None) -> None:
+    """Remember which entries of ``provider`` (its ``account``; ``None``: the default) are in ``path``."""
     from ..credentials import utc_now_iso
 
     rows = [r for r in _records(store)
-            if (r.get("provider"), r.get("exporter"), r.get("path")) != (provider, exporter, str(path))]
+            if (r.get("provider"), r.get("account"), r.get("exporter"), r.get("path"))
+            != (provider, account, exporter, str(path))]
     if keys:
-        rows.append({"provider": provider, "exporter": exporter, "path": str(path), "keys": list(keys),
-                     "marker": marker, "exported_at": utc_now_iso()})
+        rows.append({"provider": provider, "account": account, "exporter": exporter, "path": str(path),
+                     "keys": list(keys), "marker": marker, "exported_at": utc_now_iso()})
     _save_records(store, rows)
 
 
@@ -47,8 +56,12 @@ def exported(provider: str | None = None, *, home: str | Path | None = None) -> 
     return [r for r in _records(Store(home)) if provider is None or r.get("provider") == provider]
 
 
-def remove_exports(provider: str, *, home: str | Path | None = None) -> dict[str, Any]:
+def remove_exports(provider: str, *, home: str | Path | None = None, account: str | None = None,
+                   default: bool = True) -> dict[str, Any]:
     """Remove from each tool's file exactly the entries ``export`` recorded for ``provider``.
+
+    ``account``: only the rows of that account, plus the default account's rows when
+    ``default`` (the account was the default). Without ``account``: every row of the provider.
 
     Called by ``logout``. Entries are removed only while they still carry our marker;
     each changed file is backed up first. A file that cannot be read or parsed is left
@@ -63,7 +76,9 @@ def remove_exports(provider: str, *, home: str | Path | None = None) -> dict[str
         return report
     kept = []
     for row in rows:
-        if row.get("provider") != provider:
+        mine = row.get("provider") == provider and (
+            account is None or row.get("account") == account or (default and row.get("account") is None))
+        if not mine:
             kept.append(row)
             continue
         path = Path(str(row.get("path")))

@@ -87,7 +87,7 @@ class Exchange:
         except UnknownModel as exc:
             raise GatewayError(404, str(exc)) from None
         provider = self.gateway.provider_or_error(route.provider)
-        credentials = await self.gateway.credentials(route.provider)
+        credentials = await self.gateway.credentials(route.provider, account=route.account)
         backend = provider.call("gateway_backend", required=False, credentials=credentials) or {}
         backend = {d: p for d, p in backend.items() if d in dialects.DIALECTS}  # dialects the gateway knows
         if not backend:
