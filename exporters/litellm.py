@@ -78,7 +78,7 @@ def render(models: list[ExportModel], options: ExportOptions) -> dict[str, Any]:
     entries: dict[str, Any] = {}
     for m in models:
         params: dict[str, Any] = {
-            "model": _PREFIX[m.api] + m.model,
+            "model": _PREFIX[m.api] + m.request_model,
             "api_base": m.base_url,
             "api_key": secret_or(m, f"os.environ/{m.secret_env}"),
         }
