@@ -74,6 +74,7 @@ from oauth_core.testing._server import (
     JSON,
     NO_STORE,
     VERIFIER_RE,
+    Break,
     RecordedRequest,
     ReplyError,
     Request,
@@ -316,6 +317,7 @@ class FakeAnthropic(VendorGrantBook):
         tool_call_arguments: str = '{"city": "Paris"}',
         tool_preamble: str = "Let me check.",
         stream_stall: float = 0.0,
+        stream_break: bool = False,
         clock_offset: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -366,6 +368,8 @@ class FakeAnthropic(VendorGrantBook):
         #: When > 0, the stream goes silent this long after its first delta and notices
         #: meanwhile when the client hangs up (``aborted_streams``).
         self.stream_stall = stream_stall
+        #: When true, the API dies after the first delta: the connection closes mid-answer.
+        self.stream_break = stream_break
         #: Subscription usage sent back on OAuth calls: window -> (utilization 0..1, resets in s).
         self.unified_usage: dict[str, tuple[float, int]] = {"5h": (0.21, 3600), "7d": (0.68, 3 * 86400)}
 
@@ -993,7 +997,7 @@ class FakeAnthropic(VendorGrantBook):
         return headers
 
     def _stream_events(self, msg_id: str, model: str, blocks: list[dict[str, Any]], stop_reason: str,
-                       input_tokens: int, output_tokens: int) -> Iterator[bytes | Stall]:
+                       input_tokens: int, output_tokens: int) -> Iterator[bytes | Stall | Break]:
         delay = self.stream_delay
         stalled = False
         yield _sse(
@@ -1029,6 +1033,9 @@ class FakeAnthropic(VendorGrantBook):
                     time.sleep(delay)
                 yield _sse("content_block_delta",
                            {"type": "content_block_delta", "index": index, "delta": {"type": kind, field: part}})
+                if self.stream_break:
+                    yield Break()
+                    return
                 if self.stream_stall and not stalled:
                     stalled = True
                     yield Stall(self.stream_stall)
