@@ -97,6 +97,8 @@ class CodexResponsesMixin:
     reply_text: str = "pong"
     #: The arguments (JSON text) of the function call the fake makes when offered tools.
     tool_call_arguments: str = '{"city": "Paris"}'
+    #: The tool the fake calls when offered it (by name); otherwise the first tool offered.
+    tool_call_name: str | None = None
     #: Seconds between streamed deltas.
     stream_delay: float = 0.0
     #: When > 0, the stream goes silent this long after its first delta (a model that
@@ -237,7 +239,7 @@ class CodexResponsesMixin:
         index = len(output)
         stalled = False
         if call_tool:
-            tool = tools[0]
+            tool = next((t for t in tools if t.get("name") == self.tool_call_name), tools[0])
             item_id = "fc_" + secrets.token_hex(12)
             item = {"id": item_id, "type": "function_call", "status": "in_progress", "arguments": "",
                     "call_id": "call_" + secrets.token_hex(10), "name": tool["name"]}

@@ -315,6 +315,7 @@ class FakeAnthropic(VendorGrantBook):
         stream_delay: float = 0.05,
         require_claude_code_system: bool = True,
         tool_call_arguments: str = '{"city": "Paris"}',
+        tool_call_name: str | None = None,
         tool_preamble: str = "Let me check.",
         stream_stall: float = 0.0,
         stream_break: bool = False,
@@ -364,6 +365,8 @@ class FakeAnthropic(VendorGrantBook):
         #: When offered tools (and no tool result came back yet) the fake calls the first
         #: one with these arguments (JSON text), after ``tool_preamble`` as text if set.
         self.tool_call_arguments = tool_call_arguments
+        #: The tool the fake calls when offered it (by name); otherwise the first tool offered.
+        self.tool_call_name = tool_call_name
         self.tool_preamble = tool_preamble
         #: When > 0, the stream goes silent this long after its first delta and notices
         #: meanwhile when the client hangs up (``aborted_streams``).
@@ -980,7 +983,8 @@ class FakeAnthropic(VendorGrantBook):
             blocks: list[dict[str, Any]] = []
             if self.tool_preamble:
                 blocks.append({"type": "text", "text": self.tool_preamble})
-            blocks.append({"type": "tool_use", "id": "toolu_" + secrets.token_hex(12), "name": tools[0]["name"],
+            tool = next((t for t in tools if t.get("name") == self.tool_call_name), tools[0])
+            blocks.append({"type": "tool_use", "id": "toolu_" + secrets.token_hex(12), "name": tool["name"],
                            "input": json.loads(self.tool_call_arguments)})
             return blocks
         return [{"type": "text", "text": self.reply_text}]
