@@ -174,6 +174,8 @@ def test_litellm_responses_models_use_the_bridge_prefix(home, subscription_accou
     assert models == {f"openai/responses/chatgpt/{m}" for m in stored_names(home, "chatgpt").values()}
     assert {d["litellm_params"]["api_base"] for d in config["model_list"]} == {"http://127.0.0.1:4141/v1"}
     assert {d["model_info"]["mode"] for d in config["model_list"]} == {"responses"}
+    # LiteLLM's proxy refuses to start without a master key: the instructions say how to set one.
+    assert any('export LITELLM_MASTER_KEY="sk-' in line for line in result.instructions)
 
 
 def test_aider_metadata_matches_litellm_model_cost_schema(home, api_key_account, tmp_path):
