@@ -80,15 +80,31 @@ def exchange_code(
 
 
 @hookspec(firstresult=True)
-def describe_account(settings: dict[str, Any], credentials: Any, answer: dict[str, Any] | None) -> dict[str, Any]:
+def describe_account(
+    settings: dict[str, Any], credentials: Any, answer: dict[str, Any] | None, http: Any
+) -> dict[str, Any]:
     """Identity facts for ``status`` and for later hooks.
 
     ``answer`` is the token endpoint's latest answer (code exchange or refresh), for
     providers that put the identity there rather than in an ID token; ``None`` when
-    there is none. Conventional keys: ``email``, ``plan``, ``account_id``,
-    ``organization_id``, ``project_id``. The dict is stored as ``credentials.account``
-    after the code exchange and after each refresh (``credentials.account`` still holds
-    the previous one, to merge with), so ``status`` never has to import the provider.
+    there is none. ``http`` is for providers that must ask an endpoint (OpenID
+    Connect's userinfo, an account profile); ``None`` when the caller has no network
+    client (then describe what the tokens say). Conventional keys: ``email``, ``plan``,
+    ``account_id``, ``organization_id``, ``project_id``. The dict is stored as
+    ``credentials.account`` after the code exchange and after each refresh
+    (``credentials.account`` still holds the previous one, to merge with), so ``status``
+    never has to import the provider.
+    """
+
+
+@hookspec(firstresult=True)
+def refusal_advice(settings: dict[str, Any], error: str) -> str | None:
+    """What to change when the provider refused the sign-in with the OAuth ``error`` code.
+
+    Called when the callback carries ``error`` (e.g. ``invalid_scope``), or the code
+    exchange is refused with one. Return a sentence naming the setting or command that
+    fixes it; it is added to the error shown in the terminal and on the browser page.
+    ``None``: the engine's message alone.
     """
 
 

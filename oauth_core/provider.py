@@ -128,7 +128,7 @@ class Provider:
         if isinstance(answer.get("id_token"), str):
             self.verify_id_token(answer["id_token"], http, nonce=nonce)
         credentials = Credentials.from_token_response(self.name, answer, previous=previous)
-        account = self.call("describe_account", required=False, credentials=credentials, answer=answer)
+        account = self.call("describe_account", required=False, credentials=credentials, answer=answer, http=http)
         if account:
             credentials.account = account
         return credentials
