@@ -352,3 +352,37 @@ def test_device_sign_in_needs_an_advertised_or_configured_endpoint(cli, home):
         login, code = device_login(cli, fake)
         assert code == 0, login.stderr
         assert fake.verification_uri.endswith(DEVICE_PATH)
+
+
+# -- cosmetics -------------------------------------------------------------------------------
+
+
+def test_the_wait_names_the_host_of_the_redirect_uri(cli, home):
+    with FakeOIDC() as fake:
+        added(cli, fake)
+        assert cli("config", "set", f"{PROVIDER}.redirect_host", "localhost").returncode == 0
+        result = cli("login", PROVIDER)
+        assert result.returncode == 0, result.stderr
+        assert authorize_query(cli)["redirect_uri"].startswith("http://localhost:")
+        assert "Waiting for the sign-in on http://localhost:" in result.stderr
+        assert "http://127.0.0.1:" not in result.stderr.split("Waiting for the sign-in on", 1)[1].splitlines()[0]
+
+
+def test_an_http_error_without_an_oauth_body_names_the_status_once(cli, home):
+    with FakeOIDC() as fake:
+        fake.fail_next("/.well-known/openid-configuration", 404, "<html>Not Found</html>", times=3)
+        result = add(cli, fake)
+    assert result.returncode == 1
+    error = last_line(result.stderr)
+    assert "refused the OpenID discovery (HTTP 404)." in error and error.count("HTTP 404") == 1
+
+
+def test_a_token_endpoint_invalid_scope_gets_the_advice_too(cli, home):
+    with FakeOIDC() as fake:
+        added(cli, fake)
+        fake.fail_next(TOKEN_PATH, 400, {"error": "invalid_scope", "error_description": "offline_access"})
+        result = cli("login", PROVIDER)
+    assert result.returncode == 1
+    error = last_line(result.stderr)
+    assert "invalid_scope" in error and f"oauth-hub config set {PROVIDER}.scopes" in error
+    assert "Nothing was saved" in error
