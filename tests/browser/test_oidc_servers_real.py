@@ -75,6 +75,7 @@ def device_login(cli, name: str, *, login: str, password: str, expect_text: str,
     outcome = drive_oidc_login(uri, user_code=code, login=login, password=password, expect_text=expect_text,
                                screenshot_dir=screenshots, executable=chromium, timeout=60)
     assert outcome.ok, outcome
+    assert "code" in outcome.steps and outcome.steps[-1] == "done", outcome.steps  # typed, then approved
     return running, running.finish(timeout=60)
 
 

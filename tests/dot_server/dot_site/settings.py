@@ -46,7 +46,12 @@ DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.envi
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 LOGIN_URL = "/accounts/login/"
-LOGGING = {"version": 1, "disable_existing_loggers": True}
+# Server errors (with their tracebacks) on stderr, which the tests keep as the server's log.
+LOGGING = {
+    "version": 1,
+    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+    "loggers": {"django.request": {"handlers": ["stderr"], "level": "ERROR"}},
+}
 
 OAUTH2_PROVIDER = {
     "OIDC_ENABLED": True,
