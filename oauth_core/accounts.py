@@ -1,7 +1,9 @@
-"""Reading and ending sign-ins: status, stored credentials, logout.
+"""Showing and ending sign-ins: status and logout.
 
-``status`` and reading credentials never import a provider: everything they show was
-stored at login (``credentials.account``), so they cost a file read.
+``status`` never imports a provider: everything it shows was stored at login
+(``credentials.account``), so it costs a file read. The token record itself is read,
+refreshed and deleted through :mod:`oauth_core.tokens`, its only owner (``known_name``
+and ``load_credentials`` are re-exported here for older imports).
 """
 
 from __future__ import annotations
@@ -12,39 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from . import plugins
-from .credentials import Credentials, parse_iso
-from .errors import CorruptFileError, OAuthHubError, ProviderNotFound
-from .provider import Provider, check_name
-from .store import Store, provider_lock, read_json, tighten_file
+from .credentials import parse_iso
+from .errors import CorruptFileError, OAuthHubError
+from .provider import Provider
+from .store import Store, read_json
+from .tokens import known_name, load_credentials, needs_refresh, record_lock, refresh_credentials
 
-
-def known_name(name: str, store: Store) -> str:
-    """Check ``name`` is an installed provider or has a token file; else list the known ones."""
-    check_name(name)
-    names = plugins.provider_names(store.home)
-    if name in names or store.tokens_path(name).exists():
-        return name
-    known = ", ".join(names) or "none installed"
-    raise ProviderNotFound(f"Unknown provider {name!r}. Known providers: {known}.")
-
-
-def load_credentials(name: str, store: Store) -> Credentials | None:
-    """The stored credentials of ``name``; ``None`` when not signed in."""
-    path = store.tokens_path(name)
-    tighten_file(path)
-    data = read_json(path)
-    if data is None:
-        return None
-    if not isinstance(data, dict):
-        raise CorruptFileError(f"{path} does not hold a JSON object; it was left untouched. "
-                               f"Run `oauth-hub logout {name}` and log in again.")
-    try:
-        return Credentials.from_json(name, data)
-    except (TypeError, ValueError) as exc:
-        raise CorruptFileError(f"{path} has an invalid {exc}; it was left untouched. "
-                               f"Run `oauth-hub logout {name}` and log in again.") from None
-
-
+__all__ = ["known_name", "load_credentials", "logout", "provider_status", "status"]
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -114,8 +90,6 @@ def status(
 
 
 def _refresh_if_due(name: str, store: Store) -> str | None:
-    from .tokens import needs_refresh, refresh_credentials
-
     try:
         credentials = load_credentials(name, store)
         if credentials is not None and needs_refresh(credentials):
@@ -123,28 +97,6 @@ def _refresh_if_due(name: str, store: Store) -> str | None:
     except OAuthHubError as exc:
         return str(exc)
     return None
-
-
-def _refresh_lock(store: Store, name: str) -> Any:
-    """The lock refreshes take (see :mod:`oauth_core.tokens`); removed afterwards, as logout leaves nothing."""
-    import contextlib
-
-    if not store.home.is_dir():
-        return contextlib.nullcontext()
-
-    @contextlib.contextmanager
-    def held() -> Any:
-        from .tokens import LOCK_TIMEOUT
-
-        with provider_lock(store.lock_path(name), timeout=LOCK_TIMEOUT, who=name):
-            try:
-                yield
-            finally:
-                # Still held: a refresh that starts later finds no token file and stops,
-                # so removing the lock file here is harmless.
-                store.lock_path(name).unlink(missing_ok=True)
-
-    return held()
 
 
 def logout(name: str, *, home: str | Path | None = None, http: Any = None) -> dict[str, Any]:
@@ -160,9 +112,9 @@ def logout(name: str, *, home: str | Path | None = None, http: Any = None) -> di
     report: dict[str, Any] = {"provider": name, "was_logged_in": False, "revoked": None,
                               "revoke_error": None, "removed_models": [], "notes": []}
     tokens_path = store.tokens_path(name)
-    # Under the refresh lock: a refresh running in another process must not write the
+    # Under the record's lock: a refresh running in another process must not write the
     # token file back after logout deleted it.
-    with _refresh_lock(store, name):
+    with record_lock(store, name):
         try:
             credentials = load_credentials(name, store)
         except CorruptFileError:

@@ -31,6 +31,7 @@ from .loopback import CallbackServer
 from .pkce import PkcePair, new_state
 from .provider import Provider
 from .store import Store, read_json, set_aside, write_json
+from .tokens import save_credentials
 
 
 class LoginUI:
@@ -336,7 +337,7 @@ def _complete(
         )
     tokens_path = store.tokens_path(name)
     _set_aside_if_corrupt(tokens_path, warnings)
-    write_json(tokens_path, credentials.to_json())
+    save_credentials(store, credentials)
 
     if provider.has("obtain_api_key"):
         ui.step("Requesting an API key…")
@@ -344,7 +345,7 @@ def _complete(
         if refused:
             warnings.append(refused)
         elif credentials.api_key:
-            write_json(tokens_path, credentials.to_json())
+            save_credentials(store, credentials)
 
     models: dict[str, dict[str, Any]] = {}
     if provider.has("list_models"):  # an identity-only provider (plain OIDC) has none

@@ -184,8 +184,8 @@ class ProxyServer(ThreadingHTTPServer):
         with self._lock:
             loaded = self._providers.get(name)
         if loaded is None:
-            from .accounts import known_name
             from .provider import Provider
+            from .tokens import known_name
 
             known_name(name, self.store)
             loaded = Provider.load(name, self.store)
@@ -208,7 +208,7 @@ class ProxyServer(ThreadingHTTPServer):
 
     def routes(self) -> list[dict[str, Any]]:
         """One row per signed-in provider: its local base URL and where it forwards to."""
-        from .accounts import load_credentials
+        from .tokens import load_credentials
 
         rows = []
         for name in self.store.signed_in_providers():

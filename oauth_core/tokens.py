@@ -1,4 +1,11 @@
-"""Always-valid tokens, refreshed once across every process that shares them.
+"""The token record's whole life: read, refresh, write, delete.
+
+This module owns ``<provider>_oauth.json``. Everything else that needs a sign-in
+(``accounts``' status and logout, ``login``, ``serve``, the exporters, ``auth``) goes
+through it, and it depends on none of them: the engine's import graph has no circle
+(``tests/test_architecture.py`` walks it).
+
+Always-valid tokens, refreshed once across every process that shares them.
 
 Agent tools run for hours, and several of them share one sign-in. Access tokens expire
 and refresh tokens rotate: if two processes refresh with the same refresh token, the
@@ -31,15 +38,87 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .accounts import known_name, load_credentials
+from . import plugins
 from .credentials import Credentials, parse_iso
-from .errors import IdPError, NetworkError, NotLoggedIn, OAuthHubError, SignInEnded, notify
+from .errors import (
+    CorruptFileError,
+    IdPError,
+    NetworkError,
+    NotLoggedIn,
+    OAuthHubError,
+    ProviderNotFound,
+    SignInEnded,
+    notify,
+)
 from .provider import check_name
-from .store import HOME_ENV, Store, provider_lock, write_json
+from .store import HOME_ENV, Store, provider_lock, read_json, tighten_file, write_json
 
 REFRESH_MARGIN = 5 * 60  # refresh this many seconds before the access token expires
 MAX_AGE = 8 * 24 * 3600  # and at the latest this long after the previous refresh
 LOCK_TIMEOUT = 30.0  # seconds to wait for another process's refresh
+
+# -- the record on disk -------------------------------------------------------------
+
+
+def known_name(name: str, store: Store) -> str:
+    """Check ``name`` is an installed provider or has a token file; else list the known ones."""
+    check_name(name)
+    names = plugins.provider_names(store.home)
+    if name in names or store.tokens_path(name).exists():
+        return name
+    known = ", ".join(names) or "none installed"
+    raise ProviderNotFound(f"Unknown provider {name!r}. Known providers: {known}.")
+
+
+def load_credentials(name: str, store: Store) -> Credentials | None:
+    """The stored credentials of ``name``; ``None`` when not signed in."""
+    path = store.tokens_path(name)
+    tighten_file(path)
+    data = read_json(path)
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise CorruptFileError(f"{path} does not hold a JSON object; it was left untouched. "
+                               f"Run `oauth-hub logout {name}` and log in again.")
+    try:
+        return Credentials.from_json(name, data)
+    except (TypeError, ValueError) as exc:
+        raise CorruptFileError(f"{path} has an invalid {exc}; it was left untouched. "
+                               f"Run `oauth-hub logout {name}` and log in again.") from None
+
+
+def save_credentials(store: Store, credentials: Credentials) -> Path:
+    """Write the record atomically, private from the first byte; returns its path."""
+    path = store.tokens_path(credentials.provider)
+    write_json(path, credentials.to_json())
+    return path
+
+
+def record_lock(store: Store, name: str) -> Any:
+    """The lock every change of ``name``'s record is made under, for logout: removed when done.
+
+    Refreshes take the same lock (:func:`refresh_credentials`); logout holds it so a
+    refresh running in another process cannot write the record back after it was
+    deleted. The lock file is removed while still held: a refresh that starts later
+    finds no token file and stops, so that is harmless, and logout leaves nothing.
+    """
+    import contextlib
+
+    if not store.home.is_dir():
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def held() -> Any:
+        with provider_lock(store.lock_path(name), timeout=LOCK_TIMEOUT, who=name):
+            try:
+                yield
+            finally:
+                store.lock_path(name).unlink(missing_ok=True)
+
+    return held()
+
+
+# -- always-valid tokens ------------------------------------------------------------
 
 _cache: dict[str, tuple[tuple[int, int, int], Credentials, float]] = {}
 _paths: dict[tuple[str, str | None, str | None], tuple[Store, str]] = {}
@@ -204,15 +283,14 @@ def _refresh_locked(provider: str, store: Store, current: Credentials, http: Any
     loaded.signing_keys(http)  # before the refresh token is spent: see Provider.signing_keys
     answer = loaded.call("refresh_tokens", http=http, credentials=current)
     updated = loaded.credentials_from(answer, previous=current, http=http)
-    path = store.tokens_path(provider)
-    write_json(path, updated.to_json())  # the rotated refresh token is on disk before anything else can fail
+    save_credentials(store, updated)  # the rotated refresh token is on disk before anything else can fail
     if updated.id_token != current.id_token:
         # The API key is derived from the ID token: keep the two consistent. A refusal
         # keeps the previous key (still valid until revoked); status shows its age.
         before = (updated.api_key, updated.api_key_obtained_at)
         loaded.attach_api_key(updated, http)
         if (updated.api_key, updated.api_key_obtained_at) != before:
-            write_json(path, updated.to_json())
+            save_credentials(store, updated)
     return updated
 
 

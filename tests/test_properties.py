@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from oauth_core import claims, tokens
-from oauth_core.accounts import load_credentials, status
+from oauth_core.accounts import status
 from oauth_core.credentials import Credentials
 from oauth_core.errors import LoginError, OAuthHubError
 from oauth_core.loopback import CallbackServer, first_values
@@ -40,6 +40,7 @@ from oauth_core.paste import PasteError, parse_pasted, read_pastes
 from oauth_core.provider import Provider
 from oauth_core.store import Store
 from oauth_core.testing.fake_openai import FakeOpenAI
+from oauth_core.tokens import load_credentials
 
 EXAMPLES = 100
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -17,12 +17,12 @@ import pytest
 import requests
 
 from oauth_core import serve as hub_serve
-from oauth_core.accounts import load_credentials
 from oauth_core.http import HttpClient
 from oauth_core.login import build_model_entries, write_model_entries
 from oauth_core.provider import Provider
 from oauth_core.store import Store
 from oauth_core.testing.seed import seed_sign_in
+from oauth_core.tokens import load_credentials
 
 KEY = "local-key-for-tests-0123456789abcdef"
 

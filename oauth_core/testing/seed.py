@@ -12,7 +12,8 @@ from typing import Any
 
 from oauth_core.credentials import Credentials
 from oauth_core.provider import Provider
-from oauth_core.store import Store, write_json
+from oauth_core.store import Store
+from oauth_core.tokens import save_credentials
 
 
 def seed_sign_in(provider: str, answer: dict[str, Any], *, home: str | Path | None = None,
@@ -30,5 +31,5 @@ def seed_sign_in(provider: str, answer: dict[str, Any], *, home: str | Path | No
             raise TypeError(f"Credentials has no field {name!r}")
         setattr(credentials, name, value)
     store.ensure()
-    write_json(store.tokens_path(provider), credentials.to_json())
+    save_credentials(store, credentials)
     return credentials
