@@ -58,6 +58,21 @@ def resolve_settings(settings: dict[str, Any], http: Any) -> dict[str, Any]:
 
 
 @hookspec(firstresult=True)
+def sign_in_variants(settings: dict[str, Any]) -> list[dict[str, str]]:
+    """The kinds of sign-in the provider offers, when it offers more than one.
+
+    Some providers sign different kinds of account in at different places (a
+    subscription and an API-billing console, say). Return a list of dicts with
+    ``name`` (a short slug: what ``oauth-hub login NAME --variant`` takes) and
+    ``title`` (what the person is asked to choose), optionally ``description``; the
+    first is the default. The engine asks the person (on a terminal) or takes the
+    default, then puts the chosen name in ``settings["variant"]`` for every hook of
+    that login (``build_auth_url``, ``exchange_code``, ``describe_account``…).
+    Return ``None`` or ``[]`` when there is only one kind.
+    """
+
+
+@hookspec(firstresult=True)
 def build_auth_url(
     settings: dict[str, Any], redirect_uri: str, state: str, code_challenge: str, nonce: str
 ) -> str:
@@ -80,20 +95,15 @@ def exchange_code(
 
 
 @hookspec(firstresult=True)
-def describe_account(
-    settings: dict[str, Any], credentials: Any, answer: dict[str, Any] | None, http: Any
-) -> dict[str, Any]:
+def describe_account(settings: dict[str, Any], credentials: Any, answer: dict[str, Any] | None) -> dict[str, Any]:
     """Identity facts for ``status`` and for later hooks.
 
     ``answer`` is the token endpoint's latest answer (code exchange or refresh), for
     providers that put the identity there rather than in an ID token; ``None`` when
-    there is none. ``http`` is for providers that must ask an endpoint (OpenID
-    Connect's userinfo, an account profile); ``None`` when the caller has no network
-    client (then describe what the tokens say). Conventional keys: ``email``, ``plan``,
-    ``account_id``, ``organization_id``, ``project_id``. The dict is stored as
-    ``credentials.account`` after the code exchange and after each refresh
-    (``credentials.account`` still holds the previous one, to merge with), so ``status``
-    never has to import the provider.
+    there is none. Conventional keys: ``email``, ``plan``, ``account_id``,
+    ``organization_id``, ``project_id``. The dict is stored as ``credentials.account``
+    after the code exchange and after each refresh (``credentials.account`` still holds
+    the previous one, to merge with), so ``status`` never has to import the provider.
     """
 
 
@@ -109,12 +119,29 @@ def refusal_advice(settings: dict[str, Any], error: str) -> str | None:
 
 
 @hookspec(firstresult=True)
+def account_profile(settings: dict[str, Any], http: Any, credentials: Any) -> dict[str, Any] | None:
+    """Identity facts that take a request (a profile or userinfo endpoint), at login.
+
+    Called once, after the code exchange and before ``obtain_api_key``, with the new
+    credentials (``credentials.account`` holds what ``describe_account`` found). The
+    dict returned is merged over ``credentials.account`` and stored, so ``status``
+    can show it without a request (e.g. ``plan``). Best effort: raise
+    :class:`oauth_core.errors.OAuthHubError` and the login goes on with a warning.
+    """
+
+
+@hookspec(firstresult=True)
 def obtain_api_key(settings: dict[str, Any], http: Any, credentials: Any) -> str | None:
     """An API key for the account, where the provider can issue one.
 
     Return ``None`` when the account cannot have one (the engine then uses the access
     token). Raise :class:`oauth_core.errors.OAuthHubError` when the provider refused:
     the engine reports it as a warning and the login still succeeds.
+
+    Called at login, and again when an API call made with the key was answered 401
+    (the key was revoked): first with the stored credentials, and only if that
+    fails after a refresh. Never on an ordinary refresh, since tools that were
+    handed the key keep using it.
     """
 
 
@@ -152,6 +179,10 @@ def revoke_tokens(settings: dict[str, Any], http: Any, credentials: Any) -> bool
 
     Return ``True`` if revoked, ``False`` if the provider has no revocation; raise an
     ``OAuthHubError`` if it failed (logout goes on and says so).
+
+    Also called after a login that replaced an earlier sign-in, with the earlier
+    credentials (as the vendors' own CLIs do), so a stale refresh token does
+    not stay valid; a failure there is a warning.
     """
 
 

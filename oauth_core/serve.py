@@ -425,13 +425,17 @@ class _Handler(BaseHTTPRequestHandler):
             parts.append(self.rfile.read(size))
             self.rfile.readline(1024)
 
-    def _credentials(self, name: str, stale: str | None = None) -> Credentials:
-        from .tokens import get_credentials, refresh_credentials
+    def _credentials(self, name: str, stale: Credentials | None = None) -> Credentials:
+        """Valid credentials; after a 401 with ``stale``, a new API key (when that was
+        what was sent) or refreshed tokens."""
+        from .tokens import get_credentials, refresh_credentials, renew_api_key
 
         try:
             if stale is None:
                 return get_credentials(name, home=self.server.home)
-            return refresh_credentials(name, home=self.server.home, stale_token=stale)
+            if stale.api_key:
+                return renew_api_key(name, home=self.server.home, stale_key=stale.api_key)
+            return refresh_credentials(name, home=self.server.home, stale_token=stale.access_token or "")
         except (NotLoggedIn, SignInEnded) as exc:
             raise _Reject(503, "not_signed_in", str(exc)) from None
         except OAuthHubError as exc:
@@ -476,7 +480,7 @@ class _Handler(BaseHTTPRequestHandler):
             # The token was revoked or expired early: refresh once (another process's
             # fresh refresh is reused) and try once more. A second 401 is relayed as is.
             _discard(response)
-            credentials = self._credentials(provider.name, stale=credentials.access_token or "")
+            credentials = self._credentials(provider.name, stale=credentials)
             response = self._send(provider, credentials, rest, body)
         self._relay(response)
         return int(response.status_code)

@@ -16,7 +16,12 @@ So a refresh here is always:
    the kernel if its holder dies, so a crashed process cannot wedge anyone);
 2. re-read the file: if another process already refreshed, use its result;
 3. otherwise call the provider's ``refresh_tokens`` hook, keep what the answer leaves
-   out, re-derive the API key when the provider can, and write atomically.
+   out, and write atomically.
+
+The API key is not touched by a refresh: tools were handed it (llm's key store, a
+LiteLLM proxy started with it), and a new key on every refresh would leave their copy
+stale. It is obtained at login, and again only when a call made with it is answered
+401 (:func:`renew_api_key`).
 
 A refresh is due when the access token expires within :data:`REFRESH_MARGIN`, when the
 last refresh is older than :data:`MAX_AGE` (Codex's rule), or when a caller saw a 401
@@ -284,14 +289,44 @@ def _refresh_locked(provider: str, store: Store, current: Credentials, http: Any
     answer = loaded.call("refresh_tokens", http=http, credentials=current)
     updated = loaded.credentials_from(answer, previous=current, http=http)
     save_credentials(store, updated)  # the rotated refresh token is on disk before anything else can fail
-    if updated.id_token != current.id_token:
-        # The API key is derived from the ID token: keep the two consistent. A refusal
-        # keeps the previous key (still valid until revoked); status shows its age.
-        before = (updated.api_key, updated.api_key_obtained_at)
-        loaded.attach_api_key(updated, http)
-        if (updated.api_key, updated.api_key_obtained_at) != before:
-            save_credentials(store, updated)
     return updated
+
+
+def renew_api_key(
+    provider: str, *, home: str | Path | None = None, stale_key: str | None = None, http: Any = None
+) -> Credentials:
+    """Replace an API key that an API answered 401 to; return the updated credentials.
+
+    Under the refresh lock: if the file already holds another key, another process has
+    renewed it and that is used. Otherwise a new key is asked for with the stored
+    tokens first, and only if that fails are the tokens refreshed (spending the
+    refresh token) and the key asked for again. Without a new key the credentials are
+    returned as they are (the caller's retry then fails as the first call did).
+    """
+    from .http import HttpClient
+    from .provider import Provider
+
+    store = Store(home)
+    known_name(provider, store)
+    store.ensure()
+    with provider_lock(store.lock_path(provider), timeout=LOCK_TIMEOUT, who=provider):
+        current = load_credentials(provider, store)
+        if current is None:
+            raise NotLoggedIn(f"Not signed in to {provider}. Run `oauth-hub login {provider}` first.")
+        if current.api_key and current.api_key != stale_key:
+            return current
+        loaded = Provider.load(provider, store)
+        if not loaded.has("obtain_api_key"):
+            return current
+        http = http or HttpClient()
+        loaded.resolve(http)
+        if loaded.attach_api_key(current, http) is None and current.api_key != stale_key:
+            save_credentials(store, current)
+            return current
+        updated = _refresh_locked(provider, store, current, http)
+        if loaded.attach_api_key(updated, http) is None and updated.api_key != stale_key:
+            save_credentials(store, updated)
+        return updated
 
 
 def get_environment(provider: str, *, home: str | Path | None = None) -> dict[str, str]:

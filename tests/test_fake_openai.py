@@ -50,7 +50,7 @@ def authorize_params(fake: FakeOpenAI, challenge: str, **overrides: str | None) 
         "response_type": "code",
         "client_id": fake.client_id,
         "redirect_uri": REDIRECT,
-        "scope": "openid profile email offline_access",
+        "scope": "openid profile email offline_access api.connectors.read api.connectors.invoke",
         "code_challenge": challenge,
         "code_challenge_method": "S256",
         "id_token_add_organizations": "true",
@@ -198,7 +198,7 @@ def test_full_auth_code_flow_and_jwts_verify_against_jwks(fake: FakeOpenAI) -> N
         audience="https://api.openai.com/v1",
         issuer=fake.issuer,
     )
-    assert at["scp"] == ["openid", "profile", "email", "offline_access"]
+    assert at["scp"] == ["openid", "profile", "email", "offline_access", "api.connectors.read", "api.connectors.invoke"]
     assert at[AUTH_CLAIMS]["chatgpt_account_id"] == "acct-fake-0001"
     assert at[PROFILE_CLAIMS]["email"] == "user@example.com"
     assert at["jti"]
@@ -279,6 +279,8 @@ def test_allowed_redirect_uris(fake: FakeOpenAI, redirect_uri: str) -> None:
         ({"scope": "profile email offline_access"}, "invalid_scope"),
         ({"scope": "openid profile email"}, "invalid_scope"),
         ({"scope": "openid profile email offline_access api.connectors.read"}, "invalid_scope"),
+        # What Codex asked for before the connectors (and oauth-hub before it followed 0.171).
+        ({"scope": "openid profile email offline_access"}, "invalid_scope"),
         ({"id_token_add_organizations": None}, "invalid_request"),
         ({"id_token_add_organizations": "false"}, "invalid_request"),
         ({"codex_cli_simplified_flow": None}, "invalid_request"),

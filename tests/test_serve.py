@@ -94,7 +94,7 @@ def test_x_api_key_is_accepted_as_the_local_key_and_replaced(server, claude_home
     assert response.status_code == 200, response.text
     seen = anthropic.requests_to("/v1/models")[-1]
     assert seen.headers["authorization"] == f"Bearer {seeded.access_token}"
-    assert seen.headers["anthropic-beta"] == "oauth-2025-04-20"
+    assert seen.headers["anthropic-beta"] == "claude-code-20250219,oauth-2025-04-20"
     assert "x-api-key" not in seen.headers
 
 
@@ -270,7 +270,7 @@ def test_a_post_body_is_sent_again_on_the_retry(server, claude_home, anthropic):
     calls = anthropic.requests_to("/v1/messages")
     assert [c.status for c in calls] == [401, 200]
     assert calls[0].json == calls[1].json == body
-    assert anthropic.count("/v1/oauth/token", "refresh_token") == 1
+    assert anthropic.count(anthropic.token_url, "refresh_token") == 1
 
 
 def test_chunked_request_bodies_are_forwarded_with_a_length(server, claude_home, anthropic):

@@ -50,6 +50,13 @@ VERIFIER_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 CHALLENGE_RE = re.compile(r"^[A-Za-z0-9\-_]{43,128}$")
 
 
+def _path_of(path_or_url: str) -> str:
+    """The path of a URL (``http://127.0.0.1:1/a/b?x`` → ``/a/b``); a path as it is."""
+    if path_or_url.startswith(("http://", "https://")):
+        return urlsplit(path_or_url).path
+    return path_or_url
+
+
 def s256(verifier: str) -> str:
     """PKCE S256 transform: base64url-nopad(SHA-256(verifier))."""
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
@@ -304,13 +311,15 @@ class FakeServer:
     ) -> None:
         """Answer the next ``times`` requests to ``path`` with ``status``/``body``.
 
-        ``path`` is matched without the query string. A dict body is sent as
+        ``path`` is matched without the query string; a full URL (``fake.token_url``)
+        stands for its path, so tests need not know where a fake serves a host. A dict body is sent as
         JSON, a str as text/plain, None as a generic error in the provider's own
         shape. With ``delay`` the answer is sent after sleeping that many seconds
         (to test client timeouts). Faults for one path queue up in call order.
         """
         if times < 1:
             raise ValueError("times must be >= 1")
+        path = _path_of(path)
         with self._lock:
             self._faults.setdefault(path, []).append(Fault(status, body, times, delay, dict(headers or {})))
 
@@ -322,7 +331,8 @@ class FakeServer:
         return sum(1 for r in reqs if self._recorded_grant_type(r) == grant_type)
 
     def requests_to(self, path: str) -> list[RecordedRequest]:
-        """The recorded requests to ``path`` (query string excluded), oldest first."""
+        """The recorded requests to ``path`` (a path or a full URL; query excluded), oldest first."""
+        path = _path_of(path)
         with self._lock:
             return [r for r in self.requests if r.path == path]
 

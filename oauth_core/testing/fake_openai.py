@@ -89,8 +89,11 @@ ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 BASE_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
 CONNECTOR_SCOPES = frozenset({"api.connectors.read", "api.connectors.invoke"})
-#: The only scope sets the Codex client may ask for (order does not matter).
-ALLOWED_SCOPE_SETS = (BASE_SCOPES, BASE_SCOPES | CONNECTOR_SCOPES)
+#: What Codex 0.171 asks for (order does not matter); the only set this client id
+#: may ask for here. Codex before the connectors left out the last two: refused, so a
+#: client that drifted from the reference client is caught.
+CODEX_SCOPES = BASE_SCOPES | CONNECTOR_SCOPES
+ALLOWED_SCOPE_SETS = (CODEX_SCOPES,)
 
 DEFAULT_MODELS: tuple[str, ...] = (
     "gpt-4o",
@@ -373,7 +376,7 @@ class FakeOpenAI(VendorGrantBook):
         """
         check_overrides(overrides, _IDENTITY_FIELDS)
         with self._lock:
-            grant = self._new_grant(self.client_id, scope or " ".join(_ordered(BASE_SCOPES)))
+            grant = self._new_grant(self.client_id, scope or " ".join(_ordered(CODEX_SCOPES)))
             grant.overrides = dict(overrides)
             return self._issue(grant)
 
@@ -597,8 +600,7 @@ class FakeOpenAI(VendorGrantBook):
         if scopes not in ALLOWED_SCOPE_SETS:
             return fail(
                 "invalid_scope",
-                "Scope must be 'openid profile email offline_access' "
-                "(optionally with api.connectors.read api.connectors.invoke).",
+                "Scope must be 'openid profile email offline_access api.connectors.read api.connectors.invoke'.",
             )
         challenge = p.get("code_challenge")
         if not challenge:
@@ -923,7 +925,7 @@ class FakeOpenAI(VendorGrantBook):
                 client_id=dev.client_id,
                 redirect_uri=self.device_callback_uri,
                 code_challenge=challenge,
-                scope=" ".join(_ordered(BASE_SCOPES)),
+                scope=" ".join(_ordered(CODEX_SCOPES)),
                 expires_at=self.now() + self.code_ttl,
             )
         return json_response(

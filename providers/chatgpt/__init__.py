@@ -1,21 +1,29 @@
-"""ChatGPT: the sign-in of OpenAI's Codex CLI.
+"""ChatGPT: the sign-in of OpenAI's Codex CLI (as Codex 0.171 does it).
 
 Wire facts (endpoints, parameters, the public client id, claim names) follow the Codex
-CLI; ``shared/DESIGN.md`` lists them. Two modes come out of a login:
+CLI: its public source (``openai/codex``, ``codex-rs/login/src/server.rs``
+``build_authorize_url``, ``codex-rs/login/src/auth/revoke.rs``) and the 0.171.0 release
+on npm (``@openai/codex``), whose binary holds the scope string and whose ``codex
+login``, run with a ``$BROWSER`` that records the URL, sends exactly the authorize
+fields :func:`build_auth_url` sends. Two modes come out of a login:
 
 - **API-key mode**: when the ID token carries ``organization_id`` and ``project_id``,
   the token-exchange grant yields a platform API key, and models come from
-  ``{api_base}/models``.
+  ``{api_base}/models``. As in Codex the key is obtained at login, not on every
+  refresh (tools were handed it); the engine asks again only when the key is refused.
 - **Subscription mode**: otherwise (e.g. a Plus account with no API org) the access
   token itself is used against the ChatGPT backend (``{chatgpt_base}``), which needs the
   ``ChatGPT-Account-Id`` header.
+
+A new login revokes the sign-in it replaces (the engine calls :func:`revoke_tokens`
+with the old credentials), as Codex does.
 """
 
 from __future__ import annotations
 
 import platform
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from oauth_core.claims import safe_payload
 from oauth_core.errors import IdPError, LoginError, OAuthHubError, SignInEnded
@@ -25,7 +33,7 @@ from .models import context_length, is_chat_model
 
 CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
 AUTH_CLAIMS = "https://api.openai.com/auth"
-SCOPES = "openid profile email offline_access"
+SCOPES = "openid profile email offline_access api.connectors.read api.connectors.invoke"
 ORIGINATOR = "codex_cli_rs"
 CODEX_VERSION = "0.171.0"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 (a grant type)
@@ -92,7 +100,8 @@ def build_auth_url(settings: dict[str, Any], redirect_uri: str, state: str, code
         "state": state,
         "originator": ORIGINATOR,
     }
-    return f"{_issuer(settings)}/oauth/authorize?{urlencode(query)}"
+    # %20 for spaces, as Codex's encoder writes them (urlencode's default is '+').
+    return f"{_issuer(settings)}/oauth/authorize?{urlencode(query, quote_via=quote)}"
 
 
 @hookimpl

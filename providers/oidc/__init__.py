@@ -194,12 +194,10 @@ def exchange_code(
 
 
 @hookimpl
-def describe_account(settings: dict[str, Any], credentials: Any, http: Any) -> dict[str, Any]:
+def describe_account(credentials: Any) -> dict[str, Any]:
     claims = safe_payload(credentials.id_token)  # verified by the engine against the JWKS
-    account = dict(credentials.account or {})
+    account = dict(credentials.account or {})  # after a refresh: what the login found, userinfo's email too
     _take_identity(account, claims)
-    if not account.get("email") and http is not None and credentials.access_token:
-        _take_identity(account, _userinfo(settings, http, credentials.access_token, claims.get("sub")))
     return account
 
 
@@ -209,22 +207,28 @@ def _take_identity(account: dict[str, Any], claims: dict[str, Any]) -> None:
             account[key] = claims[claim]
 
 
-def _userinfo(settings: dict[str, Any], http: Any, access_token: str, subject: Any) -> dict[str, Any]:
-    """Claims from the userinfo endpoint, for IdPs that keep them out of the ID token.
+@hookimpl
+def account_profile(settings: dict[str, Any], http: Any, credentials: Any) -> dict[str, Any] | None:
+    """The userinfo endpoint's claims, for IdPs that keep them out of the ID token.
 
-    OIDC Core 5.3.2: the answer's ``sub`` must be the ID token's, or none of it is used.
-    Best effort: without an answer ``status`` shows no email, nothing else is lost.
+    panva's oidc-provider does by default; without this ``status`` says "signed in as
+    unknown". Asked only when the ID token had no email. OIDC Core 5.3.2: the answer's
+    ``sub`` must be the ID token's, or none of it is used.
     """
     endpoint = settings.get("userinfo_endpoint")
-    if not endpoint:
-        return {}
-    try:
-        info = http.get(endpoint, headers={"Authorization": f"Bearer {access_token}"}, what="userinfo request")
-    except OAuthHubError:
-        return {}
-    if not isinstance(info, dict) or (subject is not None and info.get("sub") != subject):
-        return {}
-    return info
+    if credentials.account.get("email") or not endpoint or not credentials.access_token:
+        return None
+    info = http.get(endpoint, headers={"Authorization": f"Bearer {credentials.access_token}"},
+                    what="userinfo request")
+    if not isinstance(info, dict):
+        return None
+    subject = credentials.account.get("account_id")
+    if subject is not None and info.get("sub") != subject:
+        raise OAuthHubError(f"{settings['name']}'s userinfo endpoint answered about another user "
+                            f"(sub {str(info.get('sub'))[:40]!r}), so it was not used.")
+    profile: dict[str, Any] = {}
+    _take_identity(profile, info)
+    return profile
 
 
 @hookimpl
