@@ -20,8 +20,10 @@ set in the table instead, for IdPs whose discovery leaves one out), the JWKS the
 token is verified against (signature in any asymmetric algorithm, ``iss``, ``aud``,
 ``exp``, ``nonce``), whether the callback carries ``iss`` (RFC 9207), revocation
 (RFC 7009), the userinfo endpoint (for IdPs that keep the email out of the ID token)
-and device sign-in (RFC 8628). Requests are form-encoded, as RFC 6749 requires; the
-client is public (PKCE, no secret).
+and device sign-in (RFC 8628). Requests are form-encoded, as RFC 6749 requires. The
+client is public (PKCE, no secret) unless ``client_secret`` is set: then it authenticates with
+``token_endpoint_auth_method`` (``client_secret_basic`` by default, ``client_secret_post`` where the
+IdP's discovery offers only that), through :func:`oauth_core.client_auth.authenticate_client`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from oauth_core.claims import safe_payload
+from oauth_core.client_auth import authenticate_client
 from oauth_core.errors import IdPError, LoginError, OAuthHubError, SignInEnded
 from oauth_core.hookspecs import hookimpl
 from oauth_core.idtoken import ALGORITHMS
@@ -51,6 +54,8 @@ def provider_defaults() -> dict[str, Any]:
         "description": "OpenID Connect provider configured in config.toml",
         "issuer": "",
         "client_id": "",
+        "client_secret": "",  # a confidential client's secret (masked by `config show`)
+        "token_endpoint_auth_method": "",  # "" (none without a secret, else basic), none, client_secret_basic/_post
         "scopes": "",
         "audience": "",
         "port": 0,
@@ -119,8 +124,8 @@ def _check_algorithms(settings: dict[str, Any], doc: dict[str, Any]) -> None:
         return
     name = settings["name"]
     raise OAuthHubError(
-        f"{settings['issuer']} signs ID tokens only with {', '.join(map(str, offered))}, which a public client "
-        f"cannot verify (oauth-hub verifies {', '.join(ALGORITHMS)}). Ask its administrator to sign this "
+        f"{settings['issuer']} signs ID tokens only with {', '.join(map(str, offered))}, which oauth-hub "
+        f"cannot verify (it verifies the asymmetric {', '.join(ALGORITHMS)}). Ask its administrator to sign this "
         f"client's ID tokens with RS256, ES256 or EdDSA; or, knowing what you give up, "
         f"`oauth-hub config set {name}.verify_id_token false`."
     )
@@ -147,6 +152,7 @@ def resolve_settings(settings: dict[str, Any], http: Any) -> dict[str, Any]:
         "nonce": True,
         "id_token_issuer": str(doc["issuer"]),  # exactly as published: Auth0's ends in "/"
         "id_token_audience": settings["client_id"],
+        "token_endpoint_auth_methods_supported": list(doc.get("token_endpoint_auth_methods_supported") or []),
     }
 
 
@@ -187,8 +193,8 @@ def exchange_code(
 ) -> dict[str, Any]:
     return http.post(
         settings["token_endpoint"],
-        form={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-              "client_id": settings["client_id"], "code_verifier": code_verifier},
+        **authenticate_client(settings, {"grant_type": "authorization_code", "code": code,
+                                         "redirect_uri": redirect_uri, "code_verifier": code_verifier}),
         what="token exchange",
     )
 
@@ -237,13 +243,17 @@ def refresh_tokens(settings: dict[str, Any], http: Any, credentials: Any) -> dic
     try:
         return http.post(
             settings["token_endpoint"],
-            form={"grant_type": "refresh_token", "refresh_token": credentials.refresh_token,
-                  "client_id": settings["client_id"]},
+            **authenticate_client(settings, {"grant_type": "refresh_token",
+                                             "refresh_token": credentials.refresh_token}),
             what="token refresh",
             retries=3,
             idempotent=False,
         )
     except IdPError as exc:
+        if exc.code == "invalid_client":  # the client's own credentials, not the sign-in: fixable in config
+            raise OAuthHubError(f"The IdP refused {settings['name']}'s client credentials (invalid_client). Check "
+                                f"client_id and client_secret with `oauth-hub config show {settings['name']}`; "
+                                "the sign-in itself was kept.") from None
         if exc.code in ("invalid_grant", "unauthorized_client") or exc.status == 401:
             raise SignInEnded(
                 f"Your {settings['name']} sign-in has ended ({exc.code or exc.status}). Run `{hint}` to sign in again."
@@ -257,8 +267,7 @@ def revoke_tokens(settings: dict[str, Any], http: Any, credentials: Any) -> bool
         return False
     http.post(
         settings["revocation_endpoint"],
-        form={"token": credentials.refresh_token, "token_type_hint": "refresh_token",
-              "client_id": settings["client_id"]},
+        **authenticate_client(settings, {"token": credentials.refresh_token, "token_type_hint": "refresh_token"}),
         what="token revocation",
     )
     return True
@@ -278,7 +287,7 @@ def start_device_login(settings: dict[str, Any], http: Any) -> dict[str, Any]:
             f"otherwise use `oauth-hub login {name} --no-browser` and paste the redirect URL."
         )
     try:
-        answer = http.post(endpoint, form={"client_id": settings["client_id"], "scope": settings["scopes"]},
+        answer = http.post(endpoint, **authenticate_client(settings, {"scope": settings["scopes"]}),
                            what="device code request")
     except IdPError as exc:
         advice = refusal_advice(settings, exc.code or "") or ""
@@ -304,7 +313,7 @@ def poll_device_login(settings: dict[str, Any], http: Any, device: dict[str, Any
     try:
         return http.post(
             settings["token_endpoint"],
-            form={"grant_type": DEVICE_GRANT, "device_code": device["device_code"], "client_id": settings["client_id"]},
+            **authenticate_client(settings, {"grant_type": DEVICE_GRANT, "device_code": device["device_code"]}),
             what="device code poll",
         )
     except IdPError as exc:
