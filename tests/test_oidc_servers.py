@@ -408,3 +408,13 @@ def test_status_of_an_expired_token_reads_well(cli, home):
         status = cli("status", PROVIDER)
     assert "  token:    expired (refreshed on next use) (" in status.stdout
     assert "expires expired" not in status.stdout and "problem:" in status.stdout
+
+
+def test_device_sign_in_of_a_confidential_client_authenticates_it(cli, home):
+    with FakeOIDC(client_secret="s3cret: with %chars", device_interval=1) as fake:
+        added(cli, fake)
+        assert cli("config", "set", f"{PROVIDER}.client_secret", "-", stdin="s3cret: with %chars\n").returncode == 0
+        login, code = device_login(cli, fake)
+        assert code == 0, login.stderr
+        for path in ("/device_authorization", TOKEN_PATH):
+            assert all(r.headers["authorization"].startswith("Basic ") for r in fake.requests_to(path))
