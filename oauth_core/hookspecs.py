@@ -234,6 +234,31 @@ def environment(settings: dict[str, Any], credentials: Any) -> dict[str, str]:
     """Environment variables for ``oauth-hub env`` / ``exec``, e.g. ``CHATGPT_OAUTH_API_KEY``."""
 
 
+# -- taking over another program's sign-in (`oauth-hub import`) -----------------------------------
+
+
+@hookspec(firstresult=True)
+def import_sources(settings: dict[str, Any], environ: dict[str, str]) -> list[dict[str, str]] | None:
+    """Other programs whose stored sign-in this provider can take over, for ``oauth-hub import``.
+
+    Each ``{"name": "codex", "title": "the Codex CLI", "path": "/home/me/.codex/auth.json"}``;
+    ``path`` is where that program keeps it (``environ`` gives its own variables, e.g. ``CODEX_HOME``).
+    """
+
+
+@hookspec(firstresult=True)
+def read_import(settings: dict[str, Any], source: str, path: str) -> dict[str, Any]:
+    """Read the sign-in at ``path``: ``{"answer": {access_token, refresh_token, id_token?, scope?, …}}``,
+    optionally with ``expires_at`` (epoch seconds), ``last_refresh`` (ISO-8601) and ``api_key``.
+    Raise ``OAuthHubError`` with what to do when there is none or it cannot be used."""
+
+
+@hookspec(firstresult=True)
+def release_import(settings: dict[str, Any], source: str, path: str, credentials: Any) -> str | None:
+    """Remove the other program's copy once oauth-hub has stored ``credentials`` (only if it is still
+    that sign-in), so the two never refresh it both; return a sentence saying what was done."""
+
+
 # -- the gateway (`oauth-hub serve`'s /v1 routes) -------------------------------------------------
 
 

@@ -376,12 +376,18 @@ def _interval(value: Any) -> float:
 
 def _complete(
     provider: Provider, store: Store, http: HttpClient, answer: dict[str, Any], ui: LoginUI, hint: str,
-    nonce: str | None = None, account: str = "main",
+    nonce: str | None = None, account: str = "main", adjust: Callable[[Credentials], None] | None = None,
 ) -> LoginResult:
-    """After the code exchange: save tokens, then (best effort) the API key and models."""
+    """After the code exchange: save tokens, then (best effort) the API key and models.
+
+    ``adjust`` changes the credentials before they are saved (an import keeps the
+    expiry and API key the other program had).
+    """
     name = provider.name
     credentials = provider.credentials_from(answer, http=http, nonce=nonce)
     credentials.account_name = account
+    if adjust is not None:
+        adjust(credentials)
     if not credentials.access_token:
         raise OAuthHubError(f"{provider.title} returned no access token. Run `{hint}` to try again.")
 
@@ -421,7 +427,7 @@ def _finish_login(provider: Provider, store: Store, http: HttpClient, credential
                 credentials.account = {**credentials.account, **profile}
                 save_credentials(store, credentials)
 
-    if provider.has("obtain_api_key"):
+    if provider.has("obtain_api_key") and not credentials.api_key:
         ui.step("Requesting an API key…")
         refused = provider.attach_api_key(credentials, http)
         if refused:

@@ -175,6 +175,35 @@ def save_credentials(store: Store, credentials: Credentials, *, storage: str | N
     return path
 
 
+def apply_storage(*, home: str | Path | None = None) -> list[dict[str, str]]:
+    """Move every stored sign-in to where the ``storage`` setting says now, each under its lock.
+
+    Returns ``[{"record", "from", "to"}]`` for the records that moved. A record that
+    cannot be read is left as it is (and reported with ``"error"``).
+    """
+    from . import keyring_storage
+
+    store = Store(home)
+    where = keyring_storage.resolve(storage_setting(store))
+    moved = []
+    for provider, account in store.records():
+        record = record_name(provider, account)
+        with provider_lock(store.lock_path(record), timeout=LOCK_TIMEOUT, who=_who(provider, account)):
+            try:
+                current = read_json(store.tokens_path(record))
+                now = "keyring" if keyring_storage.is_stub(current) else "file"
+                if now == where:
+                    continue
+                credentials = load_credentials(provider, store, account)
+                if credentials is None:
+                    continue
+                save_credentials(store, credentials, storage=where)
+                moved.append({"record": record, "from": now, "to": where})
+            except OAuthHubError as exc:
+                moved.append({"record": record, "from": "?", "to": where, "error": str(exc)})
+    return moved
+
+
 def delete_keyring_entry(store: Store, service: str, username: str) -> bool:
     from . import keyring_storage
 

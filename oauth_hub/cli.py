@@ -555,6 +555,54 @@ def accounts(args: tuple[str, ...], as_json: bool) -> None:
         out("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
 
 
+# -- import ---------------------------------------------------------------------------
+
+
+@cli.command(name="import")
+@click.argument("source", required=False)
+@click.option("--account", metavar="NAME", envvar="OAUTH_HUB_ACCOUNT", default=None,
+              help="Store the sign-in as this account of the provider (default: the default account).")
+@click.option("--from", "from_path", type=click.Path(dir_okay=False), default=None,
+              help="Read the other program's file from here instead of its usual place.")
+@click.option("--list", "list_sources", is_flag=True, help="List what can be imported, and from where.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+def import_(source: str | None, account: str | None, from_path: str | None, list_sources: bool,
+            as_json: bool) -> None:
+    """Take over the sign-in of another program: codex (~/.codex/auth.json) or claude-code.
+
+    \b
+      oauth-hub import codex                    # $CODEX_HOME/auth.json, as the default chatgpt account
+      oauth-hub import claude-code --account team
+    \b
+    Refresh tokens rotate: two programs refreshing one sign-in end it for both. So the
+    sign-in moves here, and the other program's copy is removed (nothing is revoked):
+    sign that program in again afterwards for a sign-in of its own. Quit it first.
+    """
+    from oauth_core.importing import import_sign_in, import_sources
+
+    if list_sources or not source:
+        rows = import_sources()
+        if as_json:
+            out(json.dumps(rows, indent=2))
+            return
+        for row in rows:
+            out(f"{row['name']:<12} {row['title']}, into {row['provider']}: {row['path']}")
+        if not source and not list_sources:
+            fail("Name what to import from, e.g. `oauth-hub import codex`.", 2)
+        return
+    summary = import_sign_in(source, account=account, path=from_path)
+    for warning in summary["warnings"]:
+        say(f"Warning: {warning}", fg="yellow")
+    if as_json:
+        out(json.dumps(summary, indent=2))
+    say(f"Imported the {source} sign-in as {target_text(summary['provider'], summary['account'])}: "
+        f"{summary['email'] or 'unknown'} ({summary['plan'] or 'plan unknown'}), {len(summary['models'])} models.",
+        fg="green")
+    if summary["released"]:
+        say(summary["released"])
+    say(f"Use it like any sign-in: oauth-hub token {summary['target']}")
+
+
 # -- providers -----------------------------------------------------------------------
 
 
@@ -633,8 +681,14 @@ def config() -> None:
 def _split_key(key: str) -> tuple[str, str]:
     provider, _, setting = key.partition(".")
     if not provider or not setting:
-        fail(f"{key!r} is not PROVIDER.SETTING (for example chatgpt.prefix).")
+        fail(f"{key!r} is not PROVIDER.SETTING (for example chatgpt.prefix) or storage.")
     return provider, setting
+
+
+def _hub_setting(key: str) -> bool:
+    from oauth_core.config import HUB_SETTINGS
+
+    return key in HUB_SETTINGS
 
 
 def _provider(name: str) -> Any:
@@ -647,7 +701,13 @@ def _provider(name: str) -> Any:
 @config.command("get")
 @click.argument("key")
 def config_get(key: str) -> None:
-    """Print one effective setting, e.g. chatgpt.port."""
+    """Print one effective setting, e.g. chatgpt.port (or storage)."""
+    if _hub_setting(key):
+        from oauth_core.store import Store
+        from oauth_core.tokens import storage_setting
+
+        out(storage_setting(Store()))
+        return
     name, setting = _split_key(key)
     settings = _provider(name).settings
     if setting not in settings:
@@ -665,11 +725,16 @@ def config_set(key: str, value: str) -> None:
     \b
     For a secret (client_secret …), pass - as VALUE to read it from stdin:
       oauth-hub config set work.client_secret - < secret.txt
+    Where sign-ins are kept (moves the stored ones at once):
+      oauth-hub config set storage keyring      # or file, or auto
     """
     from oauth_core import config as cfg
     from oauth_core.provider import MASK, secret_setting_names
     from oauth_core.store import Store
 
+    if _hub_setting(key):
+        _set_storage(value)
+        return
     name, setting = _split_key(key)
     provider = _provider(name)
     if setting not in provider.settings or setting == "name":
@@ -694,12 +759,41 @@ def config_unset(key: str) -> None:
     from oauth_core import config as cfg
     from oauth_core.store import Store
 
+    if _hub_setting(key):
+        _set_storage(None)
+        return
     name, setting = _split_key(key)
     store = Store()
     if cfg.unset_value(store.config_path(), name, setting):
         say(f"Removed the override of {name}.{setting}.")
     else:
         say(f"{name}.{setting} was not overridden.")
+
+
+def _set_storage(value: str | None) -> None:
+    """`config set storage VALUE` (None: unset): check it can be used here, then move every sign-in."""
+    from oauth_core import config as cfg
+    from oauth_core import keyring_storage
+    from oauth_core.store import Store
+    from oauth_core.tokens import apply_storage
+
+    if value is not None and value not in keyring_storage.STORAGE_CHOICES:
+        fail(f"storage must be one of {', '.join(keyring_storage.STORAGE_CHOICES)}, not {value!r}.", 2)
+    where = keyring_storage.resolve(value or keyring_storage.DEFAULT_STORAGE)  # refuses a keyring that is not there
+    store = Store()
+    store.ensure()
+    if value is None:
+        cfg.unset_hub_value(store.config_path(), "storage")
+    else:
+        cfg.set_hub_value(store.config_path(), "storage", value)
+    backend = f" ({keyring_storage.describe_backend()})" if where == "keyring" else ""
+    say(f"Set storage = {json.dumps(value or keyring_storage.DEFAULT_STORAGE)} in {store.config_path()}: "
+        f"sign-ins are kept in the {'OS keyring' + backend if where == 'keyring' else 'home'}.")
+    for row in apply_storage():
+        if row.get("error"):
+            say(f"Note: {row['record']} stayed where it was: {row['error']}", fg="yellow")
+        else:
+            say(f"  moved {row['record']} from the {row['from']} to the {row['to']}")
 
 
 @config.command("add-oidc")
