@@ -109,6 +109,7 @@ def check_storage(home: str | os.PathLike[str] | None = None) -> Check:
                      "unlock or install a keyring backend, or run `oauth-hub config set storage file`")
     kinds: dict[str, list[str]] = {"file": [], "keyring": []}
     for name, account in store.records():
+        from .errors import OAuthHubError
         from .store import read_json, record_name
 
         record = record_name(name, account)

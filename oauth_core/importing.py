@@ -1,4 +1,4 @@
-"""``oauth-hub import codex|claude-code``: take over a sign-in another program made.
+"""``oauth-hub import SOURCE``: take over a sign-in another program (a vendor's own CLI) made.
 
 Which programs can be imported from, where their sign-in is and how it is read are the
 providers' business (the ``import_sources``, ``read_import`` and ``release_import``
@@ -10,7 +10,7 @@ Why take it over rather than share it: refresh tokens rotate, and the identity
 providers end a sign-in whose spent refresh token is used again. Two programs that
 both refresh one sign-in (each from its own copy) therefore end it for both, sooner or
 later. Reading through the other program's file without ever refreshing would avoid
-that, but then a token is only as fresh as that program keeps it (Claude's last eight
+that, but then a token is only as fresh as that program keeps it (some last eight
 hours): not a sign-in oauth-hub's tools could rely on. So the other program's copy is
 removed (nothing is revoked), and the message says to sign that program in again; its
 new sign-in is independent of oauth-hub's.
