@@ -75,11 +75,30 @@ def read(path: Path) -> dict[str, Any]:
     if isinstance(id_token, str) and id_token.count(".") == 2:
         answer["id_token"] = id_token
     found: dict[str, Any] = {"answer": answer}
-    if isinstance(data.get("last_refresh"), str):
-        found["last_refresh"] = data["last_refresh"]
+    last = _iso_seconds(data.get("last_refresh"))
+    if last is not None:
+        found["last_refresh"] = last
     if isinstance(data.get("OPENAI_API_KEY"), str) and data["OPENAI_API_KEY"]:
         found["api_key"] = data["OPENAI_API_KEY"]
     return found
+
+
+def _iso_seconds(value: Any) -> str | None:
+    """Codex writes ``last_refresh`` as chrono does, often with nanoseconds
+    (``2026-11-30T09:15:02.123456789Z``); keep it to the second, as oauth-hub stores it."""
+    import re
+    from datetime import UTC, datetime
+
+    if not isinstance(value, str):
+        return None
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)", value.strip())
+    if not match:
+        return None
+    try:
+        moment = datetime.fromisoformat(match.group(1) + match.group(2).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def release(path: Path, credentials: Any) -> str:
