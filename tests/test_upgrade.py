@@ -30,7 +30,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "legacy_home"
 
 def fill(text: str, values: dict[str, str]) -> str:
     for name, value in values.items():
-        text = text.replace("{{%s}}" % name, value)
+        text = text.replace("{{" + name + "}}", value)
     assert "{{" not in text, text[text.index("{{"):][:60]
     return text
 
