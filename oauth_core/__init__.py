@@ -51,8 +51,8 @@ __all__ = [
     "Credentials", "IdPError", "LoginError", "LoginResult", "LoginUI", "NetworkError", "OAuthHubAuth",
     "OAuthHubError", "OAuthHubHttpx2Auth", "OAuthHubHttpxAuth", "SignInEnded", "auth_headers",
     "authenticate_client", "get_api_key", "get_credentials", "get_environment", "get_token", "hookimpl",
-    "import_sign_in", "list_accounts", "login", "logout", "set_default_account", "provider_names", "refresh_credentials", "register_provider", "safe_payload", "status",
-    "unregister_provider",
+    "import_sign_in", "list_accounts", "login", "logout", "provider_names", "refresh_credentials",
+    "register_provider", "safe_payload", "set_default_account", "status", "unregister_provider",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
