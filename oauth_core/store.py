@@ -249,9 +249,17 @@ def split_record(record: str) -> tuple[str, str]:
 _index_cache: dict[str, tuple[tuple[int, int, int] | None, dict[str, str]]] = {}
 
 
-def _index_defaults(home: Path) -> dict[str, str]:
-    """The ``defaults`` of ``accounts.json`` (provider -> account), re-read only when the file changed."""
-    path = os.path.join(home, INDEX_FILE)
+_index_paths: dict[Path, str] = {}
+
+
+def index_defaults(home: Path) -> dict[str, str]:
+    """The ``defaults`` of ``accounts.json`` (provider -> account), re-read only when the file changed.
+
+    On the hot path of ``get_token()``: one ``stat`` when nothing changed.
+    """
+    path = _index_paths.get(home)
+    if path is None:
+        path = _index_paths[home] = os.path.join(home, INDEX_FILE)
     try:
         st = os.stat(path)
         signature: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
@@ -331,7 +339,7 @@ class Store:
         ``--account``), else the first by name; with none, ``main``, where a first
         ``login`` without ``--account`` puts its sign-in.
         """
-        chosen = _index_defaults(self.home).get(provider)
+        chosen = index_defaults(self.home).get(provider)
         if chosen is not None:
             return chosen
         if os.path.exists(self.tokens_path(provider)):

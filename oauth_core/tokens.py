@@ -67,6 +67,7 @@ from .store import (
     MAIN_ACCOUNT,
     Store,
     check_account,
+    index_defaults,
     provider_lock,
     read_json,
     record_name,
@@ -312,12 +313,21 @@ def _locate(name: str, home: str | Path | None, account: str | None) -> tuple[St
     if store is None:
         store = _stores[key] = Store(home)
     if account is None:
-        account = os.environ.get(ACCOUNT_ENV) or store.default_account(check_name(name))
+        account = os.environ.get(ACCOUNT_ENV) or index_defaults(store.home).get(name)
+        if account is None:  # no default chosen: `main` if it exists (checked by the caller's stat), else the first
+            path = _record_path(store, key, name, MAIN_ACCOUNT)
+            if os.path.exists(path):
+                return store, MAIN_ACCOUNT, path
+            account = store.default_account(check_name(name))
+    return store, account, _record_path(store, key, name, account)
+
+
+def _record_path(store: Store, key: tuple[str | None, str | None], name: str, account: str) -> str:
     record_key = (key[0] or key[1] or "", name, account)
     path = _paths.get(record_key)
     if path is None:
         path = _paths[record_key] = str(store.tokens_path(record_name(check_name(name), check_account(account))))
-    return store, account, path
+    return path
 
 
 def _read(name: str, home: str | Path | None, account: str | None = None) -> tuple[Credentials, float]:
