@@ -326,3 +326,17 @@ def test_eight_processes_refreshing_two_accounts_make_one_refresh_each(chatgpt_h
         order = proc.args[3:]
         assert stdout.split() == [new[a] for a in order]
     assert (home / "chatgpt_oauth.lock").exists() and (home / "chatgpt@work_oauth.lock").exists()
+
+
+def test_each_account_refreshes_under_its_own_lock(cli, two_chatgpt, subscription):
+    """While one process holds the main account's refresh lock, the work account refreshes at once
+    (one lock for the whole provider would keep it waiting, then fail after 30 seconds)."""
+    from oauth_core.store import Store, provider_lock
+
+    store = Store(two_chatgpt)
+    with provider_lock(store.lock_path("chatgpt"), timeout=5, who="test"):
+        refreshed = cli("refresh", "chatgpt", "--account", "work")
+        assert refreshed.returncode == 0, refreshed.stderr
+        blocked = cli("refresh", "chatgpt", timeout=90)
+    assert blocked.returncode == 1 and "Another program has been using the chatgpt sign-in" in blocked.stderr
+    assert subscription.count("/oauth/token", "refresh_token") == 1
