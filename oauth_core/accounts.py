@@ -34,7 +34,8 @@ def provider_status(name: str, store: Store) -> dict[str, Any]:
     row: dict[str, Any] = {"provider": name, "logged_in": False, "email": None, "plan": None,
                            "account_id": None, "has_api_key": False, "api_key_age_days": None,
                            "expires_at": None, "expires_in": None, "last_refresh": None,
-                           "models": [], "tokens_path": str(store.tokens_path(name)), "error": None}
+                           "models": [], "limits": None, "tokens_path": str(store.tokens_path(name)),
+                           "error": None}
     try:
         credentials = load_credentials(name, store)
     except OAuthHubError as exc:
@@ -66,12 +67,14 @@ def provider_status(name: str, store: Store) -> dict[str, Any]:
 
 
 def status(
-    name: str | None = None, *, home: str | Path | None = None, refresh: bool = False
+    name: str | None = None, *, home: str | Path | None = None, refresh: bool = False, limits: bool = False
 ) -> list[dict[str, Any]]:
     """Sign-in state of one provider, or of every installed or signed-in one.
 
     With ``refresh``, a sign-in whose token is due is refreshed first, so the expiry
-    shown is the one a tool would get; a failed refresh is reported in ``error``.
+    shown is the one a tool would get; a failed refresh is reported in ``error``. With
+    ``limits``, providers that can say how much of the plan is left (``account_limits``)
+    are asked, one request each, into ``limits``.
     """
     store = Store(home)
     if name is not None:
@@ -84,8 +87,31 @@ def status(
         row = provider_status(n, store)
         if refresh_error and not row["error"]:
             row["error"] = refresh_error
+        if limits and row["logged_in"] and not row["error"]:
+            try:
+                row["limits"] = _live_limits(n, store)
+            except OAuthHubError as exc:
+                row["error"] = f"Could not read the account's limits: {exc}"
         rows.append(row)
     return rows
+
+
+def _live_limits(name: str, store: Store) -> dict[str, Any] | None:
+    """What the provider's ``account_limits`` hook says now; ``None`` when it has none."""
+    from .tokens import get_credentials
+
+    if name not in plugins.provider_names(store.home):
+        return None  # a token file of a provider that is no longer installed
+    provider = Provider.load(name, store)
+    if not provider.has("account_limits"):
+        return None
+    from .http import HttpClient
+
+    http = HttpClient(timeout=(5.0, 15.0))  # status must not hang on a slow API
+    provider.resolve(http)
+    credentials = get_credentials(name, home=store.home, refresh=False)
+    found = provider.call("account_limits", required=False, http=http, credentials=credentials)
+    return dict(found) if isinstance(found, dict) else None
 
 
 def _refresh_if_due(name: str, store: Store) -> str | None:
@@ -109,7 +135,7 @@ def logout(name: str, *, home: str | Path | None = None, http: Any = None) -> di
     store = Store(home)
     known_name(name, store)
     report: dict[str, Any] = {"provider": name, "was_logged_in": False, "revoked": None,
-                              "revoke_error": None, "removed_models": [], "notes": []}
+                              "revoke_error": None, "revoke_hint": None, "removed_models": [], "notes": []}
     tokens_path = store.tokens_path(name)
     # Under the record's lock: a refresh running in another process must not write the
     # token file back after logout deleted it.
@@ -134,6 +160,10 @@ def logout(name: str, *, home: str | Path | None = None, http: Any = None) -> di
             except OAuthHubError as exc:
                 report["revoked"] = False
                 report["revoke_error"] = str(exc)
+        if credentials is not None and provider is not None and not report["revoked"]:
+            # No revocation API (or it failed): say where the person can revoke it by hand.
+            hint = provider.call("revocation_hint", required=False, credentials=credentials)
+            report["revoke_hint"] = str(hint) if hint else None
         if tokens_path.exists():
             report["was_logged_in"] = credentials is not None
             try:

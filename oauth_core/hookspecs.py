@@ -120,6 +120,29 @@ def account_profile(settings: dict[str, Any], http: Any, credentials: Any) -> di
 
 
 @hookspec(firstresult=True)
+def account_limits(settings: dict[str, Any], http: Any, credentials: Any) -> dict[str, Any] | None:
+    """The plan's limits as they stand now (quotas left, credit, spending caps), for ``status``.
+
+    Called by ``oauth-hub status`` for a signed-in provider, with fresh credentials, each
+    time (what is left changes with every request, so it is not stored). Return a
+    JSON-ready dict, shown as ``limits`` in ``status --json``; a ``summary`` key, if
+    present, is the one line ``status`` prints. ``None``: nothing to show. Raise
+    :class:`oauth_core.errors.OAuthHubError` when the request failed: ``status`` shows
+    the message and goes on.
+    """
+
+
+@hookspec(firstresult=True)
+def revocation_hint(settings: dict[str, Any], credentials: Any) -> str | None:
+    """Where a person revokes the sign-in by hand, when the provider offers no API to do it.
+
+    Called by ``logout`` before the local copy is deleted (after ``revoke_tokens``, if
+    that ran and did not revoke). Return one sentence naming the page (the sign-in stays
+    valid at the provider until then), or ``None``. No network access.
+    """
+
+
+@hookspec(firstresult=True)
 def obtain_api_key(settings: dict[str, Any], http: Any, credentials: Any) -> str | None:
     """An API key for the account, where the provider can issue one.
 

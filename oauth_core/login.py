@@ -157,6 +157,13 @@ def login(
     store = Store(home)
     provider = Provider.load(name, store)
     http = http or HttpClient()
+    if not provider.has("build_auth_url") and provider.has("start_device_login"):
+        # A provider that signs in with a device code only (no authorization-code flow at
+        # all): a plain login is its device login, with the page opened as asked.
+        if manual:
+            raise LoginError(f"{provider.title} signs in with a device code only; leave out --manual.")
+        return device_login(name, home=home, open_browser=open_browser, timeout=timeout, ui=ui, http=http,
+                            variant=variant)
     hint = f"oauth-hub login {name}"
     manual_uri = provider.settings.get("manual_redirect_uri") or ""
     if manual and not manual_uri:
@@ -305,6 +312,7 @@ def device_login(
             answer = provider.call("poll_device_login", required=False, http=http, device=device)
             if answer:
                 break
+            interval = _interval(device.get("interval"))  # a slow_down answer may have raised it
     except KeyboardInterrupt:
         raise LoginCancelled(f"Login interrupted; nothing was saved. Run `{hint}` to start again.") from None
     ui.step("Approved. Fetching tokens…")

@@ -45,7 +45,16 @@ from typing import Any
 
 from . import plugins
 from .credentials import Credentials, parse_iso
-from .errors import CorruptFileError, IdPError, NetworkError, NotLoggedIn, OAuthHubError, ProviderNotFound, notify
+from .errors import (
+    CorruptFileError,
+    IdPError,
+    NetworkError,
+    NotLoggedIn,
+    OAuthHubError,
+    ProviderNotFound,
+    SignInEnded,
+    notify,
+)
 from .provider import check_name
 from .store import HOME_ENV, Store, provider_lock, read_json, tighten_file, write_json
 
@@ -133,6 +142,11 @@ def refresh_due_at(credentials: Credentials) -> float:
     """The epoch second from which the credentials need a refresh (``-inf``: already)."""
     if not credentials.access_token:
         return float("-inf")
+    if not credentials.refresh_token:
+        # Nothing to refresh with (an IdP that issued no refresh token): the access token
+        # is handed out for as long as it works, and only then does a refresh fail and
+        # say to log in again.
+        return credentials.expires_at if credentials.expires_at is not None else float("inf")
     due = float("inf")
     last = parse_iso(credentials.last_refresh)
     if credentials.expires_at is not None:
@@ -261,6 +275,13 @@ def _refresh_locked(provider: str, store: Store, current: Credentials, http: Any
     from .http import HttpClient
     from .provider import Provider
 
+    if not current.refresh_token:
+        left = current.seconds_left()
+        when = "has expired" if left is None or left <= 0 else f"ends in {max(round(left / 60), 1)} minutes"
+        raise SignInEnded(
+            f"The {provider} sign-in {when} and came without a refresh token, so it cannot be renewed. "
+            f"Run `oauth-hub login {provider}` to sign in again."
+        )
     loaded = Provider.load(provider, store)
     http = http or HttpClient()
     loaded.resolve(http)

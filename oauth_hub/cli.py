@@ -257,10 +257,14 @@ def login(provider: str, no_browser: bool, device: bool, manual: bool, variant: 
 @click.argument("provider", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per provider.")
 def status(provider: str | None, as_json: bool) -> None:
-    """Show which providers are signed in, as whom, and until when."""
+    """Show which providers are signed in, as whom, and until when.
+
+    Naming a PROVIDER also asks it how much of the plan is left (quotas, credit), where
+    it can say: one request to the provider.
+    """
     from oauth_core.accounts import status as read_status
 
-    rows = read_status(provider, refresh=True)
+    rows = read_status(provider, refresh=True, limits=provider is not None)
     if as_json:
         out(json.dumps(rows, indent=2))
         return
@@ -278,7 +282,7 @@ def _print_status(row: dict[str, Any]) -> None:
     if not row["logged_in"]:
         out(f"{name}: not signed in (run `oauth-hub login {name}`)")
         return
-    out(f"{name}: signed in as {row['email'] or 'unknown'}")
+    out(f"{name}: signed in as {row['email'] or row['account_id'] or 'unknown'}")
     if row["account_id"]:
         out(f"  account:  {row['account_id']}")
     out(f"  plan:     {row['plan'] or 'unknown'}")
@@ -292,6 +296,9 @@ def _print_status(row: dict[str, Any]) -> None:
         out(f"  token:    expires {when} ({row['expires_at']})")
     names = ", ".join(row["models"][:5]) + (", …" if len(row["models"]) > 5 else "")
     out(f"  models:   {len(row['models'])}" + (f" ({names})" if names else ""))
+    limits = row.get("limits")
+    if isinstance(limits, dict) and limits.get("summary"):
+        out(f"  limits:   {limits['summary']}")
     if row["error"]:
         out(f"  problem:  {row['error']}")
 
@@ -389,7 +396,9 @@ def logout(provider: str, as_json: bool) -> None:
     elif report["revoke_error"]:
         say(f"Could not revoke at the provider ({report['revoke_error']}); removed the local copy anyway.",
             fg="yellow")
-    elif report["revoked"] is False:
+    if report.get("revoke_hint"):
+        say(report["revoke_hint"], fg="yellow")
+    elif report["revoked"] is False and not report["revoke_error"]:
         say(f"{provider} offers no way to revoke a sign-in; the tokens were deleted here and expire on their own.")
     if report["was_logged_in"]:
         say(f"Deleted the {provider} tokens.")
