@@ -240,8 +240,11 @@ def login(provider: str, no_browser: bool, device: bool, manual: bool, variant: 
     summary = result.summary()
     say("")
     say(f"Signed in to {provider}.", fg="green", bold=True)
-    account = f" ({summary['account_id']})" if summary["account_id"] else ""
-    say(f"  Account:  {summary['email'] or 'unknown'}{account}")
+    if summary["email"]:
+        account = summary["email"] + (f" ({summary['account_id']})" if summary["account_id"] else "")
+    else:
+        account = summary["account_id"] or "unknown"
+    say(f"  Account:  {account}")
     say(f"  Plan:     {summary['plan'] or 'unknown'}")
     say(f"  API key:  {'yes' if summary['has_api_key'] else 'no (the access token is used instead)'}")
     say(f"  Models:   {len(summary['models'])} written to {summary['models_path']}")

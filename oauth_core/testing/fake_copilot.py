@@ -40,7 +40,6 @@ carry codes and tokens.
 
 from __future__ import annotations
 
-import hmac
 import html
 import secrets
 import threading
@@ -255,6 +254,8 @@ class FakeCopilot(FakeServer):
         self._github_tokens: dict[str, _GitHubToken] = {}
         self._copilot_tokens: dict[str, _CopilotToken] = {}
         self._usage = _Usage()
+        #: The ``error`` of every device poll answered (``"token"`` for the success), in order.
+        self.poll_results: list[str] = []
         self._approved = threading.Condition(self._lock)
 
         self._routes = {
@@ -371,6 +372,19 @@ class FakeCopilot(FakeServer):
         with self._lock:
             return self._new_github_token(client_id, scope)
 
+    def mint_tokens(self, client_id: str = IDE_CLIENT_ID) -> dict[str, Any]:
+        """A sign-in as oauth-hub's Copilot provider stores it after the exchange (for seeding a home):
+        the Copilot token as ``access_token``, the GitHub token it came from as ``refresh_token``."""
+        github = self.mint_github_token(client_id)
+        now = self.now()
+        copilot_plan, sku = PLANS[self.plan or "individual"][:2]
+        with self._lock:
+            expires = int(now + self.copilot_token_ttl)
+            token = f"tid={secrets.token_hex(16)};exp={expires};sku={sku}:{secrets.token_hex(32)}"
+            self._copilot_tokens[token] = _CopilotToken(github, now + self.copilot_token_ttl)
+        return {"access_token": token, "refresh_token": github, "expires_in": self.copilot_token_ttl - 240,
+                "copilot": {"api": self.plan_api_url(), "sku": sku, "chat_enabled": True}}
+
     def copilot_tokens_issued(self) -> int:
         with self._lock:
             return len(self._copilot_tokens)
@@ -420,6 +434,9 @@ class FakeCopilot(FakeServer):
 
     def _oauth(self, req: Request, code: str, description: str, **extra: Any) -> ReplyError:
         """GitHub's OAuth answer: HTTP 200 with ``error`` (form-encoded unless JSON was asked for)."""
+        if req.path == ACCESS_TOKEN_PATH:
+            with self._lock:
+                self.poll_results.append(code)
         body = {"error": code, "error_description": description,
                 "error_uri": "https://docs.github.com/developers/apps/authorizing-oauth-apps#error-codes-for-the-"
                              "device-flow", **extra}
@@ -479,6 +496,7 @@ class FakeCopilot(FakeServer):
             token = self._new_github_token(device.client_id, device.scope)
             # A GitHub App's user token carries no scopes; an OAuth app's echoes the grant.
             scope = "" if device.client_id == IDE_CLIENT_ID else device.scope
+            self.poll_results.append("token")
         return self._answer(req, {"access_token": token, "token_type": "bearer", "scope": scope})
 
     def _new_github_token(self, client_id: str, scope: str) -> str:
@@ -591,7 +609,7 @@ class FakeCopilot(FakeServer):
                 "error_details": {"notification_id": "not_signed_up", "url": "https://github.com/features/copilot",
                                   "message": "You don't have access to GitHub Copilot.", "title": "No access"},
             }, {"X-GitHub-Request-Id": _request_id()}))
-        scheme, _, value = (req.headers.get("Authorization") or "").partition(" ")
+        value = (req.headers.get("Authorization") or "").partition(" ")[2]
         now = self.now()
         expires_at = int(now + self.copilot_token_ttl)
         copilot_plan, sku = PLANS[self.plan][:2]
@@ -713,10 +731,6 @@ class FakeCopilot(FakeServer):
             return Response(200, content_type="text/event-stream",
                             stream=_chat.messages_stream(model["id"], self.reply_text))
         return json_response(200, _chat.messages_answer(model["id"], self.reply_text))
-
-
-def constant_time_equal(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
 
 
 def main(argv: list[str] | None = None) -> int:
