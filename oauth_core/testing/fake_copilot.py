@@ -247,7 +247,7 @@ class FakeCopilot(FakeServer):
         self.models: list[dict[str, Any]] = [dict(m) for m in (models if models is not None else DEFAULT_MODELS)]
         self.reply_text = reply_text
         self.organizations = list(organizations or [])
-        #: The next N pending polls answer slow_down even when on time (a server under load).
+        #: The next N polls answer slow_down even when on time (a server under load).
         self.force_slow_down = 0
 
         self._devices: dict[str, _DeviceCode] = {}
@@ -482,7 +482,7 @@ class FakeCopilot(FakeServer):
                 raise self._oauth(req, "access_denied", "The authorization request was denied.")
             now = time.monotonic()
             early = now < device.next_poll_at
-            if device.state == "pending" and (early or self.force_slow_down > 0):
+            if early or self.force_slow_down > 0:
                 if not early:
                     self.force_slow_down -= 1
                 device.interval += self.slow_down_increment
