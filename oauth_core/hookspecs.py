@@ -242,3 +242,55 @@ def poll_device_login(settings: dict[str, Any], http: Any, device: dict[str, Any
 @hookspec(firstresult=True)
 def environment(settings: dict[str, Any], credentials: Any) -> dict[str, str]:
     """Environment variables for ``oauth-hub env`` / ``exec``, e.g. ``CHATGPT_OAUTH_API_KEY``."""
+
+
+# -- the gateway (`oauth-hub serve`'s /v1 routes) -------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def gateway_backend(settings: dict[str, Any], credentials: Any) -> dict[str, str]:
+    """The dialects this sign-in's backend speaks, each mapped to its path under the upstream base.
+
+    Dialects are ``"chat"`` (OpenAI Chat Completions), ``"responses"`` (OpenAI
+    Responses) and ``"messages"`` (Anthropic Messages); the upstream base is what
+    :func:`api_base` gives. The first one is the backend's preferred dialect: a client
+    speaking a dialect the backend lacks is translated into it. Return ``None`` (or do
+    not implement the hook) to stay off the gateway; the raw ``/<provider>/…`` route
+    still forwards.
+    """
+
+
+@hookspec(firstresult=True)
+def gateway_request(settings: dict[str, Any], credentials: Any, request: Any) -> None:
+    """Make a request acceptable to the backend, changing ``request`` in place.
+
+    ``request`` is an :class:`oauth_core.gateway.backend.BackendRequest`: ``dialect``,
+    ``path``, ``model``, ``body`` (the JSON body in the backend's dialect, already
+    translated), ``headers`` (sent over the authentication headers), and read-only
+    ``client_headers``, ``client_dialect``, ``client_stream``. Called for every /v1 call
+    and for raw-route calls to one of the :func:`gateway_backend` paths. Setting
+    ``body["stream"] = True`` for a caller that did not ask to stream is fine: the
+    gateway then collects the stream into one answer. Return ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def gateway_response_event(settings: dict[str, Any], dialect: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Adapt or observe one answer from the backend before the gateway reads it.
+
+    ``event`` is the JSON data of one streamed event (or the whole body of an answer
+    that was not streamed) in the backend's ``dialect``. Return a replacement, or
+    ``None`` to keep it (changes made in place count). Only implement it when needed:
+    without it, same-dialect streams are relayed byte for byte.
+    """
+
+
+@hookspec(firstresult=True)
+def gateway_rate_limits(settings: dict[str, Any], headers: Any) -> list[dict[str, Any]]:
+    """The usage windows the backend reported in an answer's ``headers``.
+
+    ``headers`` is a case-insensitive mapping. Return a list of windows, each
+    ``{"name": str, "used_percent": float, "window_minutes": int, "resets_at": epoch
+    seconds}`` (the last two optional), or ``None`` when the answer carries none. The
+    gateway keeps the latest per account for ``oauth-hub status``.
+    """

@@ -299,6 +299,17 @@ def _print_status(row: dict[str, Any]) -> None:
         out(f"  token:    expires {when} ({row['expires_at']})")
     names = ", ".join(row["models"][:5]) + (", …" if len(row["models"]) > 5 else "")
     out(f"  models:   {len(row['models'])}" + (f" ({names})" if names else ""))
+    usage = row.get("usage")
+    for i, window in enumerate(usage["windows"] if usage else []):
+        span = window.get("window_minutes")
+        size = "" if span is None else f" of {span // 1440} d" if span % 1440 == 0 else (
+            f" of {span // 60} h" if span % 60 == 0 else f" of {span} min")
+        reset = ""
+        if "resets_in" in window:
+            reset = f", resets in {_duration(window['resets_in'])} ({window['resets_at']})"
+        out(f"  {'usage:' if i == 0 else '':<10}{window['name']} {window['used_percent']:g}% used{size}{reset}")
+    if usage:
+        out(f"  {'':<10}(as the backend reported at {usage['seen_at']}, through oauth-hub serve)")
     limits = row.get("limits")
     if isinstance(limits, dict) and limits.get("summary"):
         out(f"  limits:   {limits['summary']}")

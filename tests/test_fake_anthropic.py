@@ -732,6 +732,7 @@ def message_body(**extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": "claude-sonnet-4-20250514",
         "max_tokens": 16,
+        "system": CLAUDE_CODE_SYSTEM_PREFIX,
         "messages": [{"role": "user", "content": "ping"}],
     }
     body.update(extra)
@@ -771,17 +772,68 @@ def test_messages_validation_and_auth(fake: FakeAnthropic) -> None:
     assert resp.status_code == 404 and api_error_type(resp) == "not_found_error"
 
 
-def test_messages_claude_code_system_knob(fake: FakeAnthropic) -> None:
-    fake.require_claude_code_system = True
+def test_messages_claude_code_system_line(fake: FakeAnthropic) -> None:
     headers = oauth_headers(fake.mint_tokens()["access_token"])
     url = fake.api_base + "/v1/messages"
-    resp = requests.post(url, json=message_body(system="Be brief."), headers=headers, timeout=TIMEOUT)
-    assert resp.status_code == 400
-    system = [{"type": "text", "text": CLAUDE_CODE_SYSTEM_PREFIX}, {"type": "text", "text": "Be brief."}]
-    assert requests.post(url, json=message_body(system=system), headers=headers, timeout=TIMEOUT).status_code == 200
-    # API keys are not subject to it.
+    for system in ("Be brief.", None, [{"type": "text", "text": "Be brief."}],
+                   [{"type": "text", "text": CLAUDE_CODE_SYSTEM_PREFIX + " Be brief."}]):
+        resp = requests.post(url, json=message_body(system=system), headers=headers, timeout=TIMEOUT)
+        assert resp.status_code == 400 and api_error_type(resp) == "invalid_request_error", system
+        assert "only authorized for use with Claude Code" in resp.json()["error"]["message"]
+    good = ([{"type": "text", "text": CLAUDE_CODE_SYSTEM_PREFIX}, {"type": "text", "text": "Be brief."}],
+            CLAUDE_CODE_SYSTEM_PREFIX + "\nBe brief.")
+    for system in good:
+        assert requests.post(url, json=message_body(system=system), headers=headers, timeout=TIMEOUT).ok
+    # Haiku is exempt; so are API keys; and the knob turns the rule off.
+    haiku = message_body(model="claude-3-5-haiku-20241022", system="Be brief.")
+    assert requests.post(url, json=haiku, headers=headers, timeout=TIMEOUT).status_code == 200
     key_headers = {"x-api-key": fake.mint_api_key(), "anthropic-version": VERSION}
-    assert requests.post(url, json=message_body(), headers=key_headers, timeout=TIMEOUT).status_code == 200
+    assert requests.post(url, json=message_body(system="x"), headers=key_headers, timeout=TIMEOUT).status_code == 200
+    fake.require_claude_code_system = False
+    assert requests.post(url, json=message_body(system="x"), headers=headers, timeout=TIMEOUT).status_code == 200
+
+
+def test_messages_tools_are_called_and_results_must_answer_a_call(fake: FakeAnthropic) -> None:
+    headers = oauth_headers(fake.mint_tokens()["access_token"])
+    url = fake.api_base + "/v1/messages"
+    tools = [{"name": "weather", "description": "Weather in a city",
+              "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+    resp = requests.post(url, json=message_body(tools=tools), headers=headers, timeout=TIMEOUT)
+    assert resp.status_code == 200, resp.text
+    answer = resp.json()
+    assert answer["stop_reason"] == "tool_use"
+    text, call = answer["content"]
+    assert text == {"type": "text", "text": fake.tool_preamble}
+    assert call["type"] == "tool_use" and call["name"] == "weather" and call["input"] == {"city": "Paris"}
+    assert resp.headers["anthropic-ratelimit-unified-5h-utilization"] == "0.21"
+    turn = [{"role": "user", "content": "weather?"}, {"role": "assistant", "content": answer["content"]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call["id"], "content": "sunny"}]}]
+    done = requests.post(url, json=message_body(tools=tools, messages=turn), headers=headers, timeout=TIMEOUT)
+    assert done.status_code == 200 and done.json()["content"] == [{"type": "text", "text": "pong"}]
+    turn[2]["content"][0]["tool_use_id"] = "toolu_unknown"
+    stray = requests.post(url, json=message_body(tools=tools, messages=turn), headers=headers, timeout=TIMEOUT)
+    assert stray.status_code == 400 and "unexpected `tool_use_id`" in stray.json()["error"]["message"]
+    no_schema = requests.post(url, json=message_body(tools=[{"name": "x"}]), headers=headers, timeout=TIMEOUT)
+    assert no_schema.status_code == 400 and "input_schema" in no_schema.json()["error"]["message"]
+    system_role = message_body(messages=[{"role": "system", "content": "x"}, {"role": "user", "content": "y"}])
+    assert requests.post(url, json=system_role, headers=headers, timeout=TIMEOUT).status_code == 400
+
+
+def test_messages_stream_tool_use_as_input_json_deltas(fake: FakeAnthropic) -> None:
+    headers = oauth_headers(fake.mint_tokens()["access_token"])
+    fake.stream_delay = 0
+    tools = [{"name": "weather", "input_schema": {"type": "object"}}]
+    resp = requests.post(fake.api_base + "/v1/messages", json=message_body(tools=tools, stream=True),
+                         headers=headers, timeout=TIMEOUT)
+    datas = [json.loads(line[6:]) for line in resp.text.splitlines() if line.startswith("data: ")]
+    kinds = [d["type"] for d in datas]
+    assert kinds[0] == "message_start" and kinds[-2:] == ["message_delta", "message_stop"]
+    starts = [d["content_block"] for d in datas if d["type"] == "content_block_start"]
+    assert [b["type"] for b in starts] == ["text", "tool_use"] and starts[1]["input"] == {}
+    partial = "".join(d["delta"]["partial_json"] for d in datas
+                      if d["type"] == "content_block_delta" and d["delta"]["type"] == "input_json_delta")
+    assert json.loads(partial) == {"city": "Paris"}
+    assert datas[-2]["delta"]["stop_reason"] == "tool_use" and datas[-2]["usage"]["output_tokens"] >= 1
 
 
 def test_messages_stream_arrives_in_chunks(fake: FakeAnthropic) -> None:

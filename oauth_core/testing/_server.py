@@ -116,14 +116,27 @@ class Request:
 
 
 @dataclass
+class Stall:
+    """An item of a streamed body: go silent for ``seconds``, like a model that thinks.
+
+    While silent the fake watches the connection; if the client hangs up meanwhile the
+    stream ends there and the fake records it in ``aborted_streams`` (what a test of
+    "the gateway cancels the upstream when its client leaves" counts).
+    """
+
+    seconds: float
+
+
+@dataclass
 class Response:
     status: int
     body: bytes = b""
     content_type: str = JSON
     headers: dict[str, str] = field(default_factory=dict)
     #: When set, the body is sent with chunked transfer encoding, one HTTP chunk
-    #: per item, flushed as the iterator yields (server-sent events).
-    stream: Iterable[bytes] | None = None
+    #: per item, flushed as the iterator yields (server-sent events). A
+    #: :class:`Stall` item pauses the stream.
+    stream: Iterable[bytes | Stall] | None = None
 
 
 Route = Callable[[Request], Response]
@@ -227,6 +240,10 @@ class FakeServer:
         self.connection_timeout = connection_timeout
         #: Every request received, in arrival order.
         self.requests: list[RecordedRequest] = []
+        #: Paths of streamed answers whose client hung up before the stream ended, in order.
+        self.aborted_streams: list[str] = []
+        #: Paths of streamed answers sent to the end.
+        self.finished_streams: list[str] = []
 
         self._requested_port = port
         self._lock = threading.RLock()
@@ -421,10 +438,17 @@ def serve_until_interrupted(fake: FakeServer) -> None:
 
 
 class Server(ThreadingHTTPServer):
-    """Threaded server; daemon threads so a stuck connection never blocks exit."""
+    """Threaded server; daemon threads so a stuck connection never blocks exit.
+
+    The listen backlog is the system's maximum, as on real API front ends: with
+    socketserver's default of 5, a burst of new connections loses handshakes and
+    waits for retransmits, which would make the fakes the bottleneck of any
+    concurrency test or benchmark.
+    """
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = socket.SOMAXCONN
     fake: FakeServer
 
 
@@ -562,6 +586,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.flush()
             for chunk in response.stream:
+                if isinstance(chunk, Stall):
+                    if self._client_left_within(chunk.seconds):
+                        raise ConnectionResetError
+                    continue
                 if not chunk:
                     continue
                 self.wfile.write(f"{len(chunk):X}\r\n".encode() + chunk + b"\r\n")
@@ -570,3 +598,24 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, OSError):
             self.close_connection = True
+            with self.server.fake._lock:
+                self.server.fake.aborted_streams.append(self.path.split("?", 1)[0])
+        else:
+            with self.server.fake._lock:
+                self.server.fake.finished_streams.append(self.path.split("?", 1)[0])
+
+    def _client_left_within(self, seconds: float) -> bool:
+        """Wait up to ``seconds``; True as soon as the client closes its end."""
+        import select
+
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select([self.connection], [], [], min(left, 0.05))
+            if readable:
+                try:
+                    if self.connection.recv(1, socket.MSG_PEEK) == b"":
+                        return True
+                except OSError:
+                    return True
+                time.sleep(min(left, 0.05))  # pipelined bytes: not a hang-up; keep waiting
+        return False

@@ -79,6 +79,7 @@ from oauth_core.testing._server import (
     Request,
     RequestHandler,
     Response,
+    Stall,
     add_query,
     check_overrides,
     html_page,
@@ -138,8 +139,8 @@ ROLES_PATH = "/api/oauth/claude_cli/roles"
 CREATE_API_KEY_PATH = "/api/oauth/claude_cli/create_api_key"
 #: Hosts Claude Code no longer uses: nothing is served under them (404).
 RETIRED_HOSTS = ("/console.anthropic.com", "/claude.ai")
-#: What an OAuth-authenticated /v1/messages system prompt must start with when
-#: ``require_claude_code_system`` is on.
+#: What an OAuth-authenticated /v1/messages system prompt must start with (Sonnet and
+#: Opus; Haiku is exempt) unless ``require_claude_code_system`` is turned off.
 CLAUDE_CODE_SYSTEM_PREFIX = "You are Claude Code, Anthropic's official CLI for Claude."
 
 DEFAULT_MODELS: tuple[dict[str, Any], ...] = (
@@ -311,7 +312,10 @@ class FakeAnthropic(VendorGrantBook):
         authorize_error: str | None = None,
         reply_text: str = "pong",
         stream_delay: float = 0.05,
-        require_claude_code_system: bool = False,
+        require_claude_code_system: bool = True,
+        tool_call_arguments: str = '{"city": "Paris"}',
+        tool_preamble: str = "Let me check.",
+        stream_stall: float = 0.0,
         clock_offset: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -351,10 +355,19 @@ class FakeAnthropic(VendorGrantBook):
         self.reply_text = reply_text
         #: Sleep between streamed content_block_delta events.
         self.stream_delay = stream_delay
-        #: Reject OAuth-authenticated /v1/messages whose system prompt does not
-        #: start with CLAUDE_CODE_SYSTEM_PREFIX (what the real API does for some
-        #: subscription tokens).
+        #: Reject OAuth-authenticated /v1/messages to Sonnet/Opus whose system prompt
+        #: does not begin with CLAUDE_CODE_SYSTEM_PREFIX (a string's prefix, or the
+        #: whole first block of a list), as the real API does for Pro/Max tokens.
         self.require_claude_code_system = require_claude_code_system
+        #: When offered tools (and no tool result came back yet) the fake calls the first
+        #: one with these arguments (JSON text), after ``tool_preamble`` as text if set.
+        self.tool_call_arguments = tool_call_arguments
+        self.tool_preamble = tool_preamble
+        #: When > 0, the stream goes silent this long after its first delta and notices
+        #: meanwhile when the client hangs up (``aborted_streams``).
+        self.stream_stall = stream_stall
+        #: Subscription usage sent back on OAuth calls: window -> (utilization 0..1, resets in s).
+        self.unified_usage: dict[str, tuple[float, int]] = {"5h": (0.21, 3600), "7d": (0.68, 3 * 86400)}
 
         #: Valid API keys (create_api_key answers, mint_api_key). Discard one to revoke it.
         self.issued_api_keys: set[str] = set()
@@ -910,25 +923,31 @@ class FakeAnthropic(VendorGrantBook):
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise _api_error(400, "invalid_request_error", "messages: Field required")
+        _check_messages(messages)
+        tools = _check_tools(body.get("tools"))
         if model not in {m.get("id") for m in self.models}:
             raise _api_error(404, "not_found_error", f"model: {model}")
-        if grant is not None and self.require_claude_code_system and not _system_ok(body.get("system")):
+        if (grant is not None and self.require_claude_code_system and "haiku" not in model
+                and not _system_ok(body.get("system"))):
             raise _api_error(
                 400,
                 "invalid_request_error",
                 "This credential is only authorized for use with Claude Code and cannot be used "
                 "for other API requests.",
             )
-        msg_id = "msg_" + secrets.token_hex(12)
-        text = self.reply_text
+        blocks = self._reply_blocks(messages, tools, body.get("tool_choice"))
         input_tokens = max(1, len(json.dumps(messages)) // 4)
+        output_tokens = max(1, len(json.dumps(blocks)) // 8)
+        stop_reason = "tool_use" if blocks[-1]["type"] == "tool_use" else "end_turn"
+        msg_id = "msg_" + secrets.token_hex(12)
         rid = _request_id()
+        headers = {"request-id": rid, **(self._unified_headers() if grant is not None else {})}
         if body.get("stream") is True:
             return Response(
                 200,
                 content_type="text/event-stream; charset=utf-8",
-                headers={"Cache-Control": "no-cache", "request-id": rid},
-                stream=self._stream_events(msg_id, model, text, input_tokens),
+                headers={"Cache-Control": "no-cache", **headers},
+                stream=self._stream_events(msg_id, model, blocks, stop_reason, input_tokens, output_tokens),
             )
         return json_response(
             200,
@@ -937,16 +956,46 @@ class FakeAnthropic(VendorGrantBook):
                 "type": "message",
                 "role": "assistant",
                 "model": model,
-                "content": [{"type": "text", "text": text}],
-                "stop_reason": "end_turn",
+                "content": blocks,
+                "stop_reason": stop_reason,
                 "stop_sequence": None,
-                "usage": {"input_tokens": input_tokens, "output_tokens": 1},
+                "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens,
+                          "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
             },
-            {"request-id": rid},
+            headers,
         )
 
-    def _stream_events(self, msg_id: str, model: str, text: str, input_tokens: int) -> Iterator[bytes]:
+    def _reply_blocks(self, messages: list[Any], tools: list[dict[str, Any]], choice: Any) -> list[dict[str, Any]]:
+        """What the model says: a tool call when offered tools and no result came back yet, else text."""
+        last = messages[-1] if isinstance(messages[-1], dict) else {}
+        content = last.get("content")
+        answered = isinstance(content, list) and any(
+            isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
+        no_tools = isinstance(choice, dict) and choice.get("type") == "none"
+        if tools and not answered and not no_tools:
+            blocks: list[dict[str, Any]] = []
+            if self.tool_preamble:
+                blocks.append({"type": "text", "text": self.tool_preamble})
+            blocks.append({"type": "tool_use", "id": "toolu_" + secrets.token_hex(12), "name": tools[0]["name"],
+                           "input": json.loads(self.tool_call_arguments)})
+            return blocks
+        return [{"type": "text", "text": self.reply_text}]
+
+    def _unified_headers(self) -> dict[str, str]:
+        """The subscription's rate-limit state, as ``anthropic-ratelimit-unified-*`` headers."""
+        now = int(self.now())
+        headers = {"anthropic-ratelimit-unified-status": "allowed",
+                   "anthropic-ratelimit-unified-representative-claim": "five_hour"}
+        for window, (utilization, resets_in) in self.unified_usage.items():
+            headers[f"anthropic-ratelimit-unified-{window}-utilization"] = f"{utilization:g}"
+            headers[f"anthropic-ratelimit-unified-{window}-reset"] = str(now + resets_in)
+            headers[f"anthropic-ratelimit-unified-{window}-status"] = "allowed"
+        return headers
+
+    def _stream_events(self, msg_id: str, model: str, blocks: list[dict[str, Any]], stop_reason: str,
+                       input_tokens: int, output_tokens: int) -> Iterator[bytes | Stall]:
         delay = self.stream_delay
+        stalled = False
         yield _sse(
             "message_start",
             {
@@ -959,32 +1008,90 @@ class FakeAnthropic(VendorGrantBook):
                     "content": [],
                     "stop_reason": None,
                     "stop_sequence": None,
-                    "usage": {"input_tokens": input_tokens, "output_tokens": 1},
+                    "usage": {"input_tokens": input_tokens, "output_tokens": 1,
+                              "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
                 },
             },
         )
-        yield _sse(
-            "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        )
-        yield _sse("ping", {"type": "ping"})
-        for part in _split3(text):
-            if delay > 0:
-                time.sleep(delay)
-            yield _sse(
-                "content_block_delta",
-                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": part}},
-            )
-        yield _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+        for index, block in enumerate(blocks):
+            if block["type"] == "text":
+                start = {"type": "text", "text": ""}
+                pieces = [("text_delta", "text", part) for part in _split3(block["text"])]
+            else:
+                start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+                pieces = [("input_json_delta", "partial_json", part) for part in
+                          _split3(json.dumps(block["input"]))]
+            yield _sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": start})
+            if index == 0:
+                yield _sse("ping", {"type": "ping"})
+            for kind, field, part in pieces:
+                if delay > 0:
+                    time.sleep(delay)
+                yield _sse("content_block_delta",
+                           {"type": "content_block_delta", "index": index, "delta": {"type": kind, field: part}})
+                if self.stream_stall and not stalled:
+                    stalled = True
+                    yield Stall(self.stream_stall)
+            yield _sse("content_block_stop", {"type": "content_block_stop", "index": index})
         yield _sse(
             "message_delta",
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": 3},
+                "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                "usage": {"output_tokens": output_tokens},
             },
         )
         yield _sse("message_stop", {"type": "message_stop"})
+
+
+def _check_messages(messages: list[Any]) -> None:
+    """Roles, content blocks, and tool results that answer the previous turn's tool calls."""
+    previous_calls: set[str] = set()
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+            raise _api_error(400, "invalid_request_error", f"messages.{i}.role: Input should be 'user' or 'assistant'")
+        content = message.get("content")
+        if isinstance(content, str):
+            previous_calls = set()
+            continue
+        if not isinstance(content, list):
+            raise _api_error(400, "invalid_request_error", f"messages.{i}.content: Field required")
+        calls: set[str] = set()
+        for j, block in enumerate(content):
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind not in _BLOCK_TYPES:
+                raise _api_error(400, "invalid_request_error", f"messages.{i}.content.{j}.type: Input tag "
+                                 f"{kind!r} found using 'type' does not match any of the expected tags")
+            if kind == "tool_use":
+                if message["role"] != "assistant":
+                    raise _api_error(400, "invalid_request_error",
+                                     f"messages.{i}.content.{j}: tool_use blocks are only allowed in assistant turns")
+                if not isinstance(block.get("id"), str) or not isinstance(block.get("input"), dict):
+                    raise _api_error(400, "invalid_request_error", f"messages.{i}.content.{j}.input: Field required")
+                calls.add(block["id"])
+            if kind == "tool_result" and block.get("tool_use_id") not in previous_calls:
+                raise _api_error(
+                    400, "invalid_request_error",
+                    f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: "
+                    f"{block.get('tool_use_id')}. Each `tool_result` block must have a corresponding `tool_use` "
+                    "block in the previous message.")
+        previous_calls = calls
+
+
+_BLOCK_TYPES = frozenset({"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"})
+
+
+def _check_tools(tools: Any) -> list[dict[str, Any]]:
+    if tools is None:
+        return []
+    if not isinstance(tools, list):
+        raise _api_error(400, "invalid_request_error", "tools: Input should be a valid list")
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+            raise _api_error(400, "invalid_request_error", f"tools.{i}.custom.name: Field required")
+        if "type" not in tool and not isinstance(tool.get("input_schema"), dict):
+            raise _api_error(400, "invalid_request_error", f"tools.{i}.custom.input_schema: Field required")
+    return [t for t in tools if "input_schema" in t]
 
 
 def _scope_string(scopes: Iterable[str]) -> str:
@@ -1003,10 +1110,11 @@ def _granted(requested: Iterable[str], *, console: bool) -> set[str]:
 
 
 def _system_ok(system: Any) -> bool:
+    """Claude Code's identity line: the start of a string system prompt, or the whole first block."""
     if isinstance(system, str):
         return system.startswith(CLAUDE_CODE_SYSTEM_PREFIX)
     if isinstance(system, list) and system and isinstance(system[0], dict):
-        return str(system[0].get("text", "")).startswith(CLAUDE_CODE_SYSTEM_PREFIX)
+        return system[0].get("type") == "text" and str(system[0].get("text", "")).strip() == CLAUDE_CODE_SYSTEM_PREFIX
     return False
 
 

@@ -34,6 +34,7 @@ from typing import Any
 
 import jwt
 
+from oauth_core.testing._codex_backend import CodexResponsesMixin
 from oauth_core.testing._grants import (
     AccessRecord,
     AuthCode,
@@ -187,9 +188,10 @@ class _Handler(RequestHandler):
     server_version = "fake-openai"
 
 
-class FakeOpenAI(VendorGrantBook):
+class FakeOpenAI(CodexResponsesMixin, VendorGrantBook):
     """Fake of auth.openai.com (OAuth + PKCE + device code + token exchange),
-    api.openai.com ``/v1/models`` and chatgpt.com ``/backend-api/codex/models``.
+    api.openai.com ``/v1/models`` and chatgpt.com ``/backend-api/codex/models`` and
+    ``/backend-api/codex/responses`` (see :mod:`oauth_core.testing._codex_backend`).
 
     Every constructor argument is also a plain attribute that tests may change
     between steps (e.g. ``fake.plan = "pro"`` before a refresh). Identity values
@@ -242,6 +244,8 @@ class FakeOpenAI(VendorGrantBook):
         port: int = 0,
         connection_timeout: float = 10.0,
         signing_key: SigningKey | None = None,
+        reply_text: str = "pong",
+        stream_delay: float = 0.0,
     ) -> None:
         super().__init__(host=host, port=port, connection_timeout=connection_timeout, clock_offset=clock_offset)
         self.client_id = client_id
@@ -272,6 +276,9 @@ class FakeOpenAI(VendorGrantBook):
         )
         self.allowed_redirect_uris = allowed_redirect_uris
         self.authorize_error = authorize_error
+        self.reply_text = reply_text
+        self.stream_delay = stream_delay
+        self.codex_usage = dict(CodexResponsesMixin.codex_usage)
 
         #: Valid API keys handed out by the token exchange. Discard one to revoke it.
         self.issued_api_keys: set[str] = set()
@@ -290,6 +297,7 @@ class FakeOpenAI(VendorGrantBook):
             "/.well-known/openid-configuration": {"GET": self._openid_configuration},
             "/v1/models": {"GET": self._api_models},
             "/backend-api/codex/models": {"GET": self._codex_models},
+            "/backend-api/codex/responses": {"POST": self._codex_responses},
             "/api/accounts/deviceauth/usercode": {"POST": self._device_usercode},
             "/api/accounts/deviceauth/token": {"POST": self._device_token},
             "/codex/device": {"GET": self._device_page},
@@ -856,6 +864,11 @@ class FakeOpenAI(VendorGrantBook):
                 "missing_parameter",
                 param="client_version",
             )
+        self._codex_caller(req)
+        return json_response(200, {"models": [dict(m) for m in self.codex_models]})
+
+    def _codex_caller(self, req: Request) -> dict[str, Any]:
+        """The claims of a ChatGPT-backend call's bearer, whose account header must match it."""
         header = req.headers.get("Authorization") or ""
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -870,7 +883,7 @@ class FakeOpenAI(VendorGrantBook):
         account = (claims.get(AUTH_CLAIMS) or {}).get("chatgpt_account_id")
         if not req.headers.get("ChatGPT-Account-Id") or req.headers.get("ChatGPT-Account-Id") != account:
             raise _api_error(403, "ChatGPT-Account-Id does not match the token's account.", "account_mismatch")
-        return json_response(200, {"models": [dict(m) for m in self.codex_models]})
+        return claims
 
     # ------------------------------------------------------------------ device code
 

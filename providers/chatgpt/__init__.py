@@ -336,3 +336,94 @@ def environment(settings: dict[str, Any], credentials: Any) -> dict[str, str]:
     if credentials.account.get("account_id"):
         env["CHATGPT_ACCOUNT_ID"] = credentials.account["account_id"]
     return env
+
+
+# -- the gateway: the Codex backend's rules ----------------------------------------------------
+
+#: What the Codex backend refuses: output limits and the sampling parameters its clients strip.
+CODEX_UNSUPPORTED = ("max_output_tokens", "max_tokens", "max_completion_tokens", "temperature", "top_p",
+                     "previous_response_id")
+#: Used when a caller sends no system prompt at all: the backend requires instructions.
+DEFAULT_INSTRUCTIONS = "You are a helpful assistant."
+
+
+@hookimpl
+def gateway_backend(credentials: Any) -> dict[str, str]:
+    # The platform API (API key) speaks both OpenAI dialects; the ChatGPT backend only Responses.
+    if credentials.api_key:
+        return {"responses": "responses", "chat": "chat/completions"}
+    return {"responses": "responses"}
+
+
+@hookimpl
+def gateway_request(settings: dict[str, Any], credentials: Any, request: Any) -> None:
+    if credentials.api_key or request.dialect != "responses":
+        return
+    body = request.body
+    items = body.get("input")
+    if isinstance(items, str):
+        items = [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": items}]}]
+    items = [dict(i) for i in items or [] if isinstance(i, dict) and i.get("type") != "item_reference"]
+    for item in items:
+        item.pop("id", None)  # nothing is stored with store:false, so ids refer to nothing
+    instructions = body.get("instructions")
+    if not isinstance(instructions, str) or not instructions.strip():
+        # A system prompt sent as leading system/developer messages becomes the instructions.
+        lead = []
+        while items and items[0].get("type", "message") == "message" and items[0].get("role") in (
+                "system", "developer"):
+            lead.append(_text_of(items.pop(0).get("content")))
+        body["instructions"] = "\n\n".join(t for t in lead if t) or DEFAULT_INSTRUCTIONS
+    body["input"] = items
+    for param in CODEX_UNSUPPORTED:
+        body.pop(param, None)
+    body["store"] = False
+    body["stream"] = True
+    include = [i for i in body.get("include") or [] if isinstance(i, str)]
+    if "reasoning.encrypted_content" not in include:
+        include.append("reasoning.encrypted_content")
+    body["include"] = include
+    import uuid
+
+    # Codex 0.171 sends a session id per conversation and no OpenAI-Beta header over HTTPS
+    # (older Codex and ChatMock sent `responses=experimental`; the current binary has no such string).
+    request.headers.update({
+        "session_id": request.client_headers.get("session_id") or str(uuid.uuid4()),
+        "Accept": "text/event-stream",
+    })
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(p.get("text", "") for p in content or [] if isinstance(p, dict) and isinstance(p.get("text"), str))
+
+
+@hookimpl
+def gateway_rate_limits(headers: Any) -> list[dict[str, Any]] | None:
+    import time
+
+    windows = []
+    for name in ("primary", "secondary"):
+        used = _number(headers.get(f"x-codex-{name}-used-percent"))
+        if used is None:
+            continue
+        window: dict[str, Any] = {"name": name, "used_percent": used}
+        minutes = _number(headers.get(f"x-codex-{name}-window-minutes"))
+        if minutes is not None:
+            window["window_minutes"] = int(minutes)
+        reset_at = _number(headers.get(f"x-codex-{name}-reset-at"))
+        after = _number(headers.get(f"x-codex-{name}-reset-after-seconds"))
+        if reset_at is not None:
+            window["resets_at"] = int(reset_at)
+        elif after is not None:
+            window["resets_at"] = int(time.time() + after)
+        windows.append(window)
+    return windows or None
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None

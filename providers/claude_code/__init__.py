@@ -49,6 +49,11 @@ INFERENCE = "user:inference"
 #: ``organization.organization_type`` of the profile → the plan shown by ``status``.
 PLANS = {"claude_max": "Max", "claude_pro": "Pro", "claude_team": "Team", "claude_enterprise": "Enterprise"}
 CONTEXT_LENGTH = 200_000
+#: The system line Claude Code's own requests begin with; subscription tokens are refused
+#: for Sonnet and Opus without it.
+IDENTITY = "You are Claude Code, Anthropic's official CLI for Claude."
+#: The beta Claude Code sends besides the OAuth one (npm @anthropic-ai/claude-code, its binary's strings).
+CLAUDE_CODE_BETA = "claude-code-20250219"
 
 
 @hookimpl
@@ -323,3 +328,75 @@ def environment(settings: dict[str, Any], credentials: Any) -> dict[str, str]:
     if credentials.api_key:
         env["ANTHROPIC_API_KEY"] = credentials.api_key
     return env
+
+
+# -- the gateway: what a subscription token needs on /v1/messages ------------------------------
+
+
+@hookimpl
+def gateway_backend() -> dict[str, str]:
+    return {"messages": "v1/messages"}
+
+
+def _betas(value: str | None) -> list[str]:
+    return [b.strip() for b in (value or "").split(",") if b.strip()]
+
+
+@hookimpl
+def gateway_request(settings: dict[str, Any], credentials: Any, request: Any) -> None:
+    if request.dialect != "messages":
+        return
+    headers = request.headers
+    headers["anthropic-version"] = request.client_headers.get("anthropic-version") or settings["anthropic_version"]
+    client_betas = _betas(request.client_headers.get("anthropic-beta"))
+    if credentials.api_key:
+        if client_betas:
+            headers["anthropic-beta"] = ",".join(dict.fromkeys(client_betas))
+        return
+    # Claude Code's betas (the `betas` setting) merged with the client's own, never put in
+    # their place; Claude Code sends its claude-code beta for every model but Haiku. Its
+    # User-Agent and x-app come with the authentication headers (request_headers).
+    own = [b for b in _betas(settings["betas"]) if not (b == CLAUDE_CODE_BETA and "haiku" in request.model)]
+    headers["anthropic-beta"] = ",".join(dict.fromkeys([*own, *client_betas]))
+    request.body["system"] = _with_identity(request.body.get("system"))
+
+
+def _with_identity(system: Any) -> list[dict[str, Any]]:
+    """The system prompt as blocks whose first one is exactly Claude Code's identity line."""
+    if isinstance(system, list):
+        blocks = [b for b in system if isinstance(b, dict)]
+    elif isinstance(system, str) and system:
+        blocks = [{"type": "text", "text": system}]
+    else:
+        blocks = []
+    if blocks and blocks[0].get("type") == "text" and str(blocks[0].get("text", "")).strip() == IDENTITY:
+        return blocks
+    if blocks and blocks[0].get("type") == "text" and str(blocks[0].get("text", "")).startswith(IDENTITY):
+        rest = str(blocks[0]["text"])[len(IDENTITY):].lstrip()
+        blocks = ([{**blocks[0], "text": rest}] if rest else []) + blocks[1:]
+    return [{"type": "text", "text": IDENTITY}, *blocks]
+
+
+@hookimpl
+def gateway_rate_limits(headers: Any) -> list[dict[str, Any]] | None:
+    prefix = "anthropic-ratelimit-unified-"
+    windows = []
+    for name, value in headers.items():
+        lower = name.lower()
+        if not (lower.startswith(prefix) and lower.endswith("-utilization")):
+            continue
+        window = lower[len(prefix):-len("-utilization")]
+        try:
+            used = float(value) * 100
+        except ValueError:
+            continue
+        row: dict[str, Any] = {"name": window, "used_percent": round(used, 2)}
+        minutes = {"5h": 300}.get(window, 10080 if window.startswith("7d") else None)
+        if minutes:
+            row["window_minutes"] = minutes
+        try:
+            row["resets_at"] = int(float(headers.get(f"{prefix}{window}-reset") or ""))
+        except ValueError:
+            pass
+        windows.append(row)
+    return windows or None
