@@ -248,7 +248,7 @@ def environment(settings: dict[str, Any], credentials: Any) -> dict[str, str]:
 
 
 @hookspec(firstresult=True)
-def gateway_backend(settings: dict[str, Any], credentials: Any) -> dict[str, str]:
+def gateway_backend(settings: dict[str, Any], credentials: Any, model: dict[str, Any] | None) -> dict[str, str]:
     """The dialects this sign-in's backend speaks, each mapped to its path under the upstream base.
 
     Dialects are ``"chat"`` (OpenAI Chat Completions), ``"responses"`` (OpenAI
@@ -257,6 +257,11 @@ def gateway_backend(settings: dict[str, Any], credentials: Any) -> dict[str, str
     speaking a dialect the backend lacks is translated into it. Return ``None`` (or do
     not implement the hook) to stay off the gateway; the raw ``/<provider>/…`` route
     still forwards.
+
+    ``model`` is the model entry (from ``<provider>_models.json``, as
+    :func:`model_entry` wrote it) that a ``/v1`` call is for, for backends that serve
+    each model through its own set of dialects; ``None`` when the question is about the
+    backend as a whole (listing, raw-route calls): then name every dialect it has.
     """
 
 

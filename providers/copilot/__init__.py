@@ -50,7 +50,7 @@ from urllib.parse import urlsplit
 from oauth_core.errors import IdPError, LoginError, LoginTimeout, OAuthHubError, SignInEnded
 from oauth_core.hookspecs import hookimpl
 
-from .models import describe, usable
+from .models import API_PREFERENCE, apis, describe, usable
 
 #: The GitHub Copilot editor app: the language server's default, LiteLLM's and copilot-api's.
 CLIENT_ID = "Iv1.b507a08c87ecfe98"
@@ -83,6 +83,7 @@ def provider_defaults() -> dict[str, Any]:
         "user_agent": "GitHubCopilotChat/0.26.7",
         "api_version": "2025-04-01",
         "openai_intent": "conversation-panel",
+        "anthropic_version": "2023-06-01",  # on /v1/messages, for the models that list it
         "revoke_page": "https://github.com/settings/apps/authorizations",
         "port": 0,  # no loopback callback: the device flow needs none
         "prefix": "copilot-",
@@ -376,3 +377,61 @@ def revocation_hint(settings: dict[str, Any], credentials: Any) -> str:
     return (f"GitHub offers apps no way to revoke their own sign-in: the GitHub token stays valid until you revoke "
             f"the app at {settings['revoke_page']} (\"GitHub Copilot\" there is shared with your editors' "
             "Copilot sign-in).")
+
+
+# -- the gateway (`oauth-hub serve`'s /v1) ----------------------------------------------------------
+
+#: models.py API name → (gateway dialect, path under the Copilot API's base)
+GATEWAY_DIALECTS = {"chat_completions": ("chat", "chat/completions"), "responses": ("responses", "responses"),
+                    "messages": ("messages", "v1/messages")}
+
+
+@hookimpl
+def gateway_backend(model: dict[str, Any] | None) -> dict[str, str]:
+    """Each model through the APIs its ``supported_endpoints`` list (the whole set when no model is named)."""
+    served = list(API_PREFERENCE) if model is None else apis({"supported_endpoints": model.get("supported_endpoints")})
+    return dict(GATEWAY_DIALECTS[api] for api in served)
+
+
+def _initiator(dialect: str, body: dict[str, Any]) -> str:
+    """``user`` when the last message is the person's own words, else ``agent`` (a tool loop's follow-up).
+
+    The Copilot API counts a plan's premium requests on ``user`` turns; the rule is
+    opencode's and the language server's: only a turn a person typed is theirs.
+    """
+    items = body.get("input") if dialect == "responses" else body.get("messages")
+    if isinstance(items, str):
+        return "user"
+    if not isinstance(items, list) or not items or not isinstance(items[-1], dict):
+        return "agent"
+    last = items[-1]
+    if last.get("role") != "user" or last.get("type") not in (None, "message"):
+        return "agent"
+    content = last.get("content")
+    if isinstance(content, list) and content and all(
+            isinstance(p, dict) and p.get("type") == "tool_result" for p in content):
+        return "agent"  # Messages: tool results travel in a user turn
+    return "user"
+
+
+def _has_image(body: dict[str, Any]) -> bool:
+    for item in [*(body.get("messages") or []), *(body.get("input") if isinstance(body.get("input"), list) else [])]:
+        content = item.get("content") if isinstance(item, dict) else None
+        if isinstance(content, list) and any(
+                isinstance(p, dict) and p.get("type") in ("image_url", "input_image", "image") for p in content):
+            return True
+    return False
+
+
+@hookimpl
+def gateway_request(settings: dict[str, Any], request: Any) -> None:
+    """What the Copilot API wants beyond the headers of every call: who spoke, and images announced."""
+    request.headers["X-Initiator"] = _initiator(request.dialect, request.body)
+    if _has_image(request.body):
+        request.headers["Copilot-Vision-Request"] = "true"  # refused without it
+    if request.dialect == "messages":
+        # The version LiteLLM sends to Copilot's Messages endpoint, whatever the caller's SDK says.
+        request.headers["anthropic-version"] = settings["anthropic_version"]
+        for tool in request.body.get("tools") or []:
+            if isinstance(tool, dict):
+                tool.pop("eager_input_streaming", None)  # the Messages shim refuses it

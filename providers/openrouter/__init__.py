@@ -232,3 +232,12 @@ def revocation_hint(settings: dict[str, Any], credentials: Any) -> str:
     which = f"the key {label} ({named})" if label else f"the key {named}"
     return (f"An OpenRouter key cannot delete itself: oauth-hub forgot it, but it works until you delete {which} "
             f"at {settings['keys_page']}.")
+
+
+# -- the gateway (`oauth-hub serve`'s /v1) ----------------------------------------------------------
+
+
+@hookimpl
+def gateway_backend() -> dict[str, str]:
+    """Chat Completions, which every OpenRouter model speaks; other dialects are translated into it."""
+    return {"chat": "chat/completions"}
