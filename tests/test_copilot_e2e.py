@@ -117,6 +117,8 @@ def test_device_login_status_token_logout(cli, copilot_home, copilot):
     env = cli("env", "copilot").stdout
     assert "export COPILOT_ACCESS_TOKEN=" in env and f"COPILOT_API_BASE={copilot.plan_api_url()}" in env
     assert data["refresh_token"] not in env  # the long-lived GitHub token never leaves the record
+    ran = cli("exec", "copilot", "--", "sh", "-c", 'test "$COPILOT_ACCESS_TOKEN" = "$1"', "sh", data["access_token"])
+    assert ran.returncode == 0, ran.stderr
     assert copilot.count(copilot.copilot_token_url) == 1  # nothing above needed a new Copilot token
 
     requests_before = len(copilot.requests)
