@@ -99,7 +99,9 @@ def status(
     if name is not None:
         names = [known_name(name, store)]
     else:
-        names = sorted(set(plugins.provider_names(store.home)) | set(store.signed_in_providers()))
+        known = set(plugins.provider_names(store.home))
+        left_out = set(plugins.excluded_providers()) - known  # OAUTH_HUB_LOAD_PLUGINS: not shown, as everywhere
+        names = sorted((known | set(store.signed_in_providers())) - left_out)
     rows = []
     for n in names:
         refresh_error = _refresh_if_due(n, store) if refresh else None

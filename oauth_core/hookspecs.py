@@ -32,6 +32,8 @@ PROJECT = "oauth_hub"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
+__all__ = ["PROJECT", "hookimpl", "hookspec"]
+
 
 @hookspec(firstresult=True)
 def provider_defaults() -> dict[str, Any]:

@@ -45,6 +45,7 @@ from typing import Any
 
 from . import plugins
 from .credentials import Credentials, parse_iso
+from .discovery import LOAD_ENV
 from .errors import (
     CorruptFileError,
     IdPError,
@@ -69,8 +70,13 @@ def known_name(name: str, store: Store) -> str:
     """Check ``name`` is an installed provider or has a token file; else list the known ones."""
     check_name(name)
     names = plugins.provider_names(store.home)
-    if name in names or store.tokens_path(name).exists():
+    if name in names:
         return name
+    excluded = plugins.not_loaded(name)  # left out by OAUTH_HUB_LOAD_PLUGINS: refused by every command alike
+    if excluded:
+        raise ProviderNotFound(excluded)
+    if store.tokens_path(name).exists():
+        return name  # a sign-in whose provider was uninstalled can still be shown and logged out of
     known = ", ".join(names) or "none installed"
     raise ProviderNotFound(f"Unknown provider {name!r}. Known providers: {known}.")
 
@@ -179,6 +185,8 @@ def _locate(name: str, home: str | Path | None) -> tuple[Store, str]:
 def _read(name: str, home: str | Path | None) -> tuple[Credentials, float]:
     """The stored credentials and when they fall due, cached while the file is unchanged."""
     store, path = _locate(name, home)
+    if LOAD_ENV in os.environ:
+        _check_loaded(name, store)
     signature = _signature(path)
     if signature is None:
         known_name(name, store)  # an unknown name gets the list of known ones
@@ -193,6 +201,20 @@ def _read(name: str, home: str | Path | None) -> tuple[Credentials, float]:
     with _cache_lock:
         _cache[path] = (signature, credentials, due)
     return credentials, due
+
+
+_loaded_checked: set[tuple[str, str, str]] = set()
+
+
+def _check_loaded(name: str, store: Store) -> None:
+    """With ``OAUTH_HUB_LOAD_PLUGINS`` set, refuse a provider it leaves out, as every command does.
+
+    Without the variable every installed provider is loaded, so the hot path skips this.
+    """
+    key = (name, os.environ.get(LOAD_ENV, ""), str(store.home))
+    if key not in _loaded_checked:
+        known_name(name, store)
+        _loaded_checked.add(key)
 
 
 def get_credentials(provider: str, *, home: str | Path | None = None, refresh: bool = True) -> Credentials:

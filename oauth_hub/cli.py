@@ -438,24 +438,35 @@ def _export_summary(item: Any) -> str:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def providers(as_json: bool) -> None:
-    """List installed providers, and any that failed to load."""
-    from oauth_core.plugins import inspect_providers
+    """List installed providers, what each can do, and any that failed to load.
+
+    \b
+    Each provider is imported and checked as a command would load it. Set
+    OAUTH_HUB_TRACE_PLUGINS=1 to see every hook call on stderr (never a secret).
+    """
+    from oauth_core.inventory import inspect_providers
+    from oauth_core.plugins import LOAD_ENV, excluded_providers
 
     rows = inspect_providers()
+    left_out = excluded_providers()
+    if left_out:
+        say(f"Note: {LOAD_ENV} leaves out {', '.join(left_out)}.", fg="yellow")
     if as_json:
         out(json.dumps([r.to_json() for r in rows], indent=2))
-        return
-    if not rows:
+    elif not rows:
         out("No providers installed.")
-        return
-    for row in rows:
+    for row in rows if not as_json else []:
         origin = f"{row.distribution} {row.version}" if row.distribution else row.module
         if row.error:
             out(f"{row.name:<14} FAILED  ({origin}): {row.error}")
+        elif row.note:
+            out(f"{row.name:<14} note: {origin} is {row.note}")
         else:
             out(f"{row.name:<14} {origin}" + (f" — {row.description}" if row.description else ""))
-    if any(r.error and not r.error.startswith("not used:") for r in rows):
-        sys.exit(1)  # something is broken (a name merely shadowed by a built-in is not)
+            can = row.to_json()["capabilities"]
+            out(f"{'':<14} can: {', '.join(can) if can else 'nothing yet (no login hooks)'}")
+    if any(r.error for r in rows):
+        sys.exit(1)  # something is broken (a name merely shadowed by a built-in is a note, not a failure)
 
 
 # -- doctor ---------------------------------------------------------------------------
@@ -526,19 +537,31 @@ def config_get(key: str) -> None:
 @click.argument("key")
 @click.argument("value")
 def config_set(key: str, value: str) -> None:
-    """Override a setting, e.g. `config set chatgpt.prefix gpt-`."""
+    """Override a setting, e.g. `config set chatgpt.prefix gpt-`.
+
+    \b
+    For a secret (client_secret …), pass - as VALUE to read it from stdin:
+      oauth-hub config set work.client_secret - < secret.txt
+    """
     from oauth_core import config as cfg
+    from oauth_core.provider import MASK, secret_setting_names
     from oauth_core.store import Store
 
     name, setting = _split_key(key)
     provider = _provider(name)
     if setting not in provider.settings or setting == "name":
         fail(f"{name} has no setting {setting!r}. Run `oauth-hub config show {name}` to list them.")
+    secret = setting in secret_setting_names(provider.settings)
+    if secret and value == "-":  # a secret on the command line is visible to `ps`; read it from stdin instead
+        value = sys.stdin.readline().rstrip("\r\n")
+        if not value:
+            fail(f"No value on stdin for {name}.{setting}.")
     parsed = cfg.parse_value(value, provider.settings[setting], key)
     store = Store()
     store.ensure()
     cfg.set_value(store.config_path(), name, setting, parsed)
-    say(f"Set {name}.{setting} = {json.dumps(parsed)} in {store.config_path()}")
+    shown = MASK if secret else json.dumps(parsed)
+    say(f"Set {name}.{setting} = {shown} in {store.config_path()}")
 
 
 @config.command("unset")
@@ -609,11 +632,17 @@ def config_add_oidc(name: str, issuer: str, client_id: str, scopes: str, port: i
 @click.argument("provider", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def config_show(provider: str | None, as_json: bool) -> None:
-    """Show effective settings (defaults plus config.toml) of one or all providers."""
+    """Show effective settings (defaults plus config.toml) of one or all providers.
+
+    Secrets (client_secret and what a provider marks secret) show as ********;
+    `oauth-hub config get PROVIDER.KEY` prints one when you need it.
+    """
     from oauth_core.plugins import provider_names
+    from oauth_core.provider import masked_settings
 
     names = [provider] if provider else provider_names()
-    shown = {name: {k: v for k, v in _provider(name).settings.items() if k != "name"} for name in names}
+    shown = {name: {k: v for k, v in masked_settings(_provider(name).settings).items() if k != "name"}
+             for name in names}
     if as_json:
         out(json.dumps(shown, indent=2))
         return
@@ -638,18 +667,19 @@ def _show_notices() -> None:
     """Print the engine's SecurityNotice warnings as "Note:" lines, each time they occur."""
     import warnings
 
-    from oauth_core.errors import SecurityNotice
+    from oauth_core.errors import PluginNotice, SecurityNotice
 
     original = warnings.showwarning
 
     def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
-        if issubclass(category, SecurityNotice):
+        if issubclass(category, (SecurityNotice, PluginNotice)):
             say(f"Note: {message}", fg="yellow")
         else:
             original(message, category, filename, lineno, file, line)
 
     warnings.showwarning = show
     warnings.simplefilter("always", SecurityNotice)
+    warnings.simplefilter("always", PluginNotice)
 
 
 def main() -> None:

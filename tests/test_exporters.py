@@ -370,12 +370,12 @@ def test_logout_of_one_provider_keeps_the_other_providers_exports(home, api_key_
 # -- plugins and the CLI -------------------------------------------------------------------------
 
 
-class TomlExporter:
+class JsonTool:
     """A third-party exporter, as a package would register it under `oauth_hub.exporters`."""
 
     @hookimpl
     def exporter_info(self):
-        return {"title": "Toml tool", "format": "json", "apis": [API_CHAT]}
+        return {"title": "Json tool", "format": "json", "apis": [API_CHAT]}
 
     @hookimpl
     def render(self, models, options):
@@ -395,15 +395,15 @@ def test_built_in_exporters_come_from_the_entry_point_group():
 
 
 def test_third_party_exporters_plug_in(home, api_key_account, tmp_path):
-    register_exporter("toml-tool", TomlExporter())
+    register_exporter("json-tool", JsonTool())
     try:
         target = tmp_path / "tool.json"
-        result = export_models("chatgpt", "toml-tool", output=target, home=home)
+        result = export_models("chatgpt", "json-tool", output=target, home=home)
         assert set(json.loads(target.read_text())) == set(result.keys)
         logout("chatgpt", home=home)
         assert json.loads(target.read_text()) == {}
     finally:
-        unregister_exporter("toml-tool")
+        unregister_exporter("json-tool")
 
 
 def test_unknown_exporter_lists_the_known_ones():

@@ -5,7 +5,6 @@ See the package docstring for the steps.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -15,7 +14,7 @@ from typing import Any
 
 from ..errors import CorruptFileError, OAuthHubError
 from ..store import Store, read_json
-from .formats import _read_text, backup_file, dump_document, parse_document, write_file
+from .formats import _read_text, backup_file, write_file
 from .hookspecs import API_CHAT, API_MESSAGES, API_RESPONSES, APIS, ExportModel, ExportOptions
 from .loading import Exporter, exporter_names, load_exporter
 from .records import _record
@@ -181,18 +180,21 @@ def export_models(
         raise OAuthHubError(f"{tool.title} has no standard configuration file: pass --output PATH "
                             "(or --print to see the entries).")
     old_text = _read_text(target) if target is not None else None
-    document = parse_document(old_text, tool.format, target) if old_text is not None else None
-    before = _ours(tool, document, options.marker)
+    document = tool.parse(old_text, target) if old_text is not None else None
+    # Counted on a copy of its own: merge may change the document in place (which is
+    # how a TOML file keeps its comments).
+    before = _ours(tool, tool.parse(old_text, target) if old_text is not None else None, options.marker)
     new_document, conflicts = tool.call("merge", document=document, entries=entries, marker=options.marker)
     result.conflicts = list(conflicts)
     result.keys = [k for k in entries if k not in result.conflicts]
     result.removed_stale = len(before - set(result.keys))
-    result.text = dump_document(new_document, tool.format)
+    result.text = tool.dump(new_document)
     result.path = str(target) if target is not None else None
     result.instructions = list(tool.call("instructions", required=False, models=usable, options=options,
                                          path=result.path) or [])
-    if tool.format == "yaml" and old_text and any(line.lstrip().startswith("#") for line in old_text.splitlines()):
-        result.notes.append("Comments in the YAML file are not kept when it is rewritten; the backup has them.")
+    if not tool.keeps_comments and old_text and any(line.lstrip().startswith("#") for line in old_text.splitlines()):
+        result.notes.append(f"Comments in the {tool.format.upper()} file are not kept when it is rewritten; "
+                            "the backup has them.")
     if print_only:
         return result
     assert target is not None
@@ -246,12 +248,7 @@ def _ours(tool: Exporter, document: Any, marker: str) -> set[str]:
     if document is None:
         return set()
     try:
-        _, removed = tool.call("remove", document=_copy(document), keys=None, marker=marker)
+        _, removed = tool.call("remove", document=document, keys=None, marker=marker)
     except OAuthHubError:
         return set()
     return set(removed or ())
-
-
-def _copy(document: Any) -> Any:
-    return json.loads(json.dumps(document))
-

@@ -14,9 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pluggy
+from ..hookspecs import PROJECT, hookimpl, hookspec
 
-PROJECT = "oauth_hub_exporters"
 MARKER_KEY = "oauth_source"  # the key that marks our entries, where a tool's format has room for one
 
 # The APIs a model entry can speak (pass-through: a tool must speak the same one).
@@ -25,8 +24,12 @@ API_RESPONSES = "responses"  # POST {base}/responses
 API_MESSAGES = "messages"  # POST {base}/v1/messages
 APIS = (API_CHAT, API_RESPONSES, API_MESSAGES)
 
-hookspec = pluggy.HookspecMarker(PROJECT)
-hookimpl = pluggy.HookimplMarker(PROJECT)
+# One marker for every oauth-hub plugin: ``oauth_core.hookimpl`` and
+# ``oauth_core.exporters.hookimpl`` are the same object, so an exporter cannot pick the
+# wrong one. Providers and exporters still never mix: each plugin gets a plugin manager
+# holding only its own group's specs, and pluggy refuses a hook the group does not have.
+__all__ = ["API_CHAT", "API_MESSAGES", "API_RESPONSES", "APIS", "MARKER_KEY", "PROJECT", "ExportModel",
+           "ExportOptions", "ExporterSpec", "hookimpl", "hookspec"]
 
 
 # -- what exporters receive and return ---------------------------------------------------
@@ -81,10 +84,30 @@ class ExporterSpec:
     def exporter_info() -> dict[str, Any]:
         """Describe the tool. Required.
 
-        Return a dict with ``title`` (the tool's name), ``format`` (``"json"`` or
-        ``"yaml"``: how its file is parsed and written), ``apis`` (the subset of
-        :data:`APIS` the tool can call; other models are skipped with a note) and
+        Return a dict with ``title`` (the tool's name), ``format`` (how its file is
+        parsed and written: ``"json"``, ``"yaml"`` or ``"toml"`` are built in; any other
+        name needs the :meth:`parse` and :meth:`serialize` hooks), ``apis`` (the subset
+        of :data:`APIS` the tool can call; other models are skipped with a note) and
         optionally ``description``.
+        """
+
+    @staticmethod
+    @hookspec(firstresult=True)
+    def parse(text: str) -> Any:
+        """Parse the tool's file, for a format that is not built in (or to override one).
+
+        ``text`` is never empty (an empty file is no document). Return what ``merge``
+        and ``remove`` work on. Raise ``ValueError`` when the text is not valid: the
+        engine reports the file as unparsable and leaves it untouched.
+        """
+
+    @staticmethod
+    @hookspec(firstresult=True)
+    def serialize(document: Any) -> str:
+        """The file's new text for ``document`` (what ``merge`` or ``remove`` returned).
+
+        Implemented together with :meth:`parse`. The engine writes the text atomically
+        and keeps a backup of the old file.
         """
 
     @staticmethod
@@ -119,7 +142,7 @@ class ExporterSpec:
 
     @staticmethod
     @hookspec(firstresult=True)
-    def remove(document: Any, keys: list[str], marker: str) -> tuple[Any, list[str]]:
+    def remove(document: Any, keys: list[str] | None, marker: str) -> tuple[Any, list[str]]:
         """Take out our entries named in ``keys`` (and still marked ``marker``). Required.
 
         Called by ``logout`` (and, with ``keys=None`` meaning "all of ours", to count the

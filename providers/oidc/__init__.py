@@ -16,7 +16,10 @@ A ``[providers.NAME]`` table in ``config.toml`` with ``type = "oidc"`` makes
 comes from ``{issuer}/.well-known/openid-configuration``: the endpoints, the JWKS the ID
 token is verified against (signature, ``iss``, ``aud``, ``exp``, ``nonce``), whether the
 callback carries ``iss`` (RFC 9207), and revocation (RFC 7009). Requests are
-form-encoded, as RFC 6749 requires; the client is public (PKCE, no secret).
+form-encoded, as RFC 6749 requires. The client is public (PKCE, no secret) unless
+``client_secret`` is set: then it authenticates with ``token_endpoint_auth_method``
+(``client_secret_basic`` by default, ``client_secret_post`` where the IdP's discovery
+offers only that), through :func:`oauth_core.client_auth.authenticate_client`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from oauth_core.claims import safe_payload
+from oauth_core.client_auth import authenticate_client
 from oauth_core.errors import IdPError, OAuthHubError, SignInEnded
 from oauth_core.hookspecs import hookimpl
 
@@ -38,6 +42,8 @@ def provider_defaults() -> dict[str, Any]:
         "description": "OpenID Connect provider configured in config.toml",
         "issuer": "",
         "client_id": "",
+        "client_secret": "",  # a confidential client's secret (masked by `config show`)
+        "token_endpoint_auth_method": "",  # "" (none without a secret, else basic), none, client_secret_basic/_post
         "scopes": "openid profile email offline_access",
         "audience": "",
         "port": 0,
@@ -95,6 +101,7 @@ def resolve_settings(settings: dict[str, Any], http: Any) -> dict[str, Any]:
         "nonce": True,
         "id_token_issuer": str(doc["issuer"]),  # exactly as published: Auth0's ends in "/"
         "id_token_audience": settings["client_id"],
+        "token_endpoint_auth_methods_supported": list(doc.get("token_endpoint_auth_methods_supported") or []),
     }
 
 
@@ -124,8 +131,8 @@ def exchange_code(
 ) -> dict[str, Any]:
     return http.post(
         settings["token_endpoint"],
-        form={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-              "client_id": settings["client_id"], "code_verifier": code_verifier},
+        **authenticate_client(settings, {"grant_type": "authorization_code", "code": code,
+                                         "redirect_uri": redirect_uri, "code_verifier": code_verifier}),
         what="token exchange",
     )
 
@@ -149,13 +156,17 @@ def refresh_tokens(settings: dict[str, Any], http: Any, credentials: Any) -> dic
     try:
         return http.post(
             settings["token_endpoint"],
-            form={"grant_type": "refresh_token", "refresh_token": credentials.refresh_token,
-                  "client_id": settings["client_id"]},
+            **authenticate_client(settings, {"grant_type": "refresh_token",
+                                             "refresh_token": credentials.refresh_token}),
             what="token refresh",
             retries=3,
             idempotent=False,
         )
     except IdPError as exc:
+        if exc.code == "invalid_client":  # the client's own credentials, not the sign-in: fixable in config
+            raise OAuthHubError(f"The IdP refused {settings['name']}'s client credentials (invalid_client). Check "
+                                f"client_id and client_secret with `oauth-hub config show {settings['name']}`; "
+                                "the sign-in itself was kept.") from None
         if exc.code in ("invalid_grant", "unauthorized_client") or exc.status == 401:
             raise SignInEnded(
                 f"Your {settings['name']} sign-in has ended ({exc.code or exc.status}). Run `{hint}` to sign in again."
@@ -169,8 +180,7 @@ def revoke_tokens(settings: dict[str, Any], http: Any, credentials: Any) -> bool
         return False
     http.post(
         settings["revocation_endpoint"],
-        form={"token": credentials.refresh_token, "token_type_hint": "refresh_token",
-              "client_id": settings["client_id"]},
+        **authenticate_client(settings, {"token": credentials.refresh_token, "token_type_hint": "refresh_token"}),
         what="token revocation",
     )
     return True
