@@ -153,7 +153,9 @@ def test_denied_and_expired_codes_end_the_login_with_the_next_step(cli, copilot_
     assert not (copilot_home / "copilot_oauth.json").exists()
 
 
-def test_an_account_without_copilot_saves_nothing(cli, copilot_home, copilot):
+@pytest.mark.parametrize("exchange", [True, False], ids=["exchange", "direct"])
+def test_an_account_without_copilot_saves_nothing(cli, copilot_home, copilot, exchange):
+    write_config(copilot_home, "copilot", token_exchange=exchange)
     copilot.plan = None
     code, stderr = login(cli, copilot)
     assert code == 1

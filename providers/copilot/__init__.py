@@ -199,6 +199,9 @@ def poll_device_login(settings: dict[str, Any], http: Any, device: dict[str, Any
     if not isinstance(token, str) or not token:
         raise LoginError(f"GitHub approved the sign-in but sent no token. Run `{hint}` again.")
     if not settings["token_exchange"]:
+        # Nothing is exchanged, so nothing has checked the seat yet: do, before anything is saved.
+        _copilot_user(settings, http, token, hint=f" Check your plan at https://github.com/settings/copilot, then "
+                                                  f"run `{hint}`.")
         return {"access_token": token}
     return {**_exchange(settings, http, token), "refresh_token": token}
 
@@ -263,13 +266,15 @@ def describe_account(settings: dict[str, Any], credentials: Any, answer: dict[st
 # -- who, which plan, how much is left --------------------------------------------------------
 
 
-def _copilot_user(settings: dict[str, Any], http: Any, credentials: Any) -> dict[str, Any]:
+def _copilot_user(settings: dict[str, Any], http: Any, github_token: str | None, hint: str = "") -> dict[str, Any]:
+    """``copilot_internal/user``: the seat, plan, quotas and API host (LiteLLM's seat check)."""
     try:
         return http.get(f"{str(settings['github_api']).rstrip('/')}/copilot_internal/user",
-                        headers=_github_headers(settings, _github_token(credentials)), what="Copilot plan request")
+                        headers=_github_headers(settings, github_token), what="Copilot plan request")
     except IdPError as exc:
         if exc.status in (403, 404):
-            raise OAuthHubError(f"GitHub reports no Copilot seat for this account (HTTP {exc.status}).") from None
+            status = exc.status
+            raise OAuthHubError(f"This GitHub account has no GitHub Copilot access (HTTP {status}).{hint}") from None
         raise
 
 
@@ -284,7 +289,7 @@ def _plan(seat: dict[str, Any]) -> str | None:
 def account_profile(settings: dict[str, Any], http: Any, credentials: Any) -> dict[str, Any]:
     user = http.get(f"{str(settings['github_api']).rstrip('/')}/user",
                     headers=_github_headers(settings, _github_token(credentials)), what="GitHub user request")
-    seat = _copilot_user(settings, http, credentials)
+    seat = _copilot_user(settings, http, _github_token(credentials))
     profile: dict[str, Any] = {
         "account_id": user.get("login"),
         "email": user.get("email") if isinstance(user.get("email"), str) else None,
@@ -310,7 +315,7 @@ def _quota_line(label: str, snapshot: dict[str, Any]) -> str:
 
 @hookimpl
 def account_limits(settings: dict[str, Any], http: Any, credentials: Any) -> dict[str, Any]:
-    seat = _copilot_user(settings, http, credentials)
+    seat = _copilot_user(settings, http, _github_token(credentials))
     snapshots = seat.get("quota_snapshots") if isinstance(seat.get("quota_snapshots"), dict) else {}
     quotas = {name: {k: v for k, v in snap.items() if k in ("entitlement", "remaining", "percent_remaining",
                                                              "unlimited", "overage_permitted", "overage_count")}
