@@ -55,7 +55,9 @@ from .models import API_PREFERENCE, apis, describe, usable
 #: The GitHub Copilot editor app: the language server's default, LiteLLM's and copilot-api's.
 CLIENT_ID = "Iv1.b507a08c87ecfe98"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-#: copilot_internal/user's ``copilot_plan`` → what status shows (the raw value is kept too).
+#: copilot_internal/user's ``copilot_plan`` → what status shows (the raw value is kept too). The
+#: language server 1.539.0 asks ``individual`` users to "upgrade to Copilot Pro+" and not
+#: ``individual_pro`` ones; ``individual_max`` has no public name yet and is shown as it is.
 PLAN_TITLES = {"individual": "Pro", "individual_pro": "Pro+", "business": "Business", "enterprise": "Enterprise"}
 FREE_SKU = "free_limited_copilot"
 QUOTA_NAMES = (("premium_interactions", "premium requests"), ("chat", "chat"), ("completions", "completions"))
