@@ -33,7 +33,7 @@ def provider_status(name: str, store: Store) -> dict[str, Any]:
     """One provider's sign-in state as a JSON-ready dict."""
     row: dict[str, Any] = {"provider": name, "logged_in": False, "email": None, "plan": None,
                            "account_id": None, "has_api_key": False, "api_key_age_days": None,
-                           "expires_at": None, "expires_in": None, "last_refresh": None,
+                           "expires_at": None, "expires_in": None, "can_refresh": False, "last_refresh": None,
                            "models": [], "usage": None, "limits": None, "tokens_path": str(store.tokens_path(name)),
                            "error": None}
     try:
@@ -55,6 +55,7 @@ def provider_status(name: str, store: Store) -> dict[str, Any]:
         api_key_age_days=round((time.time() - obtained) / 86400, 1) if credentials.api_key and obtained else None,
         expires_at=_iso(credentials.expires_at),
         expires_in=int(left) if left is not None else None,
+        can_refresh=bool(credentials.refresh_token),
         last_refresh=credentials.last_refresh,
     )
     try:

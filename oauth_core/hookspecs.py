@@ -110,6 +110,17 @@ def describe_account(settings: dict[str, Any], credentials: Any, answer: dict[st
 
 
 @hookspec(firstresult=True)
+def refusal_advice(settings: dict[str, Any], error: str) -> str | None:
+    """What to change when the provider refused the sign-in with the OAuth ``error`` code.
+
+    Called when the callback carries ``error`` (e.g. ``invalid_scope``), or the code
+    exchange is refused with one. Return a sentence naming the setting or command that
+    fixes it; it is added to the error shown in the terminal and on the browser page.
+    ``None``: the engine's message alone.
+    """
+
+
+@hookspec(firstresult=True)
 def account_profile(settings: dict[str, Any], http: Any, credentials: Any) -> dict[str, Any] | None:
     """Identity facts that take a request (a profile or userinfo endpoint), at login.
 

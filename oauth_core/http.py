@@ -132,11 +132,13 @@ class HttpClient:
                 )
             return body
         code, description = error_code_and_description(body)
-        detail = code or f"HTTP {response.status_code}"
+        detail = f"HTTP {response.status_code}"
+        if code:
+            detail += f", {code}"
         if description:
-            detail += f": {scrub(description, 200)}"
+            detail += f"{': ' if code else ', '}{scrub(description, 200)}"
         raise IdPError(
-            f"{host} refused the {what} (HTTP {response.status_code}, {detail}).",
+            f"{host} refused the {what} ({detail}).",
             status=response.status_code,
             code=code,
         )

@@ -92,6 +92,7 @@ class TerminalLoginUI:
         self.prompting = False  # a paste prompt is on screen below the countdown
         self.counting = False  # an in-place countdown occupies the current line
         self._last_minute: int | None = None
+        self.callback_host = "127.0.0.1"  # as written in the redirect URI (some providers want localhost)
 
     def _line(self, message: str, **style: Any) -> None:
         """Print a whole line without tearing the countdown or the prompt."""
@@ -118,6 +119,11 @@ class TerminalLoginUI:
 
     def begin(self, title: str) -> None:
         self.title = title
+
+    def redirect_uri(self, uri: str) -> None:
+        from urllib.parse import urlsplit
+
+        self.callback_host = urlsplit(uri).hostname or self.callback_host
 
     def choose_variant(self, title: str, variants: list[dict[str, str]]) -> str | None:
         """Ask on a terminal which kind of sign-in; elsewhere say which one is used."""
@@ -155,7 +161,8 @@ class TerminalLoginUI:
             say(f"After signing in, the page shows a code: copy it, paste it here and press Enter "
                 f"(up to {_duration(timeout)}; Ctrl+C to stop).")
         else:
-            say(f"Waiting for the sign-in on http://127.0.0.1:{port} (up to {_duration(timeout)}; Ctrl+C to stop).")
+            say(f"Waiting for the sign-in on http://{self.callback_host}:{port} "
+                f"(up to {_duration(timeout)}; Ctrl+C to stop).")
             if paste:
                 say("If the browser cannot reach this machine (SSH, a container), it ends on an error page: "
                     "copy that page's address from the address bar, paste it here and press Enter.")
@@ -270,11 +277,11 @@ def status(provider: str | None, as_json: bool) -> None:
     rows = read_status(provider, refresh=True, limits=provider is not None)
     if as_json:
         out(json.dumps(rows, indent=2))
-        return
-    for row in rows:
-        _print_status(row)
+    else:
+        for row in rows:
+            _print_status(row)
     if provider is not None and not rows[0]["logged_in"]:
-        sys.exit(1)
+        sys.exit(1)  # with --json too: a script asks "is NAME signed in?" by the exit code
 
 
 def _print_status(row: dict[str, Any]) -> None:
@@ -295,8 +302,15 @@ def _print_status(row: dict[str, Any]) -> None:
         key = "yes" + ("" if age is None else " (obtained today)" if age < 1 else f" (obtained {age:.0f} days ago)")
     out(f"  API key:  {key}")
     if row["expires_in"] is not None:
-        when = f"in {_duration(row['expires_in'])}" if row["expires_in"] > 0 else "expired (refreshed on next use)"
-        out(f"  token:    expires {when} ({row['expires_at']})")
+        if row["expires_in"] > 0:
+            when = f"expires in {_duration(row['expires_in'])}"
+        elif row.get("can_refresh", True):
+            when = "expired (refreshed on next use)"
+        else:
+            when = f"expired (no refresh token: run `oauth-hub login {name}`)"
+        out(f"  token:    {when} ({row['expires_at']})")
+    if not row.get("can_refresh", True) and (row["expires_in"] or 0) > 0:
+        out(f"  refresh:  none (the IdP issued no refresh token; run `oauth-hub login {name}` when it expires)")
     names = ", ".join(row["models"][:5]) + (", …" if len(row["models"]) > 5 else "")
     out(f"  models:   {len(row['models'])}" + (f" ({names})" if names else ""))
     usage = row.get("usage")
@@ -583,13 +597,15 @@ def config_unset(key: str) -> None:
 @click.argument("name")
 @click.option("--issuer", required=True, help="The IdP's issuer URL (its /.well-known/openid-configuration is read).")
 @click.option("--client-id", required=True, help="The public (native) client id registered at the IdP.")
-@click.option("--scopes", default="openid profile email offline_access", show_default=True)
+@click.option("--scopes", default=None,
+              help="Space-separated scopes. Default: openid plus whichever of profile, email and offline_access "
+                   "the IdP lists in its scopes_supported.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="Loopback callback port registered at the IdP; 0 picks a free one (RFC 8252).")
 @click.option("--redirect-path", default="/callback", show_default=True)
 @click.option("--audience", default="", help="An audience/resource parameter, for IdPs that want one.")
 @click.option("--no-check", is_flag=True, help="Write the table without reading the IdP's discovery document.")
-def config_add_oidc(name: str, issuer: str, client_id: str, scopes: str, port: int, redirect_path: str,
+def config_add_oidc(name: str, issuer: str, client_id: str, scopes: str | None, port: int, redirect_path: str,
                     audience: str, no_check: bool) -> None:
     """Add an OpenID Connect provider NAME that needs no code, only this configuration."""
     from oauth_core import config as cfg
@@ -602,8 +618,10 @@ def config_add_oidc(name: str, issuer: str, client_id: str, scopes: str, port: i
         fail(f"{name!r} is an installed provider; pick another name for the OIDC provider.")
     if not redirect_path.startswith("/"):
         fail("--redirect-path must start with '/'.")
-    table = {"type": "oidc", "issuer": issuer.rstrip("/"), "client_id": client_id, "scopes": scopes,
-             "port": port, "redirect_path": redirect_path}
+    table: dict[str, Any] = {"type": "oidc", "issuer": issuer.rstrip("/"), "client_id": client_id,
+                             "port": port, "redirect_path": redirect_path}
+    if scopes is not None:
+        table["scopes"] = " ".join(scopes.split())
     if audience:
         table["audience"] = audience
     store = Store()
@@ -624,8 +642,25 @@ def config_add_oidc(name: str, issuer: str, client_id: str, scopes: str, port: i
         except OAuthHubError as exc:
             cfg.save(path, before)
             fail(f"{exc} Nothing was added (use --no-check to add it anyway).")
-        say(f"Found {provider.settings['issuer']}: sign-in page {provider.settings['authorization_endpoint']}")
+        _describe_oidc(name, provider.settings, chosen=scopes is None)
     say(f"Added [providers.{name}] to {path}. Sign in with: oauth-hub login {name}", fg="green")
+
+
+def _describe_oidc(name: str, settings: dict[str, Any], chosen: bool) -> None:
+    """What discovery told us, and what a person may have to set by hand."""
+    say(f"Found {settings['issuer']}: sign-in page {settings['authorization_endpoint']}")
+    origin = " (from its scopes_supported)" if chosen else ""
+    say(f"  Scopes:      {settings['scopes']}{origin}; change with `oauth-hub config set {name}.scopes \"…\"`")
+    if "offline_access" not in settings["scopes"].split():
+        say("               (no offline_access: if the IdP then issues no refresh token, the sign-in lasts as "
+            "long as its access token)")
+    say(f"  Revocation:  {settings['revocation_endpoint'] or 'none advertised'}")
+    if not settings["revocation_endpoint"]:
+        say(f"               logout will only delete the local tokens; if the IdP has a revocation endpoint: "
+            f"`oauth-hub config set {name}.revocation_endpoint URL`", fg="yellow")
+    say(f"  User info:   {settings['userinfo_endpoint'] or 'none advertised'}")
+    device = settings["device_authorization_endpoint"]
+    say(f"  Device code: {device + ' (oauth-hub login ' + name + ' --device)' if device else 'none advertised'}")
 
 
 @config.command("show")

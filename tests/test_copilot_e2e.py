@@ -211,6 +211,7 @@ def test_the_direct_token_camp_by_setting(cli, copilot_home, copilot):
     write_config(copilot_home, "copilot", token_exchange=False)
     code, stderr = login(cli, copilot)
     assert code == 0, stderr
+    assert "Warning" not in stderr  # a token that does not expire is not "ending" for lack of a refresh token
     data = stored(copilot_home)
     assert data["access_token"].startswith("ghu_") and data["refresh_token"] is None
     assert data["expires_at"] is None and data["account"]["token_exchange"] is False

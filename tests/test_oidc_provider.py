@@ -38,8 +38,9 @@ def test_add_oidc_writes_the_table(cli, home, oidc, work):
     import tomllib
 
     table = tomllib.loads((home / "config.toml").read_text())["providers"]["work"]
-    assert table == {"type": "oidc", "issuer": oidc.issuer, "client_id": oidc.client_id,
-                     "scopes": "openid profile email offline_access", "port": 0, "redirect_path": "/callback"}
+    # No scopes key: they are chosen from the IdP's scopes_supported at each login.
+    assert table == {"type": "oidc", "issuer": oidc.issuer, "client_id": oidc.client_id, "port": 0,
+                     "redirect_path": "/callback"}
     rows = {row["name"]: row for row in cli("providers", "--json").json}
     assert rows["work"]["loaded"] and rows["work"]["source"] == "config"
 
