@@ -140,11 +140,13 @@ def test_copilot_entries_in_llm_and_litellm_through_serve(cli, home, copilot, se
     (tmp_path / "llm").mkdir()
     target = tmp_path / "llm" / "extra-openai-models.yaml"
     result = export_models("copilot", "llm", output=target, home=home, serve_port=serve.port)
-    assert result.via_serve and {i["model_id"] for i in yaml.safe_load(target.read_text())} == {
-        "copilot-gpt-4.1", "copilot-gpt-5-mini", "copilot-claude-sonnet-4.5"}  # gpt-5-codex: Responses only
-    assert [s["key"] for s in result.skipped] == ["copilot-gpt-5-codex"]
+    items = {i["model_id"]: i for i in yaml.safe_load(target.read_text())}
+    assert result.via_serve and not result.skipped
+    assert set(items) == {"copilot-gpt-4.1", "copilot-gpt-5-mini", "copilot-gpt-5-codex", "copilot-claude-sonnet-4.5"}
+    assert items["copilot-gpt-5-codex"].get("responses") is True  # Copilot serves it through /responses only
     assert sh(f"llm keys set oauth-hub-serve --value {SERVE_KEY}", env).returncode == 0
     assert llm_answers(env, "copilot-gpt-4.1") == copilot.reply_text
+    assert llm_answers(env, "copilot-gpt-5-codex") == copilot.reply_text
 
     config = tmp_path / "litellm.yaml"
     export_models("copilot", "litellm", output=config, home=home, serve_port=serve.port)
@@ -152,11 +154,14 @@ def test_copilot_entries_in_llm_and_litellm_through_serve(cli, home, copilot, se
 
     token = cli("token", "copilot").stdout.strip()
     calls = copilot.inference_requests()
-    assert [c.json["model"] for c in calls] == ["gpt-4.1", "claude-sonnet-4.5", "claude-sonnet-4.5"]
+    assert [(c.path.rsplit("/", 1)[-1], c.json["model"]) for c in calls] == [
+        ("completions", "gpt-4.1"), ("responses", "gpt-5-codex"), ("completions", "claude-sonnet-4.5"),
+        ("completions", "claude-sonnet-4.5")]
     for call in calls:
         # serve swapped its local key for the Copilot token and added what the Copilot API wants.
+        assert call.status == 200 and call.path.startswith("/api.individual.githubcopilot.com/")
         assert call.headers["authorization"] == f"Bearer {token}"
         assert SERVE_KEY not in str(call.headers)
         assert call.headers["copilot-integration-id"] == "vscode-chat"
         assert call.headers["editor-version"] == "vscode/1.104.3"
-        assert call.path == "/api.individual.githubcopilot.com/chat/completions"
+        assert call.headers["x-initiator"] == "user"

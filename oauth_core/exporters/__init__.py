@@ -15,11 +15,13 @@ What the engine does for every exporter (:func:`export_models`):
 1. Builds one :class:`ExportModel` per entry the provider wrote (``oauth_source``
    marks them), saying which API the model speaks, where a tool should send requests
    and which environment variable holds the secret. An account with an API key is
-   exported *direct* (the provider's API, the key's variable); a subscription, whose
-   rotating token and extra headers few tools can send, is exported *through
-   ``oauth-hub serve``* (``http://127.0.0.1:4141/<provider>``, key in
-   ``OAUTH_HUB_SERVE_KEY``). Secrets are never written unless ``include_secrets``.
-2. Drops the models whose API the tool cannot call, and says so.
+   exported *direct* (the provider's API, the key's variable) when the tool speaks the
+   model's API; a subscription, whose rotating token and extra headers few tools can
+   send, and any model in an API the tool does not speak, is exported *through
+   ``oauth-hub serve``* (``http://127.0.0.1:4141/v1``, model ``<provider>/<model>``,
+   key in ``OAUTH_HUB_SERVE_KEY``), in the API the tool speaks best: the gateway
+   translates. Secrets are never written unless ``include_secrets``.
+2. Skips nothing for lack of an API (only a tool that names none gets nothing).
 3. Asks the exporter to ``render`` entries and ``merge`` them into the file, parsed in
    its format (JSON, YAML, TOML with comments kept, or the exporter's own ``parse`` and
    ``serialize`` hooks):

@@ -45,15 +45,24 @@ class ExportModel:
 
     provider: str
     key: str  # the entry's name in <provider>_models.json, e.g. "<prefix><model>"
-    model: str  # the upstream model id, sent in requests
-    api: str  # one of APIS
-    base_url: str  # the provider's API base (direct) or http://127.0.0.1:PORT/<provider> (via serve)
+    model: str  # the upstream model id
+    api: str  # one of APIS: the API the tool calls (through serve, not always the backend's own)
+    # Direct: the provider's API base. Through serve: http://127.0.0.1:PORT/v1 for the OpenAI
+    # APIs, http://127.0.0.1:PORT for Messages (whose clients add /v1/messages themselves).
+    base_url: str
     secret_env: str  # the environment variable that holds the secret to send
     via_serve: bool
     marker: str  # the value of MARKER_KEY on our entries
     context_length: int | None = None
     headers: dict[str, str] = field(default_factory=dict)  # non-secret headers the upstream needs
     secret: str | None = field(default=None, repr=False)
+    # The model name the tool sends: the upstream id (direct), ``<provider>/<model>`` through
+    # serve (the gateway's name for it, as GET /v1/models lists it). Empty means ``model``.
+    request_model: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.request_model:
+            self.request_model = self.model
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -87,8 +96,15 @@ class ExporterSpec:
         Return a dict with ``title`` (the tool's name), ``format`` (how its file is
         parsed and written: ``"json"``, ``"yaml"`` or ``"toml"`` are built in; any other
         name needs the :meth:`parse` and :meth:`serialize` hooks), ``apis`` (the subset
-        of :data:`APIS` the tool can call; other models are skipped with a note) and
-        optionally ``description``.
+        of :data:`APIS` the tool can call, most preferred first) and optionally
+        ``description`` and ``serve_apis``.
+
+        A model whose API is in ``apis`` is exported as it is (direct when the account
+        has an API key). Any other goes through ``oauth-hub serve``, whose ``/v1``
+        speaks every API for every model: it keeps its own API when the tool speaks it,
+        else it gets the tool's first. ``serve_apis`` (default ``apis``) narrows the
+        choice for models that go through serve, for a tool that calls one API better
+        than another. A model is skipped only when the tool lists no API at all.
         """
 
     @staticmethod

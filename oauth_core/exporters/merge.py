@@ -105,7 +105,7 @@ def serve_note(models: list[ExportModel], options: ExportOptions) -> list[str]:
         return []
     port = options.serve_url.rsplit(":", 1)[1]
     flag = "" if port == "4141" else f" --port {port}"
-    lines = [f"These entries go through `oauth-hub serve` at {options.serve_url}/{options.provider}: "
+    lines = [f"These entries go through `oauth-hub serve` at {options.serve_url}/v1: "
              f"keep `oauth-hub serve --stable-key{flag}` running."]
     if not options.include_secrets:
         lines.append(f"Give tools its key: export {options.serve_key_env}=\"$(oauth-hub serve --print-key)\"")
