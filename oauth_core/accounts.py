@@ -54,8 +54,8 @@ def provider_status(name: str, store: Store, account: str | None = None) -> dict
                            "email": None, "plan": None,
                            "account_id": None, "has_api_key": False, "api_key_age_days": None,
                            "expires_at": None, "expires_in": None, "can_refresh": False, "last_refresh": None,
-                           "models": [], "usage": None, "tokens_path": str(store.tokens_path(record)),
-                           "storage": None, "error": None}
+                           "models": [], "usage": None, "limits": None,
+                           "tokens_path": str(store.tokens_path(record)), "storage": None, "error": None}
     try:
         row["storage"] = _storage_of(store, record)
         credentials = load_credentials(name, store, account)
@@ -116,14 +116,16 @@ def _usage(store: Store, record: str, credentials: Credentials) -> dict[str, Any
 
 
 def status(
-    name: str | None = None, *, home: str | Path | None = None, refresh: bool = False, account: str | None = None,
+    name: str | None = None, *, home: str | Path | None = None, refresh: bool = False, limits: bool = False,
+    account: str | None = None,
 ) -> list[dict[str, Any]]:
     """Sign-in state of every account of one provider (or only ``account``), or of every provider.
 
     One row per account (``account``, ``default``); a provider with none gets one row
     with ``logged_in`` false. With ``refresh``, a sign-in whose token is due is refreshed
     first, so the expiry shown is the one a tool would get; a failed refresh is
-    reported in ``error``.
+    reported in ``error``. With ``limits``, providers that can say how much of the plan
+    is left (``account_limits``) are asked, one request per account, into ``limits``.
     """
     store = Store(home)
     if name is not None:
@@ -142,8 +144,31 @@ def status(
                 row["account"], row["default"] = None, False  # nothing signed in: no account to name
             if refresh_error and not row["error"]:
                 row["error"] = refresh_error
+            if limits and row["logged_in"] and not row["error"]:
+                try:
+                    row["limits"] = _live_limits(n, store, acct)
+                except OAuthHubError as exc:
+                    row["error"] = f"Could not read the account's limits: {exc}"
             rows.append(row)
     return rows
+
+
+def _live_limits(name: str, store: Store, account: str | None = None) -> dict[str, Any] | None:
+    """What the provider's ``account_limits`` hook says now about ``account``; ``None`` when it has none."""
+    from .tokens import get_credentials
+
+    if name not in plugins.provider_names(store.home):
+        return None  # a token file of a provider that is no longer installed
+    provider = Provider.load(name, store)
+    if not provider.has("account_limits"):
+        return None
+    from .http import HttpClient
+
+    http = HttpClient(timeout=(5.0, 15.0))  # status must not hang on a slow API
+    provider.resolve(http)
+    credentials = get_credentials(name, home=store.home, refresh=False, account=account)
+    found = provider.call("account_limits", required=False, http=http, credentials=credentials)
+    return dict(found) if isinstance(found, dict) else None
 
 
 def _refresh_if_due(name: str, store: Store, account: str) -> str | None:
@@ -252,7 +277,8 @@ def logout(name: str, *, home: str | Path | None = None, http: Any = None, accou
     record = record_name(name, account)
     was_default = account == store.default_account(name)
     report: dict[str, Any] = {"provider": name, "account": account, "was_logged_in": False, "revoked": None,
-                              "revoke_error": None, "removed_models": [], "new_default": None, "notes": []}
+                              "revoke_error": None, "revoke_hint": None, "removed_models": [], "new_default": None,
+                              "notes": []}
     tokens_path = store.tokens_path(record)
     # Under the record's lock: a refresh running in another process must not write the
     # token file back after logout deleted it.
@@ -280,6 +306,10 @@ def logout(name: str, *, home: str | Path | None = None, http: Any = None, accou
             except OAuthHubError as exc:
                 report["revoked"] = False
                 report["revoke_error"] = str(exc)
+        if credentials is not None and provider is not None and not report["revoked"]:
+            # No revocation API (or it failed): say where the person can revoke it by hand.
+            hint = provider.call("revocation_hint", required=False, credentials=credentials)
+            report["revoke_hint"] = str(hint) if hint else None
         if delete_record(store, name, account):
             report["was_logged_in"] = credentials is not None
         # Unreadable token files a login set aside may still hold refresh tokens.

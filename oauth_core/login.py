@@ -176,6 +176,13 @@ def login(
     provider = Provider.load(name, store)
     account = store.resolve_account(name, account)
     http = http or HttpClient()
+    if not provider.has("build_auth_url") and provider.has("start_device_login"):
+        # A provider that signs in with a device code only (no authorization-code flow at
+        # all): a plain login is its device login, with the page opened as asked.
+        if manual:
+            raise LoginError(f"{provider.title} signs in with a device code only; leave out --manual.")
+        return device_login(name, home=home, open_browser=open_browser, timeout=timeout, ui=ui, http=http,
+                            variant=variant, account=account)
     hint = f"oauth-hub login {command_target(name, account)}"
     manual_uri = provider.settings.get("manual_redirect_uri") or ""
     if manual and not manual_uri:
@@ -392,7 +399,8 @@ def _complete(
         raise OAuthHubError(f"{provider.title} returned no access token. Run `{hint}` to try again.")
 
     warnings: list[str] = []
-    if not credentials.refresh_token and provider.has("refresh_tokens"):
+    # A credential with no expiry (a GitHub token used as it is, an API key) does not end.
+    if not credentials.refresh_token and credentials.expires_at is not None and provider.has("refresh_tokens"):
         left = credentials.seconds_left()
         until = f" in about {max(round(left / 60), 1)} minutes" if left is not None else " when the access token does"
         warnings.append(

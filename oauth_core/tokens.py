@@ -456,7 +456,12 @@ def _refresh_locked(provider: str, store: Store, current: Credentials, http: Any
 
     if not current.refresh_token:
         left = current.seconds_left()
-        when = "has expired" if left is None or left <= 0 else f"ends in {max(round(left / 60), 1)} minutes"
+        if left is None:  # a credential that never expires (an API key): only the provider can end it
+            raise SignInEnded(
+                f"The {provider} sign-in has no refresh token, so there is nothing to renew it with. If the "
+                f"provider stopped accepting it, run `oauth-hub login {provider}` to sign in again."
+            )
+        when = "has expired" if left <= 0 else f"ends in {max(round(left / 60), 1)} minutes"
         raise SignInEnded(
             f"The {provider} sign-in {when} and came without a refresh token, so it cannot be renewed. "
             f"Run `oauth-hub login {provider}` to sign in again."

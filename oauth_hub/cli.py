@@ -275,8 +275,11 @@ def login(provider: str, no_browser: bool, device: bool, manual: bool, variant: 
     summary = result.summary()
     say("")
     say(f"Signed in to {target_text(provider, summary['account'])}.", fg="green", bold=True)
-    account = f" ({summary['account_id']})" if summary["account_id"] else ""
-    say(f"  Account:  {summary['email'] or 'unknown'}{account}")
+    if summary["email"]:
+        account = summary["email"] + (f" ({summary['account_id']})" if summary["account_id"] else "")
+    else:
+        account = summary["account_id"] or "unknown"
+    say(f"  Account:  {account}")
     say(f"  Plan:     {summary['plan'] or 'unknown'}")
     say(f"  API key:  {'yes' if summary['has_api_key'] else 'no (the access token is used instead)'}")
     say(f"  Models:   {len(summary['models'])} written to {summary['models_path']}")
@@ -294,14 +297,18 @@ def login(provider: str, no_browser: bool, device: bool, manual: bool, variant: 
 @click.option("--account", metavar="NAME", default=None,
               help="Only this account of PROVIDER (default: all of its accounts).")
 def status(provider: str | None, as_json: bool, account: str | None) -> None:
-    """Show which providers are signed in, as whom, and until when (every account)."""
+    """Show which providers are signed in, as whom, and until when (every account).
+
+    Naming a PROVIDER also asks it how much of the plan is left (quotas, credit), where
+    it can say: one request to the provider per account.
+    """
     from oauth_core.accounts import status as read_status
 
     if provider is not None:
         provider, account = split_target(provider, account)
     elif account is not None:
         fail("--account needs a PROVIDER: oauth-hub status PROVIDER --account NAME.", 2)
-    rows = read_status(provider, refresh=True, account=account)
+    rows = read_status(provider, refresh=True, limits=provider is not None, account=account)
     if as_json:
         out(json.dumps(rows, indent=2))
     else:
@@ -322,7 +329,7 @@ def _print_status(row: dict[str, Any]) -> None:
         hint = row["provider"] + (f" --account {row['account']}" if row.get("account") not in (None, "main") else "")
         out(f"{name}: not signed in (run `oauth-hub login {hint}`)")
         return
-    out(f"{name}: signed in as {row['email'] or 'unknown'}")
+    out(f"{name}: signed in as {row['email'] or row['account_id'] or 'unknown'}")
     if row["account_id"]:
         out(f"  account:  {row['account_id']}")
     out(f"  plan:     {row['plan'] or 'unknown'}")
@@ -354,6 +361,9 @@ def _print_status(row: dict[str, Any]) -> None:
         out(f"  {'usage:' if i == 0 else '':<10}{window['name']} {window['used_percent']:g}% used{size}{reset}")
     if usage:
         out(f"  {'':<10}(as the backend reported at {usage['seen_at']}, through oauth-hub serve)")
+    limits = row.get("limits")
+    if isinstance(limits, dict) and limits.get("summary"):
+        out(f"  limits:   {limits['summary']}")
     if row["error"]:
         out(f"  problem:  {row['error']}")
 
@@ -476,7 +486,9 @@ def logout(provider: str, as_json: bool, account: str | None) -> None:
     elif report["revoke_error"]:
         say(f"Could not revoke at the provider ({report['revoke_error']}); removed the local copy anyway.",
             fg="yellow")
-    elif report["revoked"] is False:
+    if report.get("revoke_hint"):
+        say(report["revoke_hint"], fg="yellow")
+    elif report["revoked"] is False and not report["revoke_error"]:
         say(f"{provider} offers no way to revoke a sign-in; the tokens were deleted here and expire on their own.")
     if report["was_logged_in"]:
         say(f"Deleted the {provider} tokens.")

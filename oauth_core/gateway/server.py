@@ -383,7 +383,7 @@ class Gateway:
         """A raw call to one of the backend's dialect paths gets the provider's rules too."""
         if request.method != "POST" or not provider.has("gateway_backend"):
             return None
-        backend = provider.call("gateway_backend", required=False, credentials=credentials) or {}
+        backend = provider.call("gateway_backend", required=False, credentials=credentials, model=None) or {}
         path = rest.partition("?")[0].strip("/")
         dialect = next((d for d, p in backend.items() if str(p).strip("/") == path), None)
         if dialect is None:
@@ -537,7 +537,7 @@ class GatewayServer:
                 provider = self.gateway.provider(name)
                 row["mode"] = "api_key" if credentials.api_key else "access_token"
                 row["upstream"] = self.gateway.base_for(provider, credentials)
-                backend = provider.call("gateway_backend", required=False, credentials=credentials)
+                backend = provider.call("gateway_backend", required=False, credentials=credentials, model=None)
                 if backend:
                     row["gateway"] = list(backend)
                     row["models"] = [r.name(default) for r in self.gateway.catalog.models(name, account)]
