@@ -340,3 +340,23 @@ def test_each_account_refreshes_under_its_own_lock(cli, two_chatgpt, subscriptio
         blocked = cli("refresh", "chatgpt", timeout=90)
     assert blocked.returncode == 1 and "Another program has been using the chatgpt sign-in" in blocked.stderr
     assert subscription.count("/oauth/token", "refresh_token") == 1
+
+
+def test_a_provider_added_later_has_accounts_too(cli, home, tmp_path):
+    """OpenRouter (a key, no refresh token) signs in twice side by side like any provider."""
+    from oauth_core.testing.fake_openrouter import FakeOpenRouter
+
+    from .conftest import write_config
+
+    with FakeOpenRouter() as openrouter:
+        write_config(home, "openrouter", **openrouter.provider_settings(), callback_timeout=20)
+        for args in (("login", "openrouter"), ("login", "openrouter", "--account", "team")):
+            result = cli(*args)
+            assert result.returncode == 0, result.stderr
+        main, team = stored(home, "openrouter"), stored(home, "openrouter@team")
+        assert main["access_token"] != team["access_token"]
+        assert cli("token", "openrouter", "--account", "team").stdout.strip() == team["access_token"]
+        assert cli("token", "openrouter").stdout.strip() == main["access_token"]
+        assert cli("logout", "openrouter", "--account", "team").returncode == 0
+        assert not (home / "openrouter@team_oauth.json").exists()
+        assert cli("token", "openrouter").stdout.strip() == main["access_token"]
