@@ -5,6 +5,10 @@
 #     not used, and are blocked on CI machines.
 #   - the npm packages of tests/oidc_server (panva's oidc-provider) and of tests/tools/opencode
 #     (opencode, run by tests/test_tools.py through `oauth-hub serve`), each from its lockfile.
+#   - aider, Code Puppy and the LiteLLM proxy, run by tests/test_tools_heavy.py: each pins
+#     packages that clash with the test extra's (aider its own litellm and openai), so each
+#     gets its own venv under .tools/ (git-ignored), from tests/tools/<tool>/requirements.txt,
+#     where every package is pinned.
 # Idempotent: what is already there is left alone. Runs apt-get as root, or through sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,4 +74,43 @@ npm_packages tests/oidc_server
 say "oidc-provider $(node -p "require('./tests/oidc_server/node_modules/oidc-provider/package.json').version")"
 npm_packages tests/tools/opencode
 say "opencode $(tests/tools/opencode/node_modules/.bin/opencode --version)"
+
+# A venv is up to date when every package its requirements file pins is installed at that
+# version (checked with the venv's own importlib.metadata, without importing the tool).
+venv_matches_requirements() {
+  local venv=$1 requirements=$2
+  [ -x "$venv/bin/python" ] || return 1
+  "$venv/bin/python" - "$requirements" <<'PY' 2>/dev/null
+import re, sys
+from importlib import metadata
+for line in open(sys.argv[1]):
+    line = line.split("#", 1)[0].strip()
+    if not line:
+        continue
+    name, version = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)", line).groups()
+    if metadata.version(name) != version:
+        sys.exit(1)
+PY
+}
+python_tool() {
+  local name=$1 command=$2
+  local venv=.tools/$name requirements=tests/tools/$name/requirements.txt
+  if venv_matches_requirements "$venv" "$requirements"; then
+    say "$name already installed in $venv at the pinned versions"
+  else
+    say "installing $name into $venv from $requirements ($(python3 --version))"
+    local started=$SECONDS
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/pip" install -q -r "$requirements"
+    venv_matches_requirements "$venv" "$requirements" || {
+      say "$venv does not match $requirements after pip install" >&2
+      exit 1
+    }
+    say "installed $name in $((SECONDS - started)) s ($(du -sh "$venv" | cut -f1))"
+  fi
+  say "$name: $venv/bin/$command"
+}
+python_tool aider aider
+python_tool code-puppy code-puppy
+python_tool litellm-proxy litellm
 say "done; run the browser tests with: python -m pytest -m browser"
