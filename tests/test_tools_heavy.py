@@ -255,14 +255,18 @@ def puppy_session(tmp_path):
 
 def test_code_puppy_runs_both_subscriptions_with_a_tool_call(puppy_session):
     session = puppy_session
-    # What Code Puppy's first run asks for (the puppy's name and yours), answered beforehand.
-    (session.user / ".code_puppy").mkdir()
-    (session.user / ".code_puppy" / "puppy.cfg").write_text("[puppy]\npuppy_name = Rex\nowner_name = Tester\n")
+    env = session.env(NO_VERSION_UPDATE="1")  # Code Puppy's switch for its PyPI version check
+    # What Code Puppy's first run asks for (the puppy's name and yours), answered beforehand; with
+    # XDG_CONFIG_HOME set it keeps puppy.cfg there (and reads extra_models.json from XDG_DATA_HOME).
+    config = Path(env["XDG_CONFIG_HOME"]) / "code_puppy"
+    config.mkdir(parents=True)
+    (config / "puppy.cfg").write_text("[puppy]\npuppy_name = Rex\nowner_name = Tester\n")
     (session.project / "notes-for-the-puppy.txt").write_text("hello\n")
     for fake in (session.codex, session.claude):  # the model asks for Code Puppy's list_files, then answers
         fake.tool_call_name, fake.tool_call_arguments = "list_files", '{"directory": "."}'
-    env = session.env(NO_VERSION_UPDATE="1")  # Code Puppy's switch for its PyPI version check
     session.shell(recipe(PUPPY_EXPORT), env)
+    exported = (Path(env["XDG_DATA_HOME"]) / "code_puppy" / "extra_models.json").read_text()
+    assert '"chatgpt-gpt-5"' in exported and f'"claude-code-{SONNET}"' in exported
 
     for command in PUPPY_RUNS.values():
         output = session.shell(recipe(command), env)
