@@ -119,5 +119,7 @@ def instructions(models: list[ExportModel], options: ExportOptions, path: str | 
     # The proxy refuses to start without a master key (LiteLLM >= 1.108); its clients send it as their key.
     lines.append('Give the proxy a master key, which its clients send as their API key: '
                  'export LITELLM_MASTER_KEY="sk-$(openssl rand -hex 16)"')
-    lines.append(f"Run the proxy: litellm --config {path or 'FILE'}   (then use model {models[0].key})")
+    # LiteLLM listens on every interface by default; the models behind it are the account's.
+    lines.append(f"Run the proxy on this machine only: litellm --config {path or 'FILE'} --host 127.0.0.1 --port 4000"
+                 f"   (then use model {models[0].key} on http://127.0.0.1:4000)")
     return lines + serve_note(models, options)

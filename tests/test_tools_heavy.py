@@ -310,7 +310,8 @@ def test_litellm_proxy_serves_both_subscriptions_in_every_api(proxy_session):
 
     session = proxy_session
     env = session.env(LITELLM_LOCAL_MODEL_COST_MAP="True")
-    session.shell(recipe(PROXY_EXPORT), env)
+    printed = session.shell(recipe(PROXY_EXPORT), env)
+    assert PROXY_KEY_LINE in printed and "litellm.yaml --host 127.0.0.1 --port 4000" in printed  # export says so too
     # The README's two lines: a master key, then the proxy; the test keeps the key to be the proxy's client.
     key_file = session.user / "master-key"
     proxy = start_and_wait(["bash", "-c", f'{GIVE_KEY}\n{recipe(PROXY_KEY_LINE)}\n'
