@@ -8,6 +8,7 @@ and ``load_credentials`` are re-exported here for older imports).
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,8 +18,15 @@ from . import plugins
 from .credentials import parse_iso
 from .errors import CorruptFileError, OAuthHubError
 from .provider import Provider
-from .store import Store, read_json
-from .tokens import known_name, load_credentials, needs_refresh, record_lock, refresh_credentials
+from .store import Store, read_json, remove_file
+from .tokens import (
+    discard_pending,
+    get_credentials,
+    known_name,
+    load_credentials,
+    pending_refresh_token,
+    record_lock,
+)
 
 __all__ = ["known_name", "load_credentials", "logout", "provider_status", "status"]
 
@@ -89,10 +97,10 @@ def status(
 
 
 def _refresh_if_due(name: str, store: Store) -> str | None:
+    """Refresh a due sign-in as ``get_token`` would (a still-valid token survives a failed refresh)."""
     try:
-        credentials = load_credentials(name, store)
-        if credentials is not None and needs_refresh(credentials):
-            refresh_credentials(name, home=store.home, stale_token=credentials.access_token)
+        if os.path.lexists(store.tokens_path(name)):
+            get_credentials(name, home=store.home)
     except OAuthHubError as exc:
         return str(exc)
     return None
@@ -125,6 +133,9 @@ def logout(name: str, *, home: str | Path | None = None, http: Any = None) -> di
         except OAuthHubError as exc:
             provider = None
             report["notes"].append(f"Provider could not be loaded ({exc}); local files removed only.")
+        newest = pending_refresh_token(store, name)  # an unfinished refresh holds the live refresh token
+        if credentials is not None and newest:
+            credentials.refresh_token = newest
         if credentials is not None and provider is not None and credentials.refresh_token:
             http = http or HttpClient()
             try:
@@ -134,15 +145,13 @@ def logout(name: str, *, home: str | Path | None = None, http: Any = None) -> di
             except OAuthHubError as exc:
                 report["revoked"] = False
                 report["revoke_error"] = str(exc)
-        if tokens_path.exists():
+        if remove_file(tokens_path):
             report["was_logged_in"] = credentials is not None
-            try:
-                tokens_path.unlink()
-            except OSError as exc:
-                raise OAuthHubError(f"Cannot delete {tokens_path}: {exc.strerror or exc}.") from None
+        if discard_pending(store, name):
+            report["notes"].append(f"Deleted {store.pending_path(name).name}, an unfinished refresh.")
         # Unreadable token files a login set aside may still hold refresh tokens.
         for kept in sorted(store.home.glob(f"{tokens_path.name}.corrupt-*")) if store.home.is_dir() else []:
-            kept.unlink(missing_ok=True)
+            remove_file(kept)
             report["notes"].append(f"Deleted {kept.name}, an unreadable token file kept by an earlier login.")
     source = provider.settings["oauth_source"] if provider else f"oauth-hub:{name}"
     try:

@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .credentials import Credentials
+from .credentials import Credentials, token_answer_problem
 from .errors import CorruptFileError, IdPError, LoginCancelled, LoginError, LoginTimeout, OAuthHubError
-from .http import HttpClient
+from .http import MAX_ANSWER, HttpClient
 from .loopback import CallbackServer
 from .pkce import PkcePair, new_state
 from .provider import Provider
-from .store import Store, read_json, set_aside, write_json
-from .tokens import save_credentials
+from .store import Reservation, Store, check_file_slot, read_json, set_aside, write_json
+from .tokens import RESERVE_SLACK, discard_pending, save_credentials
 
 
 class LoginUI:
@@ -150,7 +150,7 @@ def login(
         )
     if manual and paste is None:
         raise LoginError("A manual sign-in needs the code pasted on standard input.")
-    store.ensure()
+    _prepare_home(store, name)
 
     provider.resolve(http)
     pkce = PkcePair.generate()
@@ -186,15 +186,31 @@ def login(
             raise LoginCancelled(f"Login interrupted; nothing was saved. Run `{hint}` to start again.") from None
 
     _check_issuer(provider, callback.params, hint)
-    ui.step("Exchanging the authorization code for tokens…")
-    try:
-        answer = provider.call(
-            "exchange_code", http=http, code=callback.code, redirect_uri=redirect_uri,
-            code_verifier=pkce.verifier, state=state,
-        )
-    except IdPError as exc:
-        raise LoginError(f"{exc} Nothing was saved; run `{hint}` to try again.") from None
-    return _complete(provider, store, http, answer, ui, hint, nonce=nonce)
+    with _record_space(store, name) as space:  # a full disk is found out before the code is spent
+        ui.step("Exchanging the authorization code for tokens…")
+        try:
+            answer = provider.call(
+                "exchange_code", http=http, code=callback.code, redirect_uri=redirect_uri,
+                code_verifier=pkce.verifier, state=state,
+            )
+        except IdPError as exc:
+            raise LoginError(f"{exc} Nothing was saved; run `{hint}` to try again.") from None
+        return _complete(provider, store, http, answer, ui, hint, nonce=nonce, space=space)
+
+
+def _prepare_home(store: Store, name: str) -> None:
+    """The home exists and nothing is in the way of the files a login writes.
+
+    Checked before the sign-in starts: once the authorization code is spent, a
+    directory or a symbolic link at the token file's path would lose the sign-in.
+    """
+    store.ensure()
+    for path in (store.tokens_path(name), store.models_path(name), store.pending_path(name)):
+        check_file_slot(path)
+
+
+def _record_space(store: Store, name: str) -> Reservation:
+    return Reservation(store.home, store.tokens_path(name).name, MAX_ANSWER + RESERVE_SLACK)
 
 
 def _check_issuer(provider: Provider, params: dict[str, str], hint: str) -> None:
@@ -233,7 +249,7 @@ def device_login(
             f"{provider.title} does not offer device-code sign-in. Use `oauth-hub login {name} --no-browser`, "
             "open the URL on any machine and paste the address it ends on back here."
         )
-    store.ensure()
+    _prepare_home(store, name)
     provider.resolve(http)
     device = provider.call("start_device_login", http=http)
     expires_in = float(device.get("expires_in") or 900)
@@ -248,23 +264,24 @@ def device_login(
         ui.browser_opened(open_in_browser(device["verification_uri"]))
     deadline = time.monotonic() + wait_for
     tick = _ticker(ui, hint)
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise LoginTimeout(
-                    f"The device code was not approved within {int(wait_for)} seconds. Run `{hint}` again "
-                    "and enter the new code right away."
-                )
-            tick(left)
-            time.sleep(min(interval, left))
-            answer = provider.call("poll_device_login", required=False, http=http, device=device)
-            if answer:
-                break
-    except KeyboardInterrupt:
-        raise LoginCancelled(f"Login interrupted; nothing was saved. Run `{hint}` to start again.") from None
-    ui.step("Approved. Fetching tokens…")
-    return _complete(provider, store, http, answer, ui, hint)
+    with _record_space(store, name) as space:  # polling can end in a code exchange: space first
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise LoginTimeout(
+                        f"The device code was not approved within {int(wait_for)} seconds. Run `{hint}` again "
+                        "and enter the new code right away."
+                    )
+                tick(left)
+                time.sleep(min(interval, left))
+                answer = provider.call("poll_device_login", required=False, http=http, device=device)
+                if answer:
+                    break
+        except KeyboardInterrupt:
+            raise LoginCancelled(f"Login interrupted; nothing was saved. Run `{hint}` to start again.") from None
+        ui.step("Approved. Fetching tokens…")
+        return _complete(provider, store, http, answer, ui, hint, space=space)
 
 
 def _interval(value: Any) -> float:
@@ -278,18 +295,21 @@ def _interval(value: Any) -> float:
 
 def _complete(
     provider: Provider, store: Store, http: HttpClient, answer: dict[str, Any], ui: LoginUI, hint: str,
-    nonce: str | None = None,
+    nonce: str | None = None, space: Reservation | None = None,
 ) -> LoginResult:
     """After the code exchange: save tokens, then (best effort) the API key and models."""
     name = provider.name
+    problem = token_answer_problem(answer)
+    if problem:
+        raise LoginError(f"{provider.title} answered the sign-in with an unusable answer ({problem}). "
+                         f"Nothing was saved; run `{hint}` to try again.")
     credentials = provider.credentials_from(answer, http=http, nonce=nonce)
-    if not credentials.access_token:
-        raise OAuthHubError(f"{provider.title} returned no access token. Run `{hint}` to try again.")
 
     warnings: list[str] = []
     tokens_path = store.tokens_path(name)
     _set_aside_if_corrupt(tokens_path, warnings)
-    save_credentials(store, credentials)
+    save_credentials(store, credentials, space)
+    discard_pending(store, name)  # an unfinished refresh of the previous sign-in is void now
 
     if provider.has("obtain_api_key"):
         ui.step("Requesting an API key…")

@@ -21,6 +21,7 @@ cannot keep the real callback out.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import html
 import io
@@ -358,14 +359,18 @@ class _Handler(BaseHTTPRequestHandler):
             # to end their login; a newer oauth-hub or Codex login sends none of these.
             self._send(403, _page("Forbidden", "Only a newer login on this computer may stop this one."))
         elif url.path == "/cancel":
+            # Answer first, then stop: the waiting login may end the process the moment it is
+            # cancelled, and the newer login retries the port only if it got this answer
+            # (tests/test_login_remote.py::test_stale_oauth_hub_login_gives_way).
+            self._send(200, _page("Login cancelled", "The waiting login was stopped."))
+            with contextlib.suppress(OSError):
+                self.wfile.flush()
             flow.cancel(
                 f"A newer login on port {flow.port} asked this one to stop. Finish signing in there, "
                 f"or run `{flow.login_hint}` again."
             )
-            # Give the port back at once (the accepted connection still gets its answer),
-            # rather than when the waiting thread gets round to it.
+            # Give the port back at once, rather than when the waiting thread gets round to it.
             threading.Thread(target=flow.close, daemon=True).start()
-            self._send(200, _page("Login cancelled", "The waiting login was stopped."))
         else:
             self._send(404, _page("Not found", "Nothing here."))
 

@@ -15,14 +15,24 @@ So a refresh here is always:
 1. take an exclusive lock beside the token file (``filelock``: an OS lock, released by
    the kernel if its holder dies, so a crashed process cannot wedge anyone);
 2. re-read the file: if another process already refreshed, use its result;
-3. otherwise call the provider's ``refresh_tokens`` hook, keep what the answer leaves
-   out, re-derive the API key when the provider can, and write atomically.
+3. otherwise set aside the disk space for the answer and the new file, then call the
+   provider's ``refresh_tokens`` hook (this spends the refresh token);
+4. check the answer (a usable access token, sane types and sizes: else nothing changes),
+   and write it, raw, to ``<provider>_oauth.pending`` in the space set aside: from this
+   moment a crash, a full disk or a failed ID-token check cannot lose the rotated
+   refresh token, because the next command finishes the refresh from that file instead
+   of spending the old token again;
+5. verify the ID token, label the account, write the token file (again into reserved
+   space), delete the pending file, and re-derive the API key when the provider can.
 
 A refresh is due when the access token expires within :data:`REFRESH_MARGIN`, when the
 last refresh is older than :data:`MAX_AGE` (Codex's rule), or when a caller saw a 401
 with the current token. Permanent failures leave the file byte-for-byte untouched and
 raise :class:`~oauth_core.errors.SignInEnded`; transient ones are retried with backoff
-by the HTTP layer and also leave the file alone.
+by the HTTP layer and also leave the file alone. A caller whose refresh cannot happen
+now (the IdP is down or answers garbage, another process holds the lock, the home is
+read-only or full) gets the current access token while it is still valid, with a note
+on stderr, and the error only once it is not.
 
 The read path is cheap on purpose: :func:`get_token` keeps the parsed file in memory
 keyed by its ``stat`` signature, so a hot loop costs one ``os.stat`` yet still sees a
@@ -32,21 +42,57 @@ a refresh is actually due.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from . import plugins
-from .credentials import Credentials, parse_iso
-from .errors import CorruptFileError, IdPError, NetworkError, NotLoggedIn, OAuthHubError, ProviderNotFound, notify
+from .credentials import Credentials, parse_iso, token_answer_problem
+from .errors import (
+    BadAnswer,
+    CorruptFileError,
+    IdPError,
+    NetworkError,
+    NotLoggedIn,
+    OAuthHubError,
+    ProviderNotFound,
+    notify,
+)
 from .provider import check_name
-from .store import HOME_ENV, Store, provider_lock, read_json, tighten_file, write_json
+from .store import (
+    HOME_ENV,
+    HomeError,
+    LockBusy,
+    Reservation,
+    Store,
+    home_error,
+    provider_lock,
+    read_json,
+    remove_file,
+    tighten_file,
+    write_private,
+)
 
 REFRESH_MARGIN = 5 * 60  # refresh this many seconds before the access token expires
 MAX_AGE = 8 * 24 * 3600  # and at the latest this long after the previous refresh
 LOCK_TIMEOUT = 30.0  # seconds to wait for another process's refresh
+RESERVE_SLACK = 64 * 1024  # bytes set aside beyond the largest answer, for the record's other fields
+
+
+class RefreshPending(OAuthHubError):
+    """A refresh answer arrived and is kept in ``<provider>_oauth.pending``, but could not be finished yet.
+
+    ``cause`` is what stopped it (an ID token that did not verify, a full disk …).
+    """
+
+    def __init__(self, message: str, cause: OAuthHubError | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 # -- the record on disk -------------------------------------------------------------
 
@@ -55,7 +101,11 @@ def known_name(name: str, store: Store) -> str:
     """Check ``name`` is an installed provider or has a token file; else list the known ones."""
     check_name(name)
     names = plugins.provider_names(store.home)
-    if name in names or store.tokens_path(name).exists():
+    try:
+        signed_in = os.path.lexists(store.tokens_path(name))
+    except OSError as exc:
+        raise home_error(exc, store.tokens_path(name), "check") from None
+    if name in names or signed_in:
         return name
     known = ", ".join(names) or "none installed"
     raise ProviderNotFound(f"Unknown provider {name!r}. Known providers: {known}.")
@@ -78,11 +128,38 @@ def load_credentials(name: str, store: Store) -> Credentials | None:
                                f"Run `oauth-hub logout {name}` and log in again.") from None
 
 
-def save_credentials(store: Store, credentials: Credentials) -> Path:
-    """Write the record atomically, private from the first byte; returns its path."""
+def _encode(credentials: Credentials) -> bytes:
+    return (json.dumps(credentials.to_json(), indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def save_credentials(store: Store, credentials: Credentials, space: Reservation | None = None) -> Path:
+    """Write the record atomically, private from the first byte; returns its path.
+
+    With ``space`` (set aside earlier) the write needs no new disk space when it fits.
+    """
     path = store.tokens_path(credentials.provider)
-    write_json(path, credentials.to_json())
+    data = _encode(credentials)
+    if space is not None and len(data) <= space.size:
+        space.fill(path, data)
+    else:
+        write_private(path, data)
     return path
+
+
+def pending_refresh_token(store: Store, name: str) -> str | None:
+    """The refresh token of an unfinished refresh of ``name`` (the live one), if there is one."""
+    try:
+        kept = read_json(store.pending_path(name))
+    except OAuthHubError:
+        return None
+    answer = kept.get("answer") if isinstance(kept, dict) else None
+    token = answer.get("refresh_token") if isinstance(answer, dict) else None
+    return token if isinstance(token, str) and token else None
+
+
+def discard_pending(store: Store, name: str) -> bool:
+    """Delete a refresh answer kept for ``name`` (login and logout replace the whole sign-in)."""
+    return remove_file(store.pending_path(name))
 
 
 def record_lock(store: Store, name: str) -> Any:
@@ -104,7 +181,7 @@ def record_lock(store: Store, name: str) -> Any:
             try:
                 yield
             finally:
-                store.lock_path(name).unlink(missing_ok=True)
+                remove_file(store.lock_path(name))
 
     return held()
 
@@ -194,16 +271,17 @@ def get_token(provider: str, *, home: str | Path | None = None) -> str:
 
 
 def _refresh_or_keep(provider: str, home: str | Path | None, credentials: Credentials) -> Credentials:
-    """Refresh a due sign-in; if the IdP is unreachable but the token still works, use it.
+    """Refresh a due sign-in; if that cannot happen now but the token still works, use it.
 
-    A refresh falls due minutes before expiry (or after 8 days), so a short outage of
-    the IdP must not make a perfectly valid token unavailable. Permanent failures
-    (:class:`SignInEnded`) and an already-expired token still raise.
+    A refresh falls due minutes before expiry (or after 8 days), so an IdP outage, a
+    garbage answer, another process sitting on the lock, or a read-only or full home
+    must not make a perfectly valid token unavailable. Permanent failures
+    (:class:`SignInEnded`, a 4xx refusal) and an already-expired token still raise.
     """
     try:
         return refresh_credentials(provider, home=home, stale_token=credentials.access_token)
-    except (NetworkError, IdPError) as exc:
-        if isinstance(exc, IdPError) and (exc.status or 0) < 500:
+    except OAuthHubError as exc:
+        if not _can_wait(exc):
             raise
         left = credentials.seconds_left()
         if not credentials.access_token or left is None or left <= 0:
@@ -211,6 +289,13 @@ def _refresh_or_keep(provider: str, home: str | Path | None, credentials: Creden
         notify(f"Could not refresh the {provider} sign-in ({exc}); using the current token, valid for "
                f"{int(left // 60)} more minutes.")
         return credentials
+
+
+def _can_wait(exc: OAuthHubError) -> bool:
+    """Whether a failed refresh may be tried again later while the current token is still used."""
+    if isinstance(exc, (NetworkError, BadAnswer, LockBusy, HomeError, RefreshPending)):
+        return True
+    return isinstance(exc, IdPError) and (exc.status or 0) >= 500
 
 
 def get_api_key(provider: str, *, home: str | Path | None = None) -> str:
@@ -246,31 +331,118 @@ def refresh_credentials(
         current = load_credentials(provider, store)
         if current is None:
             raise NotLoggedIn(f"Not signed in to {provider}. Run `oauth-hub login {provider}` first.")
+        if os.path.lexists(store.pending_path(provider)):
+            # An earlier refresh spent the refresh token and was stopped before finishing:
+            # its answer holds the only valid one. Finish from it, never spend the old one.
+            current = _finish_pending(provider, store, current, http)
         someone_else_refreshed = stale_token is not None and current.access_token != stale_token
         if not force and (someone_else_refreshed or stale_token is None) and not needs_refresh(current):
             return current
         return _refresh_locked(provider, store, current, http)
 
 
+def _check_answer(provider: Any, answer: Any) -> None:
+    problem = token_answer_problem(answer, refresh=True)
+    if problem:
+        raise BadAnswer(f"{provider.title} answered the refresh with an unusable answer ({problem}); nothing was "
+                        f"changed. Try again later; if it persists, run `oauth-hub login {provider.name}`.")
+
+
+@contextlib.contextmanager
+def _reserved(store: Store, provider: str, answer_size: int) -> Iterator[tuple[Reservation, Reservation]]:
+    """Disk space for the pending answer and for the new token file, set aside together."""
+    tokens_path = store.tokens_path(provider)
+    try:
+        record_size = os.lstat(tokens_path).st_size
+    except FileNotFoundError:
+        record_size = 0
+    except OSError as exc:
+        raise home_error(exc, tokens_path, "check") from None
+    with Reservation(store.home, store.pending_path(provider).name, answer_size + RESERVE_SLACK) as pending, \
+            Reservation(store.home, tokens_path.name, record_size + answer_size + RESERVE_SLACK) as record:
+        yield pending, record
+
+
 def _refresh_locked(provider: str, store: Store, current: Credentials, http: Any) -> Credentials:
-    from .http import HttpClient
+    from .http import MAX_ANSWER, HttpClient
     from .provider import Provider
 
     loaded = Provider.load(provider, store)
     http = http or HttpClient()
     loaded.resolve(http)
     loaded.signing_keys(http)  # before the refresh token is spent: see Provider.signing_keys
-    answer = loaded.call("refresh_tokens", http=http, credentials=current)
-    updated = loaded.credentials_from(answer, previous=current, http=http)
-    save_credentials(store, updated)  # the rotated refresh token is on disk before anything else can fail
+    limit = int(getattr(http, "max_answer", MAX_ANSWER))
+    # A full disk or a read-only home fails here, before the refresh token is spent.
+    with _reserved(store, provider, limit) as (pending_space, record_space):
+        answer = loaded.call("refresh_tokens", http=http, credentials=current)
+        received_at = time.time()
+        _check_answer(loaded, answer)
+        # The refresh token is spent: keep its answer before anything else can fail.
+        _keep_pending(store, provider, answer, received_at, pending_space)
+        return _finish(loaded, store, current, answer, received_at, http, record_space)
+
+
+def _keep_pending(store: Store, provider: str, answer: Any, received_at: float, space: Reservation | None) -> None:
+    journal = json.dumps({"version": 1, "received_at": received_at, "answer": answer}).encode("utf-8")
+    path = store.pending_path(provider)
+    if space is not None and len(journal) <= space.size:
+        space.fill(path, journal)
+    else:
+        write_private(path, journal)
+
+
+def _finish(loaded: Any, store: Store, current: Credentials, answer: Any, received_at: float, http: Any,
+            space: Reservation | None) -> Credentials:
+    """Make a kept refresh answer into the token file, then let the pending copy go.
+
+    Anything that fails here (an ID token that does not verify, a full disk) leaves the
+    pending file, so the refresh can be finished later without spending a token again.
+    """
+    pending = store.pending_path(loaded.name)
+    try:
+        updated = loaded.credentials_from(answer, previous=current, http=http, received_at=received_at)
+        save_credentials(store, updated, space)
+    except OAuthHubError as exc:
+        raise RefreshPending(f"{exc} The refreshed sign-in is kept in {pending} and the next command finishes "
+                             "from it.", cause=exc) from None
+    with contextlib.suppress(HomeError):  # left behind, it is finished again harmlessly next time
+        remove_file(pending)
     if updated.id_token != current.id_token:
         # The API key is derived from the ID token: keep the two consistent. A refusal
         # keeps the previous key (still valid until revoked); status shows its age.
         before = (updated.api_key, updated.api_key_obtained_at)
         loaded.attach_api_key(updated, http)
         if (updated.api_key, updated.api_key_obtained_at) != before:
-            save_credentials(store, updated)
+            try:
+                save_credentials(store, updated)
+            except HomeError as exc:
+                notify(f"The new {loaded.name} API key could not be saved ({exc}); the previous one is kept.")
     return updated
+
+
+def _finish_pending(provider: str, store: Store, current: Credentials, http: Any) -> Credentials:
+    """Finish a refresh whose answer was kept but not made into the token file (a crash, a full disk)."""
+    from .http import HttpClient
+    from .provider import Provider
+
+    path = store.pending_path(provider)
+    kept = read_json(path)
+    answer = kept.get("answer") if isinstance(kept, dict) else None
+    received_at = kept.get("received_at") if isinstance(kept, dict) else None
+    if token_answer_problem(answer, refresh=True) or isinstance(received_at, bool) \
+            or not isinstance(received_at, (int, float)):
+        raise CorruptFileError(f"{path} is not a refresh answer oauth-hub kept; it was left untouched. "
+                               f"Remove it, or run `oauth-hub login {provider}`.")
+    loaded = Provider.load(provider, store)
+    http = http or HttpClient()
+    loaded.resolve(http)
+    try:
+        record_size = os.lstat(store.tokens_path(provider)).st_size
+    except OSError:
+        record_size = 0
+    with Reservation(store.home, store.tokens_path(provider).name,
+                     record_size + len(json.dumps(answer)) + RESERVE_SLACK) as space:
+        return _finish(loaded, store, current, answer, float(received_at), http, space)
 
 
 def get_environment(provider: str, *, home: str | Path | None = None) -> dict[str, str]:

@@ -11,7 +11,7 @@ import pytest
 from oauth_core import store as store_mod
 from oauth_core.errors import ConfigError, CorruptFileError, SecurityNotice
 from oauth_core.provider import Provider
-from oauth_core.store import Store, read_json, write_json
+from oauth_core.store import HomeError, Store, read_json, write_json
 
 
 def test_config_set_get_show_unset(cli, home):
@@ -70,7 +70,7 @@ def test_write_json_is_private_and_atomic(tmp_path, monkeypatch):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         # A crash half-way (here: serialisation succeeded, the rename fails) keeps the old file whole.
         monkeypatch.setattr(store_mod.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
-        with pytest.raises(OSError):
+        with pytest.raises(HomeError, match="Cannot write .*x.json"):
             write_json(path, {"a": 2})
         assert json.loads(path.read_text()) == {"a": 1}
         assert [p.name for p in tmp_path.iterdir()] == ["x.json"], "no temp file left behind"

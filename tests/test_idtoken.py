@@ -79,9 +79,12 @@ def test_refresh_with_a_forged_id_token_keeps_the_file(chatgpt_home, idp):
     answer, claims = token_answer(idp)
     answer["id_token"] = forged(idp, claims, same_key=False)
     idp.fail_next("/oauth/token", 200, answer)
-    with pytest.raises(IdTokenError, match="bad signature"):
+    with pytest.raises(tokens.RefreshPending, match="bad signature") as info:
         tokens.get_token("chatgpt", home=chatgpt_home)
+    assert isinstance(info.value.cause, IdTokenError)
     assert (chatgpt_home / "chatgpt_oauth.json").read_bytes() == before
+    # The answer spent the refresh token, so it is kept (unused) rather than lost.
+    assert json.loads((chatgpt_home / "chatgpt_oauth.pending").read_text())["answer"]["id_token"] == answer["id_token"]
 
 
 def test_verification_follows_an_issuer_override(chatgpt_home, idp):
