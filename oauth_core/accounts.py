@@ -21,6 +21,7 @@ from .provider import Provider
 from .store import Store, read_json, remove_file
 from .tokens import (
     discard_pending,
+    discard_reservations,
     get_credentials,
     known_name,
     load_credentials,
@@ -147,6 +148,7 @@ def logout(name: str, *, home: str | Path | None = None, http: Any = None) -> di
                 report["revoke_error"] = str(exc)
         if remove_file(tokens_path):
             report["was_logged_in"] = credentials is not None
+        discard_reservations(store, name)
         if discard_pending(store, name):
             report["notes"].append(f"Deleted {store.pending_path(name).name}, an unfinished refresh.")
         # Unreadable token files a login set aside may still hold refresh tokens.

@@ -198,6 +198,8 @@ def _signature(path: str) -> tuple[int, int, int] | None:
         st = os.stat(path)
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise home_error(exc, path, "read") from None
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
@@ -331,6 +333,7 @@ def refresh_credentials(
         current = load_credentials(provider, store)
         if current is None:
             raise NotLoggedIn(f"Not signed in to {provider}. Run `oauth-hub login {provider}` first.")
+        discard_reservations(store, provider)
         if os.path.lexists(store.pending_path(provider)):
             # An earlier refresh spent the refresh token and was stopped before finishing:
             # its answer holds the only valid one. Finish from it, never spend the old one.
@@ -359,8 +362,23 @@ def _reserved(store: Store, provider: str, answer_size: int) -> Iterator[tuple[R
     except OSError as exc:
         raise home_error(exc, tokens_path, "check") from None
     with Reservation(store.home, store.pending_path(provider).name, answer_size + RESERVE_SLACK) as pending, \
-            Reservation(store.home, tokens_path.name, record_size + answer_size + RESERVE_SLACK) as record:
+            Reservation(store.home, f"{tokens_path.name}.refresh", record_size + answer_size + RESERVE_SLACK) \
+            as record:
         yield pending, record
+
+
+def discard_reservations(store: Store, name: str) -> None:
+    """Remove space a refresher of ``name`` set aside and never used: it was killed.
+
+    Called with the lock held, so no living refresher owns what is found.
+    """
+    if not store.home.is_dir():
+        return
+    patterns = (f".{store.pending_path(name).name}.*.reserved", f".{store.tokens_path(name).name}.refresh.*.reserved")
+    for pattern in patterns:
+        for stale in store.home.glob(pattern):
+            with contextlib.suppress(OSError):
+                os.unlink(stale)
 
 
 def _refresh_locked(provider: str, store: Store, current: Credentials, http: Any) -> Credentials:
@@ -440,7 +458,7 @@ def _finish_pending(provider: str, store: Store, current: Credentials, http: Any
         record_size = os.lstat(store.tokens_path(provider)).st_size
     except OSError:
         record_size = 0
-    with Reservation(store.home, store.tokens_path(provider).name,
+    with Reservation(store.home, f"{store.tokens_path(provider).name}.refresh",
                      record_size + len(json.dumps(answer)) + RESERVE_SLACK) as space:
         return _finish(loaded, store, current, answer, float(received_at), http, space)
 

@@ -1,0 +1,414 @@
+"""Nothing lost under faults: hostile answers, full disks, read-only homes, crashes, stalls.
+
+Each test reproduces one failure found by an adversarial run against the project
+(hostile IdP answers, storage faults, kill -9, links in the home) and checks what must
+hold instead: a one-line error that says what to do, a token file left byte-for-byte
+as it was, a rotated refresh token never lost, and a still-valid token still served.
+Storage faults are real (a tmpfs that fills up, a read-only bind mount: tests/mountns.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from oauth_core import tokens
+from oauth_core.errors import BadAnswer, NetworkError, SecurityNotice
+from oauth_core.http import HttpClient
+from oauth_core.testing.jwt_keys import SigningKey
+from oauth_core.testing.seed import seed_sign_in
+
+from .conftest import write_config
+from .mountns import MountNamespace, fill
+
+REFRESH = "refresh_token"
+
+
+def token_file(home: Path) -> Path:
+    return home / "chatgpt_oauth.json"
+
+
+def one_line_error(result) -> str:
+    """The CLI's error: exit 1, one "Error:" line (the last), no traceback."""
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error: ")]
+    assert errors == [lines[-1]], result.stderr
+    return errors[0]
+
+
+def expired(idp, home: Path, **fields):
+    return seed_sign_in("chatgpt", idp.mint_tokens(), home=home, expires_at=time.time() - 10, **fields)
+
+
+def due_but_valid(idp, home: Path):
+    """Four minutes left of an hour-long token: inside the five-minute margin, so a refresh is
+    due, yet the token works. (Relative to now: a fixed date would change meaning with the calendar.)"""
+    return seed_sign_in("chatgpt", idp.mint_tokens(), home=home, expires_at=time.time() + 240,
+                        last_refresh=utc_iso(time.time() - 3600))
+
+
+def utc_iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+@pytest.fixture
+def mountns():
+    ns = MountNamespace()
+    yield ns
+    ns.close()
+
+
+def run_in(ns: MountNamespace, cli, *args: str, env: dict | None = None, **popen) -> subprocess.CompletedProcess:
+    return subprocess.run(ns.enter([*cli.command, *args]), env=dict(cli.env, **(env or {})), capture_output=True,
+                          text=True, timeout=60, **popen)
+
+
+# -- hostile answers -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer", [
+    {},
+    {"expires_in": 3600, "token_type": "Bearer"},
+    {"access_token": "", "expires_in": 3600},
+    {"access_token": 12345, "expires_in": 3600},
+    {"access_token": ["a", "b"], "expires_in": 3600},
+    {"access_token": "line\nbreak", "expires_in": 3600},
+    {"access_token": "ok", "refresh_token": {"nested": True}},
+    {"access_token": "ok", "expires_in": "soon"},
+    {"access_token": "x" * 70_000},
+], ids=["empty", "no-token", "empty-token", "number", "list", "control-char", "refresh-object", "expires-text",
+        "oversized-token"])
+def test_a_refresh_answer_without_a_usable_access_token_changes_nothing(cli, chatgpt_home, idp, answer):
+    expired(idp, chatgpt_home)
+    before = token_file(chatgpt_home).read_bytes()
+    idp.fail_next("/oauth/token", 200, answer)
+    error = one_line_error(cli("token", "chatgpt"))
+    assert "unusable answer" in error and "nothing was changed" in error
+    assert token_file(chatgpt_home).read_bytes() == before
+    assert not (chatgpt_home / "chatgpt_oauth.pending").exists()
+    # The expiry was not pushed out: the very next call refreshes, and gets a real token.
+    result = cli("token", "chatgpt")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == json.loads(token_file(chatgpt_home).read_text())["access_token"]
+    assert idp.count("/oauth/token", REFRESH) == 2  # the garbage, then the real one
+
+
+def test_headers_then_a_closed_connection_changes_nothing(cli, chatgpt_home, idp):
+    expired(idp, chatgpt_home)
+    before = token_file(chatgpt_home).read_bytes()
+    # HTTP/1.1 without a Content-Length: the body runs until the server closes, here at once.
+    idp.fail_next("/oauth/token", 200, b"", declared_length=-1)
+    one_line_error(cli("token", "chatgpt"))
+    assert token_file(chatgpt_home).read_bytes() == before
+
+
+def test_a_refresh_answer_that_is_not_utf8_changes_nothing(cli, chatgpt_home, idp):
+    expired(idp, chatgpt_home)
+    before = token_file(chatgpt_home).read_bytes()
+    idp.fail_next("/oauth/token", 200, b'{"access_token": "\xff\xfe\xfa", "refresh_token": "rt_\xe9", "expires_in": 1}')
+    error = one_line_error(cli("token", "chatgpt"))
+    assert "not UTF-8" in error
+    assert token_file(chatgpt_home).read_bytes() == before
+
+
+def test_deeply_nested_json_from_the_idp_is_a_one_line_error(cli, chatgpt_home, idp):
+    expired(idp, chatgpt_home)
+    before = token_file(chatgpt_home).read_bytes()
+    idp.fail_next("/oauth/token", 200, b"[" * 200_000 + b"]" * 200_000)
+    error = one_line_error(cli("token", "chatgpt"))
+    assert "nested too deeply" in error
+    assert token_file(chatgpt_home).read_bytes() == before
+
+
+def test_a_huge_answer_is_refused_by_its_length_before_it_arrives(chatgpt_home, idp):
+    expired(idp, chatgpt_home)
+    before = token_file(chatgpt_home).read_bytes()
+    # 100 MB announced; the few bytes sent drip so slowly that reading them all would take minutes.
+    idp.fail_next("/oauth/token", 200, b'{"access_token": "' + b"a" * 200, declared_length=100_000_000, drip=1.0)
+    with pytest.raises(BadAnswer, match="more than 1 MiB"):
+        tokens.get_token("chatgpt", home=chatgpt_home)
+    assert token_file(chatgpt_home).read_bytes() == before
+
+
+def test_a_huge_answer_without_a_length_is_cut_off_at_the_cap(chatgpt_home, idp):
+    expired(idp, chatgpt_home)
+    before = token_file(chatgpt_home).read_bytes()
+    answer = dict(idp.mint_tokens(), padding="p" * (2 << 20))  # valid tokens, 2 MiB of padding
+    idp.fail_next("/oauth/token", 200, json.dumps(answer).encode(), chunked=True)
+    with pytest.raises(BadAnswer, match="more than 1 MiB"):
+        tokens.get_token("chatgpt", home=chatgpt_home)
+    assert token_file(chatgpt_home).read_bytes() == before
+
+
+def test_a_dripping_idp_runs_into_the_overall_deadline(chatgpt_home, idp):
+    expired(idp, chatgpt_home)
+    before = token_file(chatgpt_home).read_bytes()
+    answer = json.dumps(idp.mint_tokens()).encode()
+    idp.fail_next("/oauth/token", 200, answer, drip=0.05)  # a complete answer, after a minute or more
+    with pytest.raises(NetworkError, match="did not answer the token refresh completely within 1 seconds"):
+        tokens.refresh_credentials("chatgpt", home=chatgpt_home, http=HttpClient(deadline=1.0))
+    assert token_file(chatgpt_home).read_bytes() == before
+    assert idp.count("/oauth/token", REFRESH) == 1  # a refresh is never retried after it may have been processed
+
+
+def test_garbage_while_the_token_is_still_valid_keeps_the_token(cli, chatgpt_home, idp):
+    seeded = due_but_valid(idp, chatgpt_home)
+    before = token_file(chatgpt_home).read_bytes()
+    idp.fail_next("/oauth/token", 200, {"expires_in": 3600})
+    result = cli("token", "chatgpt")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == seeded.access_token
+    assert "Note: Could not refresh the chatgpt sign-in" in result.stderr and "unusable answer" in result.stderr
+    assert token_file(chatgpt_home).read_bytes() == before
+
+
+def test_a_4xx_refusal_while_the_token_still_has_minutes_left_is_an_error(cli, chatgpt_home, idp):
+    """A refusal (not an outage) means our request is wrong: say so now, touch nothing."""
+    due_but_valid(idp, chatgpt_home)
+    before = token_file(chatgpt_home).read_bytes()
+    idp.fail_next("/oauth/token", 400, {"error": "invalid_request", "error_description": "bad client"})
+    error = one_line_error(cli("token", "chatgpt"))
+    assert "refused the token refresh (HTTP 400, invalid_request: bad client)" in error
+    assert token_file(chatgpt_home).read_bytes() == before
+
+
+def test_a_login_answer_without_a_usable_token_saves_nothing(cli, chatgpt_home, idp):
+    idp.fail_next("/oauth/token", 200, {"token_type": "Bearer", "expires_in": 3600, "refresh_token": "rt_x"})
+    error = one_line_error(cli("login", "chatgpt"))
+    assert "unusable answer" in error and "Nothing was saved" in error
+    assert not token_file(chatgpt_home).exists()
+
+
+# -- a rotated refresh token is never lost ---------------------------------------------------
+
+
+def test_an_answer_that_cannot_be_verified_yet_is_kept_and_finished_next_time(cli, chatgpt_home, idp):
+    expired(idp, chatgpt_home)
+    before = token_file(chatgpt_home).read_bytes()
+    old_keys = idp.key.jwks()
+    idp.key = SigningKey()  # the IdP signs with a new key it does not publish yet
+    idp.fail_next("/.well-known/jwks.json", 200, old_keys)
+    error = one_line_error(cli("token", "chatgpt"))
+    assert "signed by a key it does not publish" in error and "chatgpt_oauth.pending" in error
+    assert token_file(chatgpt_home).read_bytes() == before  # nothing unverified in the token file
+    assert (chatgpt_home / "chatgpt_oauth.pending").exists()
+    assert idp.count("/oauth/token", REFRESH) == 1
+
+    # Next run: the key is published; the refresh is finished from the kept answer, not spent again.
+    result = cli("token", "chatgpt")
+    assert result.returncode == 0, result.stderr
+    assert idp.count("/oauth/token", REFRESH) == 1
+    stored = json.loads(token_file(chatgpt_home).read_text())
+    assert result.stdout.strip() == stored["access_token"]
+    assert idp.verify_jwt(stored["id_token"])
+    assert not (chatgpt_home / "chatgpt_oauth.pending").exists()
+    # …and the rotated refresh token it stored is the live one.
+    assert tokens.refresh_credentials("chatgpt", home=chatgpt_home, force=True).access_token
+    assert idp.count("/oauth/token", REFRESH) == 2
+
+
+CRASH_BEFORE_THE_TOKEN_FILE = """
+import os, signal
+from oauth_core import tokens
+
+def killed(*args, **kwargs):  # the moment the token file would be written: kill -9
+    os.kill(os.getpid(), signal.SIGKILL)
+
+tokens.save_credentials = killed
+tokens.get_token("chatgpt")
+"""
+
+
+def test_kill_9_after_the_answer_before_the_token_file_loses_nothing(cli, chatgpt_home, idp):
+    """The crash lands exactly where the adversarial run lost 2 of 9 rotated tokens."""
+    import sys
+
+    expired(idp, chatgpt_home)
+    before = token_file(chatgpt_home).read_bytes()
+    crashed = subprocess.run([sys.executable, "-c", CRASH_BEFORE_THE_TOKEN_FILE], env=cli.env, capture_output=True,
+                             timeout=60)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    assert idp.count("/oauth/token", REFRESH) == 1  # the refresh token was spent
+    assert token_file(chatgpt_home).read_bytes() == before
+    result = cli("token", "chatgpt")
+    assert result.returncode == 0, result.stderr
+    assert idp.count("/oauth/token", REFRESH) == 1, "the kept answer is used, the spent token is not sent again"
+    stored = json.loads(token_file(chatgpt_home).read_text())
+    assert result.stdout.strip() == stored["access_token"]
+    assert not [p.name for p in chatgpt_home.iterdir() if p.name.endswith((".reserved", ".pending"))]
+    assert tokens.refresh_credentials("chatgpt", home=chatgpt_home, force=True).refresh_token != stored["refresh_token"]
+
+
+def test_the_disk_filling_up_while_the_idp_answers_loses_nothing(cli, chatgpt_home, idp, mountns):
+    mountns.tmpfs(chatgpt_home, "4m")
+    home = mountns.inside(chatgpt_home)
+    write_config(home, "chatgpt", issuer=idp.issuer, api_base=idp.api_base, chatgpt_base=idp.chatgpt_base)
+    seeded = expired(idp, home)
+    hold = idp.hold_next("/oauth/token")
+    proc = subprocess.Popen(mountns.enter([*cli.command, "token", "chatgpt"]), env=cli.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert hold.arrived.wait(30), "the refresh never reached the IdP"
+        filler = fill(home)  # the refresh token is spent; now the disk is full
+        hold.release.set()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        hold.release.set()
+        proc.kill()
+    assert proc.returncode == 0, err
+    stored = json.loads((home / "chatgpt_oauth.json").read_text())
+    assert out.strip() == stored["access_token"] != seeded.access_token
+    assert stored["refresh_token"] != seeded.refresh_token  # the rotated one, kept
+    filler.unlink()
+    assert tokens.refresh_credentials("chatgpt", home=home, force=True).refresh_token != stored["refresh_token"]
+
+
+def test_a_full_disk_is_found_out_before_the_refresh_token_is_spent(cli, chatgpt_home, idp, mountns):
+    mountns.tmpfs(chatgpt_home, "4m")
+    home = mountns.inside(chatgpt_home)
+    write_config(home, "chatgpt", issuer=idp.issuer, api_base=idp.api_base, chatgpt_base=idp.chatgpt_base)
+    expired(idp, home)
+    before = (home / "chatgpt_oauth.json").read_bytes()
+    filler = fill(home, leave=64 * 1024)
+    error = one_line_error(run_in(mountns, cli, "token", "chatgpt"))
+    assert "No space left on device" in error and "free some space" in error
+    assert idp.count("/oauth/token", REFRESH) == 0
+    assert (home / "chatgpt_oauth.json").read_bytes() == before
+
+    filler.unlink()
+    seeded = due_but_valid(idp, home)
+    fill(home, leave=64 * 1024)
+    result = run_in(mountns, cli, "token", "chatgpt")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == seeded.access_token
+    assert "Note: Could not refresh" in result.stderr and "free some space" in result.stderr
+    assert idp.count("/oauth/token", REFRESH) == 0
+
+
+def test_a_full_disk_at_login_is_one_line_before_the_code_is_spent(cli, chatgpt_home, idp, mountns):
+    mountns.tmpfs(chatgpt_home, "4m")
+    home = mountns.inside(chatgpt_home)
+    write_config(home, "chatgpt", issuer=idp.issuer, api_base=idp.api_base, chatgpt_base=idp.chatgpt_base,
+                 callback_timeout=20)
+    fill(home, leave=64 * 1024)
+    error = one_line_error(run_in(mountns, cli, "login", "chatgpt"))
+    assert "No space left on device" in error and "free some space" in error
+    assert idp.count("/oauth/token", "authorization_code") == 0
+    assert not (home / "chatgpt_oauth.json").exists()
+
+
+# -- a read-only home ------------------------------------------------------------------------
+
+
+def test_a_read_only_home_still_serves_a_valid_token(cli, chatgpt_home, idp, mountns):
+    seeded = due_but_valid(idp, chatgpt_home)
+    mountns.read_only(chatgpt_home)
+    for command in (["token", "chatgpt"], ["env", "chatgpt"], ["status", "chatgpt"]):
+        result = run_in(mountns, cli, *command)
+        assert result.returncode == 0, (command, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert "Note: Could not refresh the chatgpt sign-in" in result.stderr, command
+        assert "read-only file system" in result.stderr, command
+    assert run_in(mountns, cli, "token", "chatgpt").stdout.strip() == seeded.access_token
+    assert idp.count("/oauth/token", REFRESH) == 0
+
+
+def test_a_read_only_home_with_an_expired_token_is_a_one_line_error(cli, chatgpt_home, idp, mountns):
+    expired(idp, chatgpt_home)
+    mountns.read_only(chatgpt_home)
+    error = one_line_error(run_in(mountns, cli, "token", "chatgpt"))
+    assert "read-only file system" in error and "OAUTH_HUB_HOME" in error
+    error = one_line_error(run_in(mountns, cli, "login", "chatgpt"))
+    assert "read-only file system" in error
+    assert idp.count("/oauth/token") == 0
+
+
+# -- links and directories in the home ------------------------------------------------------------
+
+
+def test_a_symlink_at_the_lock_path_is_refused_in_one_line(cli, chatgpt_home, idp, tmp_path):
+    expired(idp, chatgpt_home)
+    target = tmp_path / "elsewhere"
+    target.write_text("not a lock\n")
+    (chatgpt_home / "chatgpt_oauth.lock").symlink_to(target)
+    error = one_line_error(cli("token", "chatgpt"))
+    assert "chatgpt_oauth.lock" in error and "symbolic link" in error
+    assert target.read_text() == "not a lock\n"
+    assert idp.count("/oauth/token") == 0
+    debug = cli("token", "chatgpt", env={"OAUTH_HUB_DEBUG": "1"})
+    assert debug.returncode == 1 and "Traceback" in debug.stderr  # documented: OAUTH_HUB_DEBUG shows where
+
+
+def test_a_loose_token_file_that_is_a_symlink_is_not_followed(cli, chatgpt_home, idp, tmp_path):
+    seed_sign_in("chatgpt", idp.mint_tokens(), home=chatgpt_home)
+    target = tmp_path / "someone-elses-file"
+    os.replace(token_file(chatgpt_home), target)
+    os.chmod(target, 0o644)  # noqa: S103 - loose on purpose: the tightening must not reach it
+    token_file(chatgpt_home).symlink_to(target)
+    error = one_line_error(cli("token", "chatgpt"))
+    assert "symbolic link" in error
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert "changed it to 600" not in cli("status", "chatgpt").stderr
+
+
+def test_a_directory_at_the_token_path_is_refused_before_the_code_is_spent(cli, chatgpt_home, idp):
+    token_file(chatgpt_home).mkdir(mode=0o755)
+    error = one_line_error(cli("token", "chatgpt"))
+    assert "is a directory" in error
+    assert stat.S_IMODE(token_file(chatgpt_home).stat().st_mode) == 0o755  # not "tightened" to 600
+    error = one_line_error(cli("login", "chatgpt"))
+    assert "is a directory" in error and "move it away" in error
+    assert idp.count("/oauth/authorize") == 0 and idp.count("/oauth/token") == 0
+
+
+def test_a_home_the_user_cannot_enter_is_one_line(cli, chatgpt_home, idp):
+    expired(idp, chatgpt_home)
+    os.chmod(chatgpt_home, 0)
+    # Root passes permission checks through two capabilities: without them it meets the mode bits too.
+    drop = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--inh-caps",
+            "-dac_override,-dac_read_search", "--"] if os.geteuid() == 0 else []
+    try:
+        result = subprocess.run([*drop, *cli.command, "token", "chatgpt"], env=cli.env, capture_output=True,
+                                text=True, timeout=60)
+    finally:
+        os.chmod(chatgpt_home, 0o700)
+    error = one_line_error(result)
+    assert "Permission denied" in error and "OAUTH_HUB_HOME" in error
+
+
+# -- the lock --------------------------------------------------------------------------------------
+
+
+def test_a_caller_that_cannot_get_the_lock_gets_the_still_valid_token(chatgpt_home, idp, monkeypatch):
+    from filelock import FileLock
+
+    seeded = due_but_valid(idp, chatgpt_home)
+    monkeypatch.setattr(tokens, "LOCK_TIMEOUT", 0.5)
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:  # another program refreshing, stuck at a slow IdP
+        with FileLock(str(chatgpt_home / "chatgpt_oauth.lock")):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10)
+        with pytest.warns(SecurityNotice, match="Another program has been using the chatgpt sign-in"):
+            assert tokens.get_token("chatgpt", home=chatgpt_home) == seeded.access_token
+    finally:
+        release.set()
+        holder.join()
+    assert idp.count("/oauth/token") == 0
