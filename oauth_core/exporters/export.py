@@ -1,0 +1,257 @@
+"""The export itself: a provider's model entries, written into one tool's file.
+
+See the package docstring for the steps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import CorruptFileError, OAuthHubError
+from ..store import Store, read_json
+from .formats import _read_text, backup_file, dump_document, parse_document, write_file
+from .hookspecs import API_CHAT, API_MESSAGES, API_RESPONSES, APIS, ExportModel, ExportOptions
+from .loading import Exporter, exporter_names, load_exporter
+from .records import _record
+
+DEFAULT_EXPORTER = "code_puppy"
+STORED_FORMAT = "code_puppy"  # the exporter whose entry format <provider>_models.json uses
+
+@dataclass
+class ExportResult:
+    """What :func:`export_models` did (or, with ``print_only``, would do)."""
+
+    provider: str
+    exporter: str
+    tool: str
+    path: str | None
+    keys: list[str] = field(default_factory=list)  # the entries now in the file that are ours
+    models: list[str] = field(default_factory=list)  # the model entries (of <provider>_models.json) exported
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    removed_stale: int = 0
+    backup: str | None = None
+    written: bool = False
+    unchanged: bool = False
+    text: str | None = field(default=None, repr=False)  # the file's new content; may hold a secret
+    via_serve: bool = False
+    instructions: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("text")
+        return data
+
+
+
+# -- building the models ---------------------------------------------------------------------
+
+
+def _env_ref(value: Any) -> str | None:
+    """``"$NAME"`` (how model entries refer to a secret) -> ``"NAME"``."""
+    if isinstance(value, str) and re.fullmatch(r"\$[A-Za-z_][A-Za-z0-9_]*", value):
+        return value[1:]
+    return None
+
+
+def entry_api(entry: Mapping[str, Any]) -> str:
+    """Which API a stored model entry speaks.
+
+    Its ``api`` key when it names one of :data:`APIS`; otherwise what its ``type`` means
+    in the format the stored entries are in, which is Code Puppy's: the exporter for that
+    format answers (its ``entry_api`` hook). Unknown types count as Chat Completions,
+    the API most OpenAI-compatible endpoints speak.
+    """
+    declared = entry.get("api")
+    if declared in APIS:
+        return str(declared)
+    global _stored_format
+    if _stored_format is None:
+        try:
+            _stored_format = load_exporter(STORED_FORMAT)
+        except OAuthHubError:
+            return API_CHAT
+    api = _stored_format.call("entry_api", required=False, entry=dict(entry))
+    return api if api in APIS else API_CHAT
+
+
+_stored_format: Exporter | None = None
+
+
+def build_export_models(
+    provider: str,
+    *,
+    home: str | Path | None = None,
+    via_serve: bool = False,
+    serve_port: int | None = None,
+    include_secrets: bool = False,
+) -> tuple[list[ExportModel], ExportOptions]:
+    """One :class:`ExportModel` per model entry the provider wrote, and the export's options.
+
+    Direct when the account has an API key and the entry names the variable that holds
+    it; through ``oauth-hub serve`` otherwise (or when ``via_serve``).
+    """
+    from ..provider import Provider
+    from ..serve import DEFAULT_PORT, KEY_ENV, local_base_url, stable_key, upstream_base
+    from ..tokens import get_credentials, known_name
+
+    store = Store(home)
+    known_name(provider, store)
+    loaded = Provider.load(provider, store)
+    credentials = get_credentials(provider, home=store.home, refresh=False)
+    marker = str(loaded.settings["oauth_source"])
+    path = store.models_path(provider)
+    entries = read_json(path)
+    if entries is not None and not isinstance(entries, dict):
+        raise CorruptFileError(f"{path} does not hold a JSON object; it was left untouched.")
+    own = [(k, e) for k, e in (entries or {}).items() if isinstance(e, dict) and e.get("oauth_source") == marker]
+    if not own:
+        raise OAuthHubError(f"There are no {provider} model entries to export. Run `oauth-hub login {provider}`: "
+                            "it lists the models the account can use.")
+    serve_url = local_base_url(serve_port or DEFAULT_PORT)
+    direct_base = upstream_base(loaded, credentials, store) if credentials.api_key and not via_serve else None
+    models = []
+    for key, entry in own:
+        endpoint = entry.get("custom_endpoint") if isinstance(entry.get("custom_endpoint"), dict) else {}
+        env = _env_ref(endpoint.get("api_key"))
+        direct = direct_base is not None and env is not None
+        headers = {}
+        if direct and isinstance(endpoint.get("headers"), dict):
+            headers = {str(k): v for k, v in endpoint["headers"].items()
+                       if isinstance(v, str) and v and _env_ref(v) is None}
+        secret = None
+        if include_secrets:
+            secret = credentials.api_key if direct else stable_key(store.home)
+        context = entry.get("context_length")
+        base_url, secret_env = (direct_base, env) if direct_base is not None and env is not None else (
+            f"{serve_url}/{provider}", KEY_ENV)
+        models.append(ExportModel(
+            provider=provider, key=str(key), model=str(entry.get("name") or key), api=entry_api(entry),
+            base_url=base_url, secret_env=secret_env, via_serve=not direct, marker=marker,
+            context_length=context if isinstance(context, int) and not isinstance(context, bool) else None,
+            headers=headers, secret=secret,
+        ))
+    options = ExportOptions(provider=provider, title=loaded.title, marker=marker, serve_url=serve_url,
+                            serve_key_env=KEY_ENV, include_secrets=include_secrets)
+    return models, options
+
+
+# -- export ------------------------------------------------------------------------------------
+
+
+def export_models(
+    provider: str,
+    exporter: str = DEFAULT_EXPORTER,
+    *,
+    output: str | Path | None = None,
+    print_only: bool = False,
+    include_secrets: bool = False,
+    via_serve: bool = False,
+    serve_port: int | None = None,
+    home: str | Path | None = None,
+) -> ExportResult:
+    """Write (or, with ``print_only``, only show) ``provider``'s models in ``exporter``'s format.
+
+    See the module docstring for the steps. ``print_only`` writes nothing at all: not the
+    tool's file, not a backup, not the record.
+    """
+    tool = load_exporter(exporter)
+    models, options = build_export_models(provider, home=home, via_serve=via_serve, serve_port=serve_port,
+                                          include_secrets=include_secrets)
+    usable = [m for m in models if m.api in tool.apis]
+    result = ExportResult(provider=provider, exporter=tool.name, tool=tool.title, path=None,
+                          via_serve=any(m.via_serve for m in usable))
+    for m in models:
+        if m.api not in tool.apis:
+            result.skipped.append({"key": m.key, "model": m.model, "api": m.api,
+                                   "reason": f"{tool.title} cannot call the {_API_NAMES[m.api]}"})
+    result.models = [m.key for m in usable]
+    if result.skipped:
+        result.notes.append(_alternatives(tool, {s["api"] for s in result.skipped}))
+    entries = tool.call("render", models=usable, options=options) or {}
+    target = _target(tool, output)
+    if target is None and not print_only:
+        raise OAuthHubError(f"{tool.title} has no standard configuration file: pass --output PATH "
+                            "(or --print to see the entries).")
+    old_text = _read_text(target) if target is not None else None
+    document = parse_document(old_text, tool.format, target) if old_text is not None else None
+    before = _ours(tool, document, options.marker)
+    new_document, conflicts = tool.call("merge", document=document, entries=entries, marker=options.marker)
+    result.conflicts = list(conflicts)
+    result.keys = [k for k in entries if k not in result.conflicts]
+    result.removed_stale = len(before - set(result.keys))
+    result.text = dump_document(new_document, tool.format)
+    result.path = str(target) if target is not None else None
+    result.instructions = list(tool.call("instructions", required=False, models=usable, options=options,
+                                         path=result.path) or [])
+    if tool.format == "yaml" and old_text and any(line.lstrip().startswith("#") for line in old_text.splitlines()):
+        result.notes.append("Comments in the YAML file are not kept when it is rewritten; the backup has them.")
+    if print_only:
+        return result
+    assert target is not None
+    if old_text is None and not result.keys:
+        result.unchanged = True  # nothing to write and no file to write it to
+    elif old_text == result.text:
+        result.unchanged = True
+    else:
+        # A file that now holds a live secret (--include-secrets) is made private, and so
+        # is its backup, whatever mode the tool's file had.
+        secret_mode = 0o600 if options.include_secrets else None
+        if old_text is not None:
+            result.backup = str(backup_file(target, mode=secret_mode))
+        write_file(target, result.text, mode=secret_mode)
+        result.written = True
+    _record(Store(home), provider, tool.name, target, result.keys, options.marker)
+    return result
+
+
+_API_NAMES = {API_CHAT: "Chat Completions API", API_RESPONSES: "Responses API", API_MESSAGES: "Messages API"}
+
+
+def _alternatives(tool: Exporter, apis: set[str]) -> str:
+    """Which installed exporters could take the models ``tool`` had to skip."""
+    able = []
+    for name in exporter_names():
+        try:
+            other = load_exporter(name)
+        except OAuthHubError:
+            continue
+        if other.name != tool.name and apis <= set(other.apis):
+            able.append(name)
+    what = " and ".join(_API_NAMES[a] for a in sorted(apis))
+    if not able:
+        return f"No installed exporter can write models that speak the {what}."
+    return f"For models that speak the {what}, use --to {' / '.join(able)}."
+
+
+def _target(tool: Exporter, output: str | Path | None) -> Path | None:
+    """The file to write: ``output`` or the tool's default, absolute, symlinks followed (dotfile managers)."""
+    if output is None:
+        default = tool.call("default_path", required=False, environ=dict(os.environ), home=Path.home())
+        if not default:
+            return None
+        output = default
+    return Path(os.path.realpath(Path(output).expanduser()))
+
+
+def _ours(tool: Exporter, document: Any, marker: str) -> set[str]:
+    """Names of the entries of ours already in ``document`` (to count the ones that go away)."""
+    if document is None:
+        return set()
+    try:
+        _, removed = tool.call("remove", document=_copy(document), keys=None, marker=marker)
+    except OAuthHubError:
+        return set()
+    return set(removed or ())
+
+
+def _copy(document: Any) -> Any:
+    return json.loads(json.dumps(document))
+

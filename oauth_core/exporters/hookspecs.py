@@ -1,0 +1,143 @@
+"""The exporter hook specifications and what the hooks receive.
+
+An exporter is a module of ``@hookimpl`` functions answering these hooks for one agent
+tool. Each exporter gets a plugin manager of its own (see :mod:`.loading`), so every
+hook is ``firstresult``: the exporter's module answers for that tool alone.
+``docs/exporters.md`` is the reference, with an example per hook; a test fails when a
+hook here is missing from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+PROJECT = "oauth_hub_exporters"
+MARKER_KEY = "oauth_source"  # the key that marks our entries, where a tool's format has room for one
+
+# The APIs a model entry can speak (pass-through: a tool must speak the same one).
+API_CHAT = "chat_completions"  # POST {base}/chat/completions
+API_RESPONSES = "responses"  # POST {base}/responses
+API_MESSAGES = "messages"  # POST {base}/v1/messages
+APIS = (API_CHAT, API_RESPONSES, API_MESSAGES)
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# -- what exporters receive and return ---------------------------------------------------
+
+
+@dataclass
+class ExportModel:
+    """One model, ready for a tool: where to send requests and how to authenticate.
+
+    ``secret`` is set only when the person asked for secrets in clear
+    (``--include-secrets``); otherwise a tool must refer to ``secret_env``.
+    """
+
+    provider: str
+    key: str  # the entry's name in <provider>_models.json, e.g. "<prefix><model>"
+    model: str  # the upstream model id, sent in requests
+    api: str  # one of APIS
+    base_url: str  # the provider's API base (direct) or http://127.0.0.1:PORT/<provider> (via serve)
+    secret_env: str  # the environment variable that holds the secret to send
+    via_serve: bool
+    marker: str  # the value of MARKER_KEY on our entries
+    context_length: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # non-secret headers the upstream needs
+    secret: str | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["secret"] = "…" if self.secret else None
+        return data
+
+
+@dataclass
+class ExportOptions:
+    """Facts about the export as a whole, for ``render`` and ``instructions``."""
+
+    provider: str
+    title: str  # the provider's display name
+    marker: str
+    serve_url: str  # http://127.0.0.1:PORT, where `oauth-hub serve` listens
+    serve_key_env: str
+    include_secrets: bool
+
+
+# -- the hooks an exporter implements --------------------------------------------------------
+
+
+class ExporterSpec:
+    """The exporter hook specifications. Every hook is ``firstresult``."""
+
+    @staticmethod
+    @hookspec(firstresult=True)
+    def exporter_info() -> dict[str, Any]:
+        """Describe the tool. Required.
+
+        Return a dict with ``title`` (the tool's name), ``format`` (``"json"`` or
+        ``"yaml"``: how its file is parsed and written), ``apis`` (the subset of
+        :data:`APIS` the tool can call; other models are skipped with a note) and
+        optionally ``description``.
+        """
+
+    @staticmethod
+    @hookspec(firstresult=True)
+    def default_path(environ: Mapping[str, str], home: Path) -> str | None:
+        """The file the tool reads, given the environment and the user's home directory.
+
+        Return ``None`` when there is no standard place (the person must pass
+        ``--output`` or ``--print``). No file access needed: the engine creates it.
+        """
+
+    @staticmethod
+    @hookspec(firstresult=True)
+    def render(models: list[ExportModel], options: ExportOptions) -> dict[str, Any]:
+        """The tool's entries for ``models``, keyed by a name unique within its file. Required.
+
+        Mark each entry as ours where the format has room (``MARKER_KEY:
+        options.marker``), so ``merge`` and ``remove`` can tell ours from the person's.
+        Refer to secrets through ``model.secret_env`` in the tool's own syntax, unless
+        ``model.secret`` is set.
+        """
+
+    @staticmethod
+    @hookspec(firstresult=True)
+    def merge(document: Any, entries: dict[str, Any], marker: str) -> tuple[Any, list[str]]:
+        """Put ``entries`` into the parsed file ``document`` (``None``: no file yet). Required.
+
+        Remove every entry of ours carrying ``marker`` first (a model that went away
+        must not linger), keep everything else, and leave out any entry whose name an
+        entry not of ours already has. Return the new document and those left-out names.
+        """
+
+    @staticmethod
+    @hookspec(firstresult=True)
+    def remove(document: Any, keys: list[str], marker: str) -> tuple[Any, list[str]]:
+        """Take out our entries named in ``keys`` (and still marked ``marker``). Required.
+
+        Called by ``logout`` (and, with ``keys=None`` meaning "all of ours", to count the
+        entries a new export replaces). Return the new document and the names removed;
+        leave entries that are not ours alone even when their name is in ``keys``.
+        """
+
+    @staticmethod
+    @hookspec(firstresult=True)
+    def entry_api(entry: dict[str, Any]) -> str | None:
+        """Which of :data:`APIS` a stored model entry in this tool's format speaks, or ``None``.
+
+        Asked of the exporter named by :data:`STORED_FORMAT` only, for entries that do not
+        say so themselves in ``api``.
+        """
+
+    @staticmethod
+    @hookspec(firstresult=True)
+    def instructions(models: list[ExportModel], options: ExportOptions, path: str | None) -> list[str]:
+        """Lines that tell the person what else to do: environment variables, a command to run."""
+
