@@ -32,16 +32,22 @@ def parse_document(text: str, fmt: str, path: Path | None = None) -> Any:
     if not text.strip():
         return None
     where = str(path) if path is not None else "the file"
+    nested = CorruptFileError(f"{where} nests its entries too deeply to be a {fmt.upper()} config file; it was "
+                              "left untouched. Fix it, or use --print and copy the entries in by hand.")
     if fmt == "json":
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
             raise CorruptFileError(f"{where} is not valid JSON (line {exc.lineno}); it was left untouched. "
                                    "Fix it, or use --print and copy the entries in by hand.") from None
+        except RecursionError:
+            raise nested from None
     import yaml
 
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        raise nested from None
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         at = f" (line {line + 1})" if line is not None else ""
