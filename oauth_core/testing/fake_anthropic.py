@@ -32,6 +32,7 @@ from __future__ import annotations
 import html
 import json
 import secrets
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -288,6 +289,15 @@ class FakeAnthropic(VendorGrantBook):
         self.reply_text = reply_text
         #: Sleep between streamed content_block_delta events.
         self.stream_delay = stream_delay
+        #: When set to an Event, a stream stops after its first events (message_start,
+        #: content_block_start, ping) and waits for the test to set it (at most
+        #: ``stream_hold_timeout`` s) before the deltas: a client that already has the
+        #: first events proves they were sent as they came, not buffered to the end.
+        #: ``stream_held`` is set while a stream waits, ``stream_released`` once it goes on.
+        self.stream_hold: threading.Event | None = None
+        self.stream_hold_timeout = 30.0
+        self.stream_held = threading.Event()
+        self.stream_released = threading.Event()
         #: Reject OAuth-authenticated /v1/messages whose system prompt does not
         #: start with CLAUDE_CODE_SYSTEM_PREFIX (what the real API does for some
         #: subscription tokens).
@@ -799,6 +809,11 @@ class FakeAnthropic(VendorGrantBook):
             {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
         )
         yield _sse("ping", {"type": "ping"})
+        hold = self.stream_hold
+        if hold is not None:
+            self.stream_held.set()
+            hold.wait(self.stream_hold_timeout)
+            self.stream_released.set()
         for part in _split3(text):
             if delay > 0:
                 time.sleep(delay)
