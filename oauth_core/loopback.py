@@ -97,7 +97,7 @@ class CallbackServer:
         login_hint: str = "oauth-hub login",
         busy_advice: str = "",
         cancel_stale: bool = True,
-        cancel_attempts: int = 10,
+        cancel_attempts: int = 25,
         cancel_interval: float = 0.2,
     ) -> None:
         self.path = path
@@ -384,13 +384,16 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _refuse_method  # noqa: N815
 
 
+CANCEL_ANSWER_WAIT = 3.0  # seconds a stale login gets to answer /cancel (a busy machine is slow to)
+
+
 def _ask_to_cancel(port: int) -> bool:
     """Send ``GET /cancel`` to whatever holds ``port``; True if something answered."""
     answered = False
     try:
-        with socket.create_connection((BIND_ADDRESS, port), timeout=1.0) as sock:
+        with socket.create_connection((BIND_ADDRESS, port), timeout=CANCEL_ANSWER_WAIT) as sock:
             sock.sendall(f"GET /cancel HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
-            deadline = time.monotonic() + 1.0
+            deadline = time.monotonic() + CANCEL_ANSWER_WAIT
             while time.monotonic() < deadline:  # read the whole answer so the server can finish cleanly
                 chunk = sock.recv(4096)
                 if not chunk:
