@@ -104,6 +104,29 @@ def test_loose_token_file_is_tightened_before_use(cli, chatgpt_home, idp):
     assert "mode 755" in refreshed.stderr
 
 
+@pytest.mark.parametrize("loose", [0o640, 0o604, 0o660, 0o610])
+def test_a_group_or_other_bit_is_enough_to_tighten_the_token_file(cli, chatgpt_home, idp, loose):
+    from oauth_core.testing.seed import seed_sign_in
+
+    seed_sign_in("chatgpt", idp.mint_tokens(), home=chatgpt_home)
+    path = chatgpt_home / "chatgpt_oauth.json"
+    os.chmod(path, loose)
+    result = cli("token", "chatgpt")
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert f"(mode {loose:o}); changed it to 600" in result.stderr
+
+
+@pytest.mark.parametrize("loose", [0o750, 0o705])
+def test_a_group_or_other_bit_is_enough_to_tighten_the_home(tmp_path, loose):
+    home = tmp_path / "home"
+    home.mkdir()
+    os.chmod(home, loose)
+    with pytest.warns(SecurityNotice, match=f"mode {loose:o}"):
+        Store(home).ensure()
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+
+
 def test_read_json_reports_corrupt_without_quoting_content(tmp_path):
     path = tmp_path / "t.json"
     path.write_text('{"access_token": "sk-secret-value-123456789", oops}')

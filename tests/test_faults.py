@@ -182,6 +182,26 @@ def test_a_4xx_refusal_while_the_token_still_has_minutes_left_is_an_error(cli, c
     assert token_file(chatgpt_home).read_bytes() == before
 
 
+def test_a_plain_401_from_the_refresh_endpoint_ends_the_sign_in(cli, chatgpt_home, idp):
+    """No OAuth error code, just 401: the refresh token is not accepted, so the sign-in is over."""
+    due_but_valid(idp, chatgpt_home)
+    before = token_file(chatgpt_home).read_bytes()
+    idp.fail_next("/oauth/token", 401, "Unauthorized")
+    error = one_line_error(cli("token", "chatgpt"))
+    assert "sign-in has ended" in error and "was refused" in error and "oauth-hub login chatgpt" in error
+    assert token_file(chatgpt_home).read_bytes() == before
+
+
+@pytest.mark.parametrize(("status", "requests_sent"), [(500, 1), (503, 4)])
+def test_a_refresh_is_retried_only_when_it_cannot_have_been_processed(cli, chatgpt_home, idp, status,
+                                                                      requests_sent):
+    """A 500 may come after the IdP rotated the token: never resend it. A 503 is a gateway's "not now"."""
+    expired(idp, chatgpt_home)
+    idp.fail_next("/oauth/token", status, {"error": "server_error"}, times=4)
+    one_line_error(cli("token", "chatgpt"))
+    assert idp.count("/oauth/token", REFRESH) == requests_sent
+
+
 def test_a_login_answer_without_a_usable_token_saves_nothing(cli, chatgpt_home, idp):
     idp.fail_next("/oauth/token", 200, {"token_type": "Bearer", "expires_in": 3600, "refresh_token": "rt_x"})
     error = one_line_error(cli("login", "chatgpt"))

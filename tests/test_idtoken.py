@@ -56,6 +56,16 @@ def test_a_bad_id_token_is_refused_and_nothing_is_written(cli, chatgpt_home, idp
     assert not (chatgpt_home / "chatgpt_oauth.json").exists()
 
 
+def test_an_id_token_without_exp_is_refused(cli, chatgpt_home, idp):
+    """Without exp an ID token would be good forever: exp is a required claim, not an optional one."""
+    answer, claims = token_answer(idp)
+    del claims["exp"]
+    answer["id_token"] = forged(idp, claims, same_key=True)
+    result = login_with_answer(cli, idp, answer)
+    assert result.returncode == 1 and "failed verification (MissingRequiredClaimError)" in result.stderr
+    assert not (chatgpt_home / "chatgpt_oauth.json").exists()
+
+
 def test_not_a_jwt_is_refused(cli, chatgpt_home, idp):
     answer = idp.mint_tokens()
     answer["id_token"] = "not-a-jwt"
