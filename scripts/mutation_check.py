@@ -47,17 +47,19 @@ class Mutant:
     why: str  # the bug it stands for
 
 
+# The tests that cover each module, the most pointed first (``-x`` stops at the first failure).
 TESTS = {
-    "oauth_core/pkce.py": ["tests/test_security.py", "tests/test_chatgpt_e2e.py", "tests/test_login_remote.py"],
-    "oauth_core/idtoken.py": ["tests/test_idtoken.py", "tests/test_oidc_provider.py", "tests/test_faults.py"],
-    "oauth_core/tokens.py": ["tests/test_tokens.py", "tests/test_resilience.py", "tests/test_faults.py",
-                             "tests/test_properties.py", "tests/test_config_store.py"],
-    "oauth_core/store.py": ["tests/test_config_store.py", "tests/test_faults.py", "tests/test_tokens.py",
+    "oauth_core/pkce.py": ["tests/test_security.py::test_two_logins_never_share_a_state_a_verifier_or_a_nonce",
+                           "tests/test_chatgpt_e2e.py", "tests/test_security.py", "tests/test_login_remote.py"],
+    "oauth_core/idtoken.py": ["tests/test_idtoken.py", "tests/test_faults.py", "tests/test_oidc_provider.py"],
+    "oauth_core/tokens.py": ["tests/test_faults.py", "tests/test_tokens.py", "tests/test_resilience.py",
+                             "tests/test_config_store.py", "tests/test_properties.py"],
+    "oauth_core/store.py": ["tests/test_faults.py", "tests/test_config_store.py", "tests/test_tokens.py",
                             "tests/test_security.py"],
     "oauth_core/loopback.py": ["tests/test_loopback.py", "tests/test_security.py", "tests/test_login_remote.py",
                                "tests/test_properties.py"],
-    "oauth_core/serve.py": ["tests/test_serve.py", "tests/test_serve_pinned.py"],
-    "providers/chatgpt/__init__.py": ["tests/test_chatgpt_e2e.py", "tests/test_faults.py", "tests/test_tokens.py",
+    "oauth_core/serve.py": ["tests/test_serve_pinned.py", "tests/test_serve.py"],
+    "providers/chatgpt/__init__.py": ["tests/test_faults.py", "tests/test_chatgpt_e2e.py", "tests/test_tokens.py",
                                       "tests/test_idtoken.py", "tests/test_login_remote.py", "tests/test_serve.py",
                                       "tests/test_resilience.py"],
 }

@@ -237,6 +237,26 @@ def test_an_answer_that_cannot_be_verified_yet_is_kept_and_finished_next_time(cl
     assert idp.count("/oauth/token", REFRESH) == 2
 
 
+def test_an_answer_kept_for_a_day_is_finished_as_of_when_it_arrived(cli, chatgpt_home, idp):
+    """A crash, then the laptop shut for a day: the kept answer's ID token has expired since it arrived."""
+    expired(idp, chatgpt_home)
+    idp.clock_offset = -86400
+    answer = idp.mint_tokens()  # what the IdP answered a day ago (its tokens expired since)
+    idp.clock_offset = 0
+    kept = {"version": 1, "received_at": time.time() - 86400, "answer": answer}
+    fd = os.open(chatgpt_home / "chatgpt_oauth.pending", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(kept, handle)
+    result = cli("token", "chatgpt")
+    assert result.returncode == 0, result.stderr
+    # Verified as of its arrival, then (its access token long expired) refreshed with its refresh token.
+    (refresh,) = [r for r in idp.requests_to("/oauth/token") if (r.json or {}).get("grant_type") == REFRESH]
+    assert refresh.json["refresh_token"] == answer["refresh_token"]
+    stored = json.loads(token_file(chatgpt_home).read_text())
+    assert result.stdout.strip() == stored["access_token"] != answer["access_token"]
+    assert not (chatgpt_home / "chatgpt_oauth.pending").exists()
+
+
 CRASH_BEFORE_THE_TOKEN_FILE = """
 import os, signal
 from oauth_core import tokens
