@@ -43,7 +43,7 @@ from urllib.parse import unquote
 
 from .credentials import Credentials
 from .errors import NotLoggedIn, OAuthHubError, ProviderNotFound, SignInEnded
-from .store import Store, write_private
+from .store import Store, read_private, write_private
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4141  # fixed by default, so the base URLs written by `oauth-hub export` stay valid
@@ -83,12 +83,8 @@ def stable_key(home: str | Path | None = None) -> str:
     """
     store = Store(home)
     path = store.home / KEY_FILE
-    try:
-        key = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        key = ""
-    except OSError as exc:
-        raise OAuthHubError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+    raw = read_private(path)  # never through a symbolic link
+    key = raw.decode("utf-8", "replace").strip() if raw is not None else ""
     if len(key) >= 32:
         return key
     store.ensure()

@@ -401,6 +401,24 @@ def test_a_loose_token_file_that_is_a_symlink_is_not_followed(cli, chatgpt_home,
     assert "changed it to 600" not in cli("status", "chatgpt").stderr
 
 
+@pytest.mark.parametrize("name", ["chatgpt_models.json", "config.toml", "serve_key", "exports.json"])
+def test_no_file_of_the_home_is_read_through_a_link(cli, chatgpt_home, idp, tmp_path, name):
+    seed_sign_in("chatgpt", idp.mint_tokens(), home=chatgpt_home)
+    path = chatgpt_home / name
+    content = path.read_text() if name == "config.toml" else "x" * 40 + "\n"
+    target = tmp_path / "elsewhere"
+    target.write_text(content)
+    os.chmod(target, 0o644)  # noqa: S103 - someone else's file: must stay as it is
+    path.unlink(missing_ok=True)
+    path.symlink_to(target)
+    command = {"serve_key": ["serve", "--print-key"], "exports.json": ["logout", "chatgpt"],
+               "config.toml": ["config", "show", "chatgpt"], "chatgpt_models.json": ["status", "chatgpt"]}[name]
+    result = cli(*command)
+    assert "symbolic link" in result.stderr + result.stdout, (command, result.stderr)
+    assert "Traceback" not in result.stderr and "x" * 40 not in result.stdout
+    assert target.read_text() == content and stat.S_IMODE(target.stat().st_mode) == 0o644
+
+
 def test_a_directory_at_the_token_path_is_refused_before_the_code_is_spent(cli, chatgpt_home, idp):
     token_file(chatgpt_home).mkdir(mode=0o755)
     error = one_line_error(cli("token", "chatgpt"))
