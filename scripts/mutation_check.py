@@ -337,20 +337,23 @@ EQUIVALENT = {
 
 
 def _run_tests(files: list[str], timeout: float) -> tuple[str, float]:
+    """Run the covering tests one entry after the other (pytest would reorder a node id given
+    before its own file), stopping at the first failure."""
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     started = time.monotonic()
-    try:
-        done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m",
-                               "not browser", *files], cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return "killed (timeout)", time.monotonic() - started
-    elapsed = time.monotonic() - started
-    if done.returncode == 0:
-        return "survived", elapsed
-    if done.returncode == 1:
-        return "killed", elapsed
-    return f"error (pytest exit {done.returncode}): {done.stdout[-300:]}", elapsed
+    for entry in files:
+        left = timeout - (time.monotonic() - started)
+        try:
+            done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m",
+                                   "not browser", entry], cwd=ROOT, env=env, capture_output=True, text=True,
+                                  timeout=max(left, 1))
+        except subprocess.TimeoutExpired:
+            return "killed (timeout)", time.monotonic() - started
+        if done.returncode == 1:
+            return f"killed by {entry}", time.monotonic() - started
+        if done.returncode != 0:
+            return f"error (pytest exit {done.returncode}): {done.stdout[-300:]}", time.monotonic() - started
+    return "survived", time.monotonic() - started
 
 
 def _drop_bytecode(path: Path) -> None:
