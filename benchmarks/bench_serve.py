@@ -99,7 +99,7 @@ def main() -> int:
         home.mkdir(mode=0o700)
         config = {"providers": {
             "chatgpt": {"issuer": idp.issuer, "api_base": idp.api_base, "chatgpt_base": idp.chatgpt_base},
-            "claude_code": {"token_url": claude.token_url, "api_base": claude.api_base},
+            "claude_code": claude.provider_settings(),
         }}
         (home / "config.toml").write_text(tomli_w.dumps(config))
         idp.issued_api_keys.add(API_KEY)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import plugins
-from .credentials import parse_iso
+from .credentials import Credentials, parse_iso
 from .errors import CorruptFileError, OAuthHubError
 from .provider import Provider
 from .store import Store, read_json, remove_file
@@ -43,7 +43,8 @@ def provider_status(name: str, store: Store) -> dict[str, Any]:
     row: dict[str, Any] = {"provider": name, "logged_in": False, "email": None, "plan": None,
                            "account_id": None, "has_api_key": False, "api_key_age_days": None,
                            "expires_at": None, "expires_in": None, "last_refresh": None,
-                           "models": [], "tokens_path": str(store.tokens_path(name)), "error": None}
+                           "models": [], "usage": None, "tokens_path": str(store.tokens_path(name)),
+                           "error": None}
     try:
         credentials = load_credentials(name, store)
     except OAuthHubError as exc:
@@ -71,7 +72,26 @@ def provider_status(name: str, store: Store) -> dict[str, Any]:
         row["error"] = str(exc)
         models = None
     row["models"] = sorted(models) if isinstance(models, dict) else []
+    row["usage"] = _usage(store, name, credentials)
     return row
+
+
+def _usage(store: Store, name: str, credentials: Credentials) -> dict[str, Any] | None:
+    """The rate-limit windows `oauth-hub serve` last saw for this account (None: none recorded)."""
+    from .gateway.usage import read_usage
+
+    usage = read_usage(store, name)
+    if usage is None or not usage["windows"]:
+        return None
+    current = {credentials.account.get("account_id"), credentials.account.get("email")} - {None}
+    if usage["account"] is not None and current and usage["account"] not in current:
+        return None  # recorded for another account that was signed in before
+    now = time.time()
+    for window in usage["windows"]:
+        if "resets_at" in window:
+            window["resets_in"] = max(int(window["resets_at"] - now), 0)
+            window["resets_at"] = _iso(window["resets_at"])
+    return usage
 
 
 def status(

@@ -13,7 +13,8 @@ Each request gets a valid bearer (refreshed first when due) plus the provider's 
 headers (``ChatGPT-Account-Id`` …). If the server still answers 401 — the token was
 revoked or expired early — the sign-in is refreshed once (under the cross-process lock;
 if another process already refreshed, its token is used) and the request is sent once
-more. A second 401 is returned to the caller as it is.
+more; when the request carried the API key, a new key is obtained instead
+(:func:`oauth_core.tokens.renew_api_key`). A second 401 is returned to the caller as it is.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 import requests
 
-from .tokens import auth_headers, get_credentials, refresh_credentials
+from .tokens import auth_headers, get_credentials, refresh_credentials, renew_api_key
 
 
 class OAuthHubAuth(requests.auth.AuthBase):
@@ -51,21 +52,26 @@ class OAuthHubAuth(requests.auth.AuthBase):
     def _apply(self, request: Any, credentials: Any) -> None:
         use_key = self._wants_api_key(credentials)
         request.headers.update(auth_headers(self.provider, credentials, use_api_key=use_key, home=self.home))
+        request._oauth_hub_token = credentials.access_token
+        request._oauth_hub_key = credentials.api_key if use_key else None
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         credentials = get_credentials(self.provider, home=self.home)
         self._apply(request, credentials)
         request.register_hook("response", self._retry_on_401)
-        request._oauth_hub_token = credentials.access_token  # type: ignore[attr-defined]
         return request
 
     def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         request = response.request
         if response.status_code != 401 or getattr(request, "_oauth_hub_retried", False):
             return response
-        refreshed = refresh_credentials(
-            self.provider, home=self.home, stale_token=getattr(request, "_oauth_hub_token", None)
-        )
+        stale_key = getattr(request, "_oauth_hub_key", None)
+        if stale_key:  # the API key was refused: a new key, before any refresh token is spent
+            refreshed = renew_api_key(self.provider, home=self.home, stale_key=stale_key)
+        else:
+            refreshed = refresh_credentials(
+                self.provider, home=self.home, stale_token=getattr(request, "_oauth_hub_token", None)
+            )
         response.content  # noqa: B018 - drain the body so the connection can be reused
         response.close()
         retry = request.copy()

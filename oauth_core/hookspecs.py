@@ -58,6 +58,21 @@ def resolve_settings(settings: dict[str, Any], http: Any) -> dict[str, Any]:
 
 
 @hookspec(firstresult=True)
+def sign_in_variants(settings: dict[str, Any]) -> list[dict[str, str]]:
+    """The kinds of sign-in the provider offers, when it offers more than one.
+
+    Some providers sign different kinds of account in at different places (a
+    subscription and an API-billing console, say). Return a list of dicts with
+    ``name`` (a short slug: what ``oauth-hub login NAME --variant`` takes) and
+    ``title`` (what the person is asked to choose), optionally ``description``; the
+    first is the default. The engine asks the person (on a terminal) or takes the
+    default, then puts the chosen name in ``settings["variant"]`` for every hook of
+    that login (``build_auth_url``, ``exchange_code``, ``describe_account``…).
+    Return ``None`` or ``[]`` when there is only one kind.
+    """
+
+
+@hookspec(firstresult=True)
 def build_auth_url(
     settings: dict[str, Any], redirect_uri: str, state: str, code_challenge: str, nonce: str
 ) -> str:
@@ -93,12 +108,29 @@ def describe_account(settings: dict[str, Any], credentials: Any, answer: dict[st
 
 
 @hookspec(firstresult=True)
+def account_profile(settings: dict[str, Any], http: Any, credentials: Any) -> dict[str, Any] | None:
+    """Identity facts that take a request (a profile or userinfo endpoint), at login.
+
+    Called once, after the code exchange and before ``obtain_api_key``, with the new
+    credentials (``credentials.account`` holds what ``describe_account`` found). The
+    dict returned is merged over ``credentials.account`` and stored, so ``status``
+    can show it without a request (e.g. ``plan``). Best effort: raise
+    :class:`oauth_core.errors.OAuthHubError` and the login goes on with a warning.
+    """
+
+
+@hookspec(firstresult=True)
 def obtain_api_key(settings: dict[str, Any], http: Any, credentials: Any) -> str | None:
     """An API key for the account, where the provider can issue one.
 
     Return ``None`` when the account cannot have one (the engine then uses the access
     token). Raise :class:`oauth_core.errors.OAuthHubError` when the provider refused:
     the engine reports it as a warning and the login still succeeds.
+
+    Called at login, and again when an API call made with the key was answered 401
+    (the key was revoked): first with the stored credentials, and only if that
+    fails after a refresh. Never on an ordinary refresh, since tools that were
+    handed the key keep using it.
     """
 
 
@@ -136,6 +168,10 @@ def revoke_tokens(settings: dict[str, Any], http: Any, credentials: Any) -> bool
 
     Return ``True`` if revoked, ``False`` if the provider has no revocation; raise an
     ``OAuthHubError`` if it failed (logout goes on and says so).
+
+    Also called after a login that replaced an earlier sign-in, with the earlier
+    credentials (as the vendors' own CLIs do), so a stale refresh token does
+    not stay valid; a failure there is a warning.
     """
 
 
@@ -183,3 +219,55 @@ def poll_device_login(settings: dict[str, Any], http: Any, device: dict[str, Any
 @hookspec(firstresult=True)
 def environment(settings: dict[str, Any], credentials: Any) -> dict[str, str]:
     """Environment variables for ``oauth-hub env`` / ``exec``, e.g. ``CHATGPT_OAUTH_API_KEY``."""
+
+
+# -- the gateway (`oauth-hub serve`'s /v1 routes) -------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def gateway_backend(settings: dict[str, Any], credentials: Any) -> dict[str, str]:
+    """The dialects this sign-in's backend speaks, each mapped to its path under the upstream base.
+
+    Dialects are ``"chat"`` (OpenAI Chat Completions), ``"responses"`` (OpenAI
+    Responses) and ``"messages"`` (Anthropic Messages); the upstream base is what
+    :func:`api_base` gives. The first one is the backend's preferred dialect: a client
+    speaking a dialect the backend lacks is translated into it. Return ``None`` (or do
+    not implement the hook) to stay off the gateway; the raw ``/<provider>/…`` route
+    still forwards.
+    """
+
+
+@hookspec(firstresult=True)
+def gateway_request(settings: dict[str, Any], credentials: Any, request: Any) -> None:
+    """Make a request acceptable to the backend, changing ``request`` in place.
+
+    ``request`` is an :class:`oauth_core.gateway.backend.BackendRequest`: ``dialect``,
+    ``path``, ``model``, ``body`` (the JSON body in the backend's dialect, already
+    translated), ``headers`` (sent over the authentication headers), and read-only
+    ``client_headers``, ``client_dialect``, ``client_stream``. Called for every /v1 call
+    and for raw-route calls to one of the :func:`gateway_backend` paths. Setting
+    ``body["stream"] = True`` for a caller that did not ask to stream is fine: the
+    gateway then collects the stream into one answer. Return ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def gateway_response_event(settings: dict[str, Any], dialect: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Adapt or observe one answer from the backend before the gateway reads it.
+
+    ``event`` is the JSON data of one streamed event (or the whole body of an answer
+    that was not streamed) in the backend's ``dialect``. Return a replacement, or
+    ``None`` to keep it (changes made in place count). Only implement it when needed:
+    without it, same-dialect streams are relayed byte for byte.
+    """
+
+
+@hookspec(firstresult=True)
+def gateway_rate_limits(settings: dict[str, Any], headers: Any) -> list[dict[str, Any]]:
+    """The usage windows the backend reported in an answer's ``headers``.
+
+    ``headers`` is a case-insensitive mapping. Return a list of windows, each
+    ``{"name": str, "used_percent": float, "window_minutes": int, "resets_at": epoch
+    seconds}`` (the last two optional), or ``None`` when the answer carries none. The
+    gateway keeps the latest per account for ``oauth-hub status``.
+    """

@@ -2,14 +2,20 @@
 
 The steps, each a hook call into the provider:
 
+0. ``sign_in_variants``: when the provider signs different kinds of account in
+   differently (a subscription, an API console), the kind is chosen first (asked
+   through the UI, or the default) and passed to every hook as ``settings["variant"]``.
 1. ``build_auth_url`` with a fresh PKCE pair and ``state``; the callback server is
    already listening, so a fast browser cannot beat it.
 2. The URL is always shown (via :class:`LoginUI`) and opened in a browser unless told
    not to; the wait counts down.
 3. ``exchange_code`` → tokens; ``describe_account`` labels them; they are saved at once,
    before anything optional can fail.
-4. ``obtain_api_key`` (best effort: a refusal is a warning), then ``list_models`` and
-   ``model_entry`` → ``<provider>_models.json`` (also best effort).
+4. ``account_profile`` (identity that takes a request), ``obtain_api_key`` (best
+   effort: a refusal is a warning), then ``list_models`` and ``model_entry`` →
+   ``<provider>_models.json`` (also best effort).
+5. The sign-in this one replaced is revoked (``revoke_tokens``, best effort), as the
+   vendors' own CLIs do: its refresh token must not stay valid on its own.
 
 Nothing here prints: a UI object receives the events, so the CLI and an embedding tool
 can present them as they like.
@@ -31,7 +37,7 @@ from .loopback import CallbackServer
 from .pkce import PkcePair, new_state
 from .provider import Provider
 from .store import Reservation, Store, check_file_slot, read_json, set_aside, write_json
-from .tokens import RESERVE_SLACK, discard_pending, save_credentials
+from .tokens import RESERVE_SLACK, discard_pending, load_credentials, save_credentials
 
 
 class LoginUI:
@@ -45,6 +51,14 @@ class LoginUI:
 
     def begin(self, title: str) -> None:
         """A sign-in to the provider called ``title`` (e.g. "ChatGPT") is starting."""
+
+    def choose_variant(self, title: str, variants: list[dict[str, str]]) -> str | None:
+        """Which kind of sign-in to use (``variants`` from ``sign_in_variants``).
+
+        Return a variant's ``name``, or ``None`` for the default (the first). The
+        default UI cannot ask anybody, so it takes the default.
+        """
+        return None
 
     def auth_url(self, url: str) -> None:
         """The URL to open; show it always (a remote shell has no browser)."""
@@ -124,15 +138,17 @@ def login(
     http: HttpClient | None = None,
     paste: Iterable[str] | None = None,
     manual: bool = False,
+    variant: str | None = None,
 ) -> LoginResult:
     """Sign in to provider ``name`` through the browser and store tokens and model entries.
 
     ``paste``: lines of text (e.g. ``sys.stdin``) where the person may paste the
     redirect URL instead of the browser reaching the loopback server (SSH, containers).
     ``manual``: no loopback server at all; the provider's ``manual_redirect_uri`` page
-    shows a code (``code#state``) that must be pasted. Ctrl+C (``KeyboardInterrupt``)
-    ends the login with :class:`LoginCancelled`; nothing is written before the code
-    exchange succeeds.
+    shows a code (``code#state``) that must be pasted. ``variant``: which kind of
+    sign-in, for a provider that offers several (``sign_in_variants``); ``None`` asks
+    ``ui.choose_variant``. Ctrl+C (``KeyboardInterrupt``) ends the login with
+    :class:`LoginCancelled`; nothing is written before the code exchange succeeds.
     """
     from .browser import open_in_browser
     from .paste import read_pastes
@@ -153,6 +169,7 @@ def login(
     _prepare_home(store, name)
 
     provider.resolve(http)
+    choose_variant(provider, variant, ui)
     pkce = PkcePair.generate()
     state = new_state()
     nonce = new_state()
@@ -163,6 +180,7 @@ def login(
         path=provider.settings["callback_path"], state=state, ports=[] if manual else provider.ports,
         provider=provider.title, login_hint=hint, busy_advice=advice,
         cancel_stale=bool(provider.settings["cancel_busy_port"]),
+        success_url=str(provider.settings.get("success_url") or ""),
     )
     with contextlib.ExitStack() as stack:
         if not manual:
@@ -213,6 +231,30 @@ def _record_space(store: Store, name: str) -> Reservation:
     return Reservation(store.home, store.tokens_path(name).name, MAX_ANSWER + RESERVE_SLACK)
 
 
+def choose_variant(provider: Provider, variant: str | None, ui: LoginUI) -> str | None:
+    """Settle which kind of sign-in this is; put it in ``settings["variant"]``.
+
+    A provider without variants takes none (naming one is an error, so a typo in
+    ``--variant`` is not silently ignored); otherwise the named one, or the UI's
+    choice, or the first.
+    """
+    offered = [v for v in provider.call("sign_in_variants", required=False) or [] if v.get("name")]
+    names = [str(v["name"]) for v in offered]
+    if not offered:
+        if variant is not None:
+            raise LoginError(f"{provider.title} has only one kind of sign-in; leave out --variant ({variant}).")
+        return None
+    if variant is None:
+        variant = ui.choose_variant(provider.title, offered) or names[0]
+    if variant not in names:
+        raise LoginError(
+            f"{provider.title} has no sign-in called {variant!r}; choose one of: {', '.join(names)} "
+            f"(`oauth-hub login {provider.name} --variant NAME`)."
+        )
+    provider.settings["variant"] = variant
+    return variant
+
+
 def _check_issuer(provider: Provider, params: dict[str, str], hint: str) -> None:
     """RFC 9207: a callback's ``iss`` must be our provider's issuer (mix-up defence)."""
     expected = str(provider.settings.get("issuer") or "").rstrip("/")
@@ -233,6 +275,7 @@ def device_login(
     timeout: float | None = None,
     ui: LoginUI | None = None,
     http: HttpClient | None = None,
+    variant: str | None = None,
 ) -> LoginResult:
     """Sign in with a device code: no callback server, for machines without a browser.
 
@@ -251,6 +294,7 @@ def device_login(
         )
     _prepare_home(store, name)
     provider.resolve(http)
+    choose_variant(provider, variant, ui)
     device = provider.call("start_device_login", http=http)
     expires_in = float(device.get("expires_in") or 900)
     wait_for = min(float(timeout), expires_in) if timeout is not None else expires_in
@@ -308,8 +352,19 @@ def _complete(
     warnings: list[str] = []
     tokens_path = store.tokens_path(name)
     _set_aside_if_corrupt(tokens_path, warnings)
+    previous = _previous_sign_in(store, name)
     save_credentials(store, credentials, space)
     discard_pending(store, name)  # an unfinished refresh of the previous sign-in is void now
+
+    if provider.has("account_profile"):
+        try:
+            profile = provider.call("account_profile", required=False, http=http, credentials=credentials)
+        except OAuthHubError as exc:
+            warnings.append(f"Could not read the account's profile: {exc}")
+        else:
+            if profile:
+                credentials.account = {**credentials.account, **profile}
+                save_credentials(store, credentials)
 
     if provider.has("obtain_api_key"):
         ui.step("Requesting an API key…")
@@ -332,9 +387,39 @@ def _complete(
             write_model_entries(models_path, models, provider.settings["oauth_source"])
         except CorruptFileError as exc:
             warnings.append(str(exc))
+    revoke_error = _revoke_previous(provider, http, previous, credentials)
+    if revoke_error:
+        warnings.append(revoke_error)
     for message in warnings:
         ui.warning(message)
     return LoginResult(credentials, models, tokens_path, models_path, warnings)
+
+
+def _previous_sign_in(store: Store, name: str) -> Credentials | None:
+    """The sign-in a new login is about to replace (``None`` if none, or unreadable)."""
+    try:
+        return load_credentials(name, store)
+    except OAuthHubError:
+        return None
+
+
+def _revoke_previous(
+    provider: Provider, http: HttpClient, previous: Credentials | None, current: Credentials
+) -> str | None:
+    """Revoke the replaced sign-in's tokens (best effort); the warning to show, if any.
+
+    Only when it really was another sign-in: the same refresh token (a provider that
+    gave the same one back) must of course stay valid.
+    """
+    if previous is None or not previous.refresh_token or previous.refresh_token == current.refresh_token:
+        return None
+    if not provider.has("revoke_tokens"):
+        return None
+    try:
+        provider.call("revoke_tokens", required=False, http=http, credentials=previous)
+    except OAuthHubError as exc:
+        return f"Could not revoke the previous {provider.title} sign-in ({exc}); it expires on its own."
+    return None
 
 
 def _set_aside_if_corrupt(path: Path, warnings: list[str]) -> None:

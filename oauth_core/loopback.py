@@ -4,7 +4,9 @@ It listens on 127.0.0.1 only (never 0.0.0.0 or ::), on a port the provider has
 registered for its redirect URI, and serves exactly one path. What it accepts:
 
 - ``GET <callback path>?code=…&state=…`` with the expected ``state``: the login's
-  result. One only: later callbacks get a "already finished" page.
+  result. One only: later callbacks get a "already finished" page. The browser is
+  shown our page, or sent on to the provider's own success page when it has one
+  (``success_url``), as some vendors' CLIs do.
 - the same with ``error=…``: a refusal by the provider, shown escaped, ending the login.
 - a callback whose ``state`` is wrong or missing: an error page, and the server keeps
   waiting for the real one (a forged request cannot end or hijack the login).
@@ -57,6 +59,7 @@ class Verdict:
     status: int
     title: str
     message: str
+    location: str = ""  # an accepted callback's browser is redirected here when set
 
     @property
     def accepted(self) -> bool:
@@ -99,8 +102,10 @@ class CallbackServer:
         cancel_stale: bool = True,
         cancel_attempts: int = 25,
         cancel_interval: float = 0.2,
+        success_url: str = "",
     ) -> None:
         self.path = path
+        self.success_url = success_url
         self.state = state
         self.ports = list(ports)
         self.provider = provider
@@ -252,6 +257,7 @@ class CallbackServer:
             return Verdict(
                 200, "You're signed in",
                 f"oauth-hub received your {self.provider} sign-in. You can close this tab and return to the terminal.",
+                location=self.success_url,
             )
 
     @property
@@ -340,6 +346,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         self.close_connection = True
 
+    def _redirect(self, location: str) -> None:
+        """``302`` to the provider's success page (a URL from settings, never from the request)."""
+        self.connection.settimeout(self.timeout)
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+
     def _host_ok(self) -> bool:
         port = self.server.server_address[1]
         host = (self.headers.get("Host") or "").strip().lower()
@@ -353,7 +371,10 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         if url.path == flow.path:
             verdict = flow.submit(first_values(url.query))
-            self._send(verdict.status, _page(verdict.title, verdict.message))
+            if verdict.accepted and verdict.location:
+                self._redirect(verdict.location)
+            else:
+                self._send(verdict.status, _page(verdict.title, verdict.message))
         elif url.path == "/cancel" and self._from_a_web_page():
             # A page in the person's browser (an <img src=".../cancel">) must not be able
             # to end their login; a newer oauth-hub or Codex login sends none of these.

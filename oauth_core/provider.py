@@ -25,6 +25,7 @@ ENGINE_DEFAULTS: dict[str, Any] = {
     "callback_timeout": 300,
     "cancel_busy_port": False,  # send GET /cancel to whatever holds the port (a stale login)
     "manual_redirect_uri": "",  # a provider page that shows the code to paste (--manual)
+    "success_url": "",  # the provider's own "signed in" page, where the callback sends the browser
     "jwks_uri": "",  # where the provider publishes its ID-token keys; "" = it does not
     "nonce": False,  # the provider sends the nonce (OpenID Connect): require it in the ID token
     "require_iss": False,  # RFC 9207: the callback must carry iss
@@ -163,11 +164,22 @@ class Provider:
         jwks = self.signing_keys(http)
         if jwks is None:
             return None
-        return idtoken.verify(
-            id_token, jwks=jwks, issuer=self.settings["id_token_issuer"],
-            audience=self.settings["id_token_audience"], nonce=nonce if self.settings.get("nonce") else None,
-            provider=self.name, received_at=received_at,
-        )
+        issuer, audience = self.settings["id_token_issuer"], self.settings["id_token_audience"]
+        try:
+            return idtoken.verify(
+                id_token, jwks=jwks, issuer=issuer, audience=audience,
+                nonce=nonce if self.settings.get("nonce") else None, provider=self.name, received_at=received_at,
+            )
+        except idtoken.IdTokenError as exc:
+            # The expected values are settings that may be wrong for an account (they are
+            # not confirmed against every live token): say exactly what was expected, and
+            # how to change or switch off the check, so nobody is stuck.
+            raise idtoken.IdTokenError(
+                f"{exc} Expected iss {issuer!r}, aud {audience!r}, signing keys from "
+                f"{self.settings.get('jwks_uri')!r}. If those are wrong for your account, set the right ones "
+                f"(`oauth-hub config set {self.name}.id_token_issuer VALUE`, `….id_token_audience`, `….jwks_uri`) "
+                f"or turn the check off: `oauth-hub config set {self.name}.verify_id_token false`."
+            ) from None
 
     def signing_keys(self, http: Any = None) -> dict[str, Any] | None:
         """The provider's JWKS (downloaded once per command); ``None`` when it publishes none.

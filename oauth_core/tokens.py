@@ -23,7 +23,12 @@ So a refresh here is always:
    refresh token, because the next command finishes the refresh from that file instead
    of spending the old token again;
 5. verify the ID token, label the account, write the token file (again into reserved
-   space), delete the pending file, and re-derive the API key when the provider can.
+   space), and delete the pending file.
+
+The API key is not touched by a refresh: tools were handed it (llm's key store, a
+LiteLLM proxy started with it), and a new key on every refresh would leave their copy
+stale. It is obtained at login, and again only when a call made with it is answered
+401 (:func:`renew_api_key`).
 
 A refresh is due when the access token expires within :data:`REFRESH_MARGIN`, when the
 last refresh is older than :data:`MAX_AGE` (Codex's rule), or when a caller saw a 401
@@ -425,16 +430,6 @@ def _finish(loaded: Any, store: Store, current: Credentials, answer: Any, receiv
                              "from it.", cause=exc) from None
     with contextlib.suppress(HomeError):  # left behind, it is finished again harmlessly next time
         remove_file(pending)
-    if updated.id_token != current.id_token:
-        # The API key is derived from the ID token: keep the two consistent. A refusal
-        # keeps the previous key (still valid until revoked); status shows its age.
-        before = (updated.api_key, updated.api_key_obtained_at)
-        loaded.attach_api_key(updated, http)
-        if (updated.api_key, updated.api_key_obtained_at) != before:
-            try:
-                save_credentials(store, updated)
-            except HomeError as exc:
-                notify(f"The new {loaded.name} API key could not be saved ({exc}); the previous one is kept.")
     return updated
 
 
@@ -461,6 +456,46 @@ def _finish_pending(provider: str, store: Store, current: Credentials, http: Any
     with Reservation(store.home, f"{store.tokens_path(provider).name}.refresh",
                      record_size + len(json.dumps(answer)) + RESERVE_SLACK) as space:
         return _finish(loaded, store, current, answer, float(received_at), http, space)
+
+
+def renew_api_key(
+    provider: str, *, home: str | Path | None = None, stale_key: str | None = None, http: Any = None
+) -> Credentials:
+    """Replace an API key that an API answered 401 to; return the updated credentials.
+
+    Under the refresh lock: if the file already holds another key, another process has
+    renewed it and that is used. Otherwise a new key is asked for with the stored
+    tokens first, and only if that fails are the tokens refreshed (spending the
+    refresh token) and the key asked for again. Without a new key the credentials are
+    returned as they are (the caller's retry then fails as the first call did).
+    """
+    from .http import HttpClient
+    from .provider import Provider
+
+    store = Store(home)
+    known_name(provider, store)
+    store.ensure()
+    with provider_lock(store.lock_path(provider), timeout=LOCK_TIMEOUT, who=provider):
+        current = load_credentials(provider, store)
+        if current is None:
+            raise NotLoggedIn(f"Not signed in to {provider}. Run `oauth-hub login {provider}` first.")
+        discard_reservations(store, provider)
+        if os.path.lexists(store.pending_path(provider)):
+            current = _finish_pending(provider, store, current, http)  # never spend a token already spent
+        if current.api_key and current.api_key != stale_key:
+            return current
+        loaded = Provider.load(provider, store)
+        if not loaded.has("obtain_api_key"):
+            return current
+        http = http or HttpClient()
+        loaded.resolve(http)
+        if loaded.attach_api_key(current, http) is None and current.api_key != stale_key:
+            save_credentials(store, current)
+            return current
+        updated = _refresh_locked(provider, store, current, http)
+        if loaded.attach_api_key(updated, http) is None and updated.api_key != stale_key:
+            save_credentials(store, updated)
+        return updated
 
 
 def get_environment(provider: str, *, home: str | Path | None = None) -> dict[str, str]:

@@ -154,6 +154,21 @@ class TerminalLoginUI:
     def begin(self, title: str) -> None:
         self.title = title
 
+    def choose_variant(self, title: str, variants: list[dict[str, str]]) -> str | None:
+        """Ask on a terminal which kind of sign-in; elsewhere say which one is used."""
+        names = [v["name"] for v in variants]
+        others = ", ".join(f"--variant {n}" for n in names[1:])
+        if not (sys.stdin is not None and sys.stdin.isatty() and sys.stderr.isatty()):
+            say(f"Signing in with {variants[0].get('title') or names[0]} (the default; {others} for another).")
+            return None
+        say(f"Which {title} sign-in?")
+        for number, variant in enumerate(variants, 1):
+            description = f" — {variant['description']}" if variant.get("description") else ""
+            say(f"  {number}. {variant.get('title') or variant['name']}{description}")
+        choice = click.prompt("Choose", type=click.IntRange(1, len(variants)), default=1, err=True)
+        say("")
+        return names[choice - 1]
+
     def auth_url(self, url: str) -> None:
         say(f"Sign in to {self.title} in your browser. If it does not open, open this URL:")
         say("")
@@ -225,26 +240,36 @@ class TerminalLoginUI:
 @click.option("--device", is_flag=True, help="Sign in with a code shown here, on any device (no callback needed).")
 @click.option("--manual", is_flag=True,
               help="No callback server: the provider's page shows a code to paste here (where supported).")
+@click.option("--variant", metavar="NAME",
+              help="Which kind of sign-in, for providers that offer several (asked on a terminal otherwise).")
+@click.option("--console", is_flag=True, help="Short for --variant console (Claude: an Anthropic Console account).")
 @click.option("--timeout", type=click.FloatRange(min=1), help="Seconds to wait for the sign-in (default from config).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout when done.")
-def login(provider: str, no_browser: bool, device: bool, manual: bool, timeout: float | None, as_json: bool) -> None:
+def login(provider: str, no_browser: bool, device: bool, manual: bool, variant: str | None, console: bool,
+          timeout: float | None, as_json: bool) -> None:
     """Sign in to PROVIDER in the browser and store its tokens and models.
 
     \b
     The URL is always printed. Over SSH or in a container, open it anywhere and paste
     the address the browser ends on back here, or use --device.
+    Claude: --console signs in an Anthropic Console (API billing) account instead of
+    a Claude Pro/Max subscription; on a terminal you are asked.
     """
     from oauth_core.login import device_login
     from oauth_core.login import login as browser_login
 
+    if console:
+        if variant not in (None, "console"):
+            fail(f"--console and --variant {variant} contradict each other; give one of them.", 2)
+        variant = "console"
     ui = TerminalLoginUI(provider)
     try:
         if device:
-            result = device_login(provider, open_browser=False, timeout=timeout, ui=ui)
+            result = device_login(provider, open_browser=False, timeout=timeout, ui=ui, variant=variant)
         else:
             paste = sys.stdin if sys.stdin is not None and not sys.stdin.closed else None
             result = browser_login(provider, open_browser=not no_browser, timeout=timeout, ui=ui, paste=paste,
-                                   manual=manual)
+                                   manual=manual, variant=variant)
     finally:
         ui.finish()
     summary = result.summary()
@@ -302,6 +327,17 @@ def _print_status(row: dict[str, Any]) -> None:
         out(f"  token:    expires {when} ({row['expires_at']})")
     names = ", ".join(row["models"][:5]) + (", …" if len(row["models"]) > 5 else "")
     out(f"  models:   {len(row['models'])}" + (f" ({names})" if names else ""))
+    usage = row.get("usage")
+    for i, window in enumerate(usage["windows"] if usage else []):
+        span = window.get("window_minutes")
+        size = "" if span is None else f" of {span // 1440} d" if span % 1440 == 0 else (
+            f" of {span // 60} h" if span % 60 == 0 else f" of {span} min")
+        reset = ""
+        if "resets_in" in window:
+            reset = f", resets in {_duration(window['resets_in'])} ({window['resets_at']})"
+        out(f"  {'usage:' if i == 0 else '':<10}{window['name']} {window['used_percent']:g}% used{size}{reset}")
+    if usage:
+        out(f"  {'':<10}(as the backend reported at {usage['seen_at']}, through oauth-hub serve)")
     if row["error"]:
         out(f"  problem:  {row['error']}")
 

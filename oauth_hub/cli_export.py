@@ -127,14 +127,16 @@ def _report(r: ExportResult, print_only: bool) -> None:
 @click.option("--json", "as_json", is_flag=True,
               help="Print the base URL, key and routes as one JSON line on stdout once listening.")
 def serve(port: int, host: str, stable_key: bool, print_key: bool, quiet: bool, as_json: bool) -> None:
-    """Forward /PROVIDER/... on 127.0.0.1 to the provider's API with fresh credentials.
+    """One local OpenAI- and Anthropic-compatible endpoint for every signed-in provider.
 
     \b
-    A tool pointed at http://127.0.0.1:4141/chatgpt needs no OAuth: each request gets
-    valid credentials and the provider's headers, a 401 triggers one refresh and one
-    retry, and streamed answers pass through as they arrive. Requests are passed
-    through unchanged: use the API the provider's endpoint speaks. Clients must send
-    the local key as 'Authorization: Bearer KEY' or 'x-api-key: KEY'.
+    Point OpenAI clients at http://127.0.0.1:4141/v1 and Anthropic clients at
+    http://127.0.0.1:4141, with model names such as chatgpt/gpt-5 or
+    claude_code/claude-sonnet-4-20250514 (GET /v1/models lists them). Requests are
+    translated between the APIs where needed and get each backend's rules; every
+    request gets valid credentials (a 401 triggers one refresh and one retry). The raw
+    routes /PROVIDER/... forward to the provider's own API. Clients must send the local
+    key as 'Authorization: Bearer KEY' or 'x-api-key: KEY'.
     """
     from oauth_core import serve as hub_serve
 
@@ -156,12 +158,17 @@ def serve(port: int, host: str, stable_key: bool, print_key: bool, quiet: bool, 
         + ("; it stays the same across restarts (--stable-key)." if stable_key else "; it changes every run."))
     if not routes:
         say("  No provider is signed in yet: run `oauth-hub login PROVIDER` (serve picks it up).", fg="yellow")
+    else:
+        say(f"  OpenAI clients: {server.base_url}/v1   Anthropic clients: {server.base_url}")
     for row in routes:
         if row["error"]:
             say(f"  {row['url']}  (unavailable: {row['error']})", fg="yellow")
-        else:
-            say(f"  {row['url']}/...  ->  {row['upstream']}/...  ({row['mode'].replace('_', ' ')})")
-    say("  Requests pass through unchanged: a route speaks the API of the endpoint it forwards to.")
+            continue
+        models = row.get("models") or []
+        if models:
+            shown = ", ".join(models[:4]) + (", …" if len(models) > 4 else "")
+            say(f"  models: {shown}")
+        say(f"  {row['url']}/...  ->  {row['upstream']}/...  ({row['mode'].replace('_', ' ')}, raw)")
     if as_json:
         out(json.dumps({"base_url": server.base_url, "port": server.port, "key": key, "routes": routes}))
     hub_serve.run(server)

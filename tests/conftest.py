@@ -69,9 +69,7 @@ def anthropic():
 @pytest.fixture
 def claude_home(home, anthropic) -> Path:
     """A home whose config points the claude_code provider at the fake Anthropic."""
-    write_config(home, "claude_code", authorize_url=anthropic.authorize_url, token_url=anthropic.token_url,
-                 manual_redirect_uri=anthropic.manual_redirect_uri, api_base=anthropic.api_base,
-                 create_api_key_url=anthropic.create_api_key_url, callback_timeout=20)
+    write_config(home, "claude_code", **anthropic.provider_settings(), callback_timeout=20)
     return home
 
 

@@ -14,7 +14,7 @@ import stat
 import subprocess
 import threading
 import time
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
 
@@ -38,6 +38,42 @@ def models(home) -> dict:
     return json.loads((home / "chatgpt_models.json").read_text())
 
 
+#: The authorize request of `codex login` 0.171.0, field by field and in its order (its
+#: source's build_authorize_url; the release run with a $BROWSER that records the URL).
+#: None: a fresh random value, checked for its shape instead.
+CODEX_0_171_AUTHORIZE = [
+    ("response_type", "code"),
+    ("client_id", "app_EMoamEEZ73f0CkXaXp7hrann"),
+    ("redirect_uri", "http://127.0.0.1:1455/auth/callback"),
+    ("scope", "openid profile email offline_access api.connectors.read api.connectors.invoke"),
+    ("code_challenge", None),
+    ("code_challenge_method", "S256"),
+    ("id_token_add_organizations", "true"),
+    ("codex_cli_simplified_flow", "true"),
+    ("state", None),
+    ("originator", "codex_cli_rs"),
+]
+
+
+def test_the_authorize_url_is_codex_0_171_field_for_field(cli, chatgpt_home, idp):
+    """Fails when any authorize field drifts from what the Codex CLI sends (an extra,
+    missing, reordered or changed field is a difference OpenAI could notice)."""
+    result = cli("login", "chatgpt")
+    assert result.returncode == 0, result.stderr
+    url = urlsplit(cli.visited()[0])
+    assert f"{url.scheme}://{url.netloc}{url.path}" == f"{idp.issuer}/oauth/authorize"
+    fields = parse_qsl(url.query, keep_blank_values=True)
+    assert [name for name, _ in fields] == [name for name, _ in CODEX_0_171_AUTHORIZE]
+    for (name, value), (_, expected) in zip(fields, CODEX_0_171_AUTHORIZE, strict=True):
+        if expected is None:
+            assert re.fullmatch(r"[A-Za-z0-9_-]{43}", value), name  # 32 bytes, base64url without padding
+        else:
+            assert value == expected, name
+    # Spaces in the scope are %20, as Codex's urlencoding writes them (not '+').
+    assert "scope=openid%20profile%20email%20offline_access%20api.connectors.read%20api.connectors.invoke" \
+        in url.query
+
+
 def test_login_api_key_mode_then_status_token_logout(cli, chatgpt_home, idp):
     result = cli("login", "chatgpt")
     assert result.returncode == 0, result.stderr
@@ -51,7 +87,7 @@ def test_login_api_key_mode_then_status_token_logout(cli, chatgpt_home, idp):
     assert query["client_id"] == "app_EMoamEEZ73f0CkXaXp7hrann"
     assert query["redirect_uri"] == "http://127.0.0.1:1455/auth/callback"
     assert query["code_challenge_method"] == "S256"
-    assert query["scope"] == "openid profile email offline_access"
+    assert query["scope"] == "openid profile email offline_access api.connectors.read api.connectors.invoke"
     assert query["originator"] == "codex_cli_rs"
     assert len(query["state"]) >= 43
 

@@ -1,7 +1,7 @@
 """Tests of the FakeAnthropic test double itself.
 
-The fake is only useful if it is as strict as claude.ai / console.anthropic.com /
-api.anthropic.com: each test drives it over real HTTP the way Claude Code does
+The fake is only useful if it is as strict as claude.com / platform.claude.com /
+api.anthropic.com are for Claude Code 2.1.x: each test drives it over real HTTP the way Claude Code does
 and checks that the right requests succeed and the wrong ones fail with the
 real error shape.
 """
@@ -24,6 +24,7 @@ import pytest
 import requests
 
 from oauth_core.testing.fake_anthropic import (
+    AUTHORIZE_SCOPES,
     CLAUDE_CODE_SYSTEM_PREFIX,
     DEFAULT_CLIENT_ID,
     OAUTH_BETA,
@@ -31,7 +32,13 @@ from oauth_core.testing.fake_anthropic import (
 )
 
 LOOPBACK = "http://localhost:8765/callback"
-SCOPE = "org:create_api_key user:profile user:inference"
+#: What Claude Code 2.1.332 asks for (both authorize hosts).
+SCOPE = " ".join(AUTHORIZE_SCOPES)
+#: What a Claude Pro/Max sign-in is granted of it: every user: scope.
+PRO_GRANT = ("user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload "
+             "user:plugins user:privacy_consents:write")
+#: The scopes of Claude Code before 2.1 (and of this fake before it followed 2.1).
+OLD_SCOPE = "org:create_api_key user:profile user:inference"
 VERSION = "2023-06-01"
 TIMEOUT = 5
 
@@ -60,9 +67,10 @@ def authorize_params(fake: FakeAnthropic, challenge: str, **overrides: str | Non
     return {k: v for k, v in params.items() if v is not None}
 
 
-def authorize(fake: FakeAnthropic, challenge: str, **overrides: str | None) -> requests.Response:
+def authorize(fake: FakeAnthropic, challenge: str, *, console: bool = False,
+              **overrides: str | None) -> requests.Response:
     return requests.get(
-        fake.authorize_url,
+        fake.console_authorize_url if console else fake.authorize_url,
         params=authorize_params(fake, challenge, **overrides),
         allow_redirects=False,
         timeout=TIMEOUT,
@@ -74,10 +82,10 @@ def redirect_query(resp: requests.Response) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(resp.headers["Location"]).query).items()}
 
 
-def get_code(fake: FakeAnthropic, redirect_uri: str = LOOPBACK) -> tuple[str, str, str]:
+def get_code(fake: FakeAnthropic, redirect_uri: str = LOOPBACK, console: bool = False) -> tuple[str, str, str]:
     """(code, state, verifier) from an approved authorize request."""
     verifier, challenge = make_pkce()
-    query = redirect_query(authorize(fake, challenge, redirect_uri=redirect_uri))
+    query = redirect_query(authorize(fake, challenge, redirect_uri=redirect_uri, console=console))
     return query["code"], query["state"], verifier
 
 
@@ -103,7 +111,7 @@ def exchange(
 def refresh(fake: FakeAnthropic, refresh_token: str, **extra: Any) -> requests.Response:
     body = {"grant_type": "refresh_token", "client_id": fake.client_id, "refresh_token": refresh_token}
     body.update(extra)
-    return token(fake, body, **{"anthropic-beta": OAUTH_BETA})
+    return token(fake, body)
 
 
 def oauth_headers(access_token: str, beta: str | None = OAUTH_BETA, version: str | None = VERSION) -> dict[str, str]:
@@ -142,17 +150,25 @@ def fake() -> Iterator[FakeAnthropic]:
 def test_addresses_and_defaults(fake: FakeAnthropic) -> None:
     base = f"http://127.0.0.1:{fake.port}"
     assert fake.issuer == base
-    assert fake.authorize_url == base + "/oauth/authorize"
-    assert fake.token_url == base + "/v1/oauth/token"
-    assert fake.manual_redirect_uri == base + "/oauth/code/callback"
+    assert fake.authorize_url == base + "/claude.com/cai/oauth/authorize"
+    assert fake.console_authorize_url == base + "/platform.claude.com/oauth/authorize"
+    assert fake.token_url == base + "/platform.claude.com/v1/oauth/token"
+    assert fake.revoke_url == base + "/platform.claude.com/v1/oauth/token/revoke"
+    assert fake.manual_redirect_uri == base + "/platform.claude.com/oauth/code/callback"
+    assert fake.success_url == base + "/platform.claude.com/oauth/code/success?app=claude-code"
     assert fake.api_base == base
     assert fake.create_api_key_url == base + "/api/oauth/claude_cli/create_api_key"
+    assert fake.profile_url == base + "/api/oauth/profile"
+    assert fake.roles_url == base + "/api/oauth/claude_cli/roles"
     assert fake.client_id == DEFAULT_CLIENT_ID == "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
-    uris = fake.redirect_uris()
-    assert "http://localhost:8765/callback" in uris and "http://localhost:8795/callback" in uris
-    assert "http://localhost:8796/callback" not in uris and "http://localhost:8764/callback" not in uris
-    assert fake.manual_redirect_uri in uris
-    assert len(uris) == 32
+    assert fake.provider_settings()["revoke_url"] == fake.revoke_url
+    # Any loopback port on localhost (Claude Code takes a random one), and the manual page.
+    for uri in ("http://localhost:8765/callback", "http://localhost:1/callback", "http://localhost:65535/callback",
+                fake.manual_redirect_uri):
+        assert fake.redirect_uri_allowed(uri), uri
+    for uri in ("http://localhost:65536/callback", "http://localhost:0/callback", "http://127.0.0.1:8765/callback",
+                "http://localhost:8765/callback/", "http://localhost/callback", "https://localhost:8765/callback"):
+        assert not fake.redirect_uri_allowed(uri), uri
 
 
 def test_stop_is_idempotent_and_port_needs_start() -> None:
@@ -194,16 +210,17 @@ def test_full_loopback_flow(fake: FakeAnthropic) -> None:
     assert tokens["access_token"].startswith("sk-ant-oat01-")
     assert tokens["refresh_token"].startswith("sk-ant-ort01-")
     assert tokens["expires_in"] == 28800
-    assert set(tokens["scope"].split()) == set(SCOPE.split())
+    assert tokens["scope"] == PRO_GRANT  # the Pro/Max host grants every user: scope, no org: one
     assert tokens["account"] == {"uuid": fake.account_uuid, "email_address": "claude-user@example.com"}
     assert tokens["organization"] == {
         "uuid": fake.organization_uuid,
         "name": "claude-user@example.com's Organization",
     }
     # The token endpoint accepts a request without anthropic-beta, and records headers.
-    assert fake.count("/v1/oauth/token", grant_type="authorization_code") == 1
-    assert fake.requests_to("/v1/oauth/token")[0].json["code"] == query["code"]
-    assert fake.requests_to("/oauth/authorize")[0].status == 302
+    token_path = urlsplit(fake.token_url).path
+    assert fake.count(token_path, grant_type="authorization_code") == 1
+    assert fake.requests_to(token_path)[0].json["code"] == query["code"]
+    assert fake.requests_to(urlsplit(fake.authorize_url).path)[0].status == 302
 
 
 def test_manual_flow_shows_code_and_state(fake: FakeAnthropic) -> None:
@@ -240,7 +257,7 @@ def test_code_page_without_code_is_400(fake: FakeAnthropic) -> None:
     [
         {"client_id": "someone-else"},
         {"client_id": None},
-        {"redirect_uri": "http://localhost:8796/callback"},
+        {"redirect_uri": "http://localhost:70000/callback"},
         {"redirect_uri": "http://127.0.0.1:8765/callback"},
         {"redirect_uri": "http://localhost:8765/callback/"},
         {"redirect_uri": None},
@@ -265,7 +282,8 @@ def test_authorize_bad_client_or_redirect_is_400_without_redirect(
         ({"response_type": "token"}, "unsupported_response_type"),
         ({"scope": None}, "invalid_request"),
         ({"scope": "user:profile user:inference"}, "invalid_scope"),
-        ({"scope": SCOPE + " user:sessions:claude_code"}, "invalid_scope"),
+        ({"scope": OLD_SCOPE}, "invalid_scope"),
+        ({"scope": SCOPE + " user:design:read"}, "invalid_scope"),
         ({"scope": "openid profile"}, "invalid_scope"),
         ({"code_challenge": None}, "invalid_request"),
         ({"code_challenge": "short"}, "invalid_request"),
@@ -290,7 +308,8 @@ def test_authorize_rejects_by_redirecting_an_error(
 
 def test_authorize_scope_any_order_and_missing_state(fake: FakeAnthropic) -> None:
     _, challenge = make_pkce()
-    query = redirect_query(authorize(fake, challenge, scope="user:inference  org:create_api_key user:profile"))
+    shuffled = " ".join(reversed(AUTHORIZE_SCOPES)).replace(" ", "  ", 1)
+    query = redirect_query(authorize(fake, challenge, scope=shuffled))
     assert "code" in query
     query = redirect_query(authorize(fake, challenge, state=None))
     assert query["error"] == "invalid_request" and "state" not in query
@@ -333,7 +352,7 @@ def test_token_requires_json(fake: FakeAnthropic) -> None:
     resp = requests.post(fake.token_url, data=form, timeout=TIMEOUT)
     assert resp.status_code == 400
     assert resp.json()["error"] == "invalid_request"
-    assert fake.requests_to("/v1/oauth/token")[0].form == form
+    assert fake.requests_to(urlsplit(fake.token_url).path)[0].form == form
     # Not a JSON object.
     resp = requests.post(fake.token_url, json=["x"], timeout=TIMEOUT)
     assert resp.status_code == 400 and resp.json()["error"] == "invalid_request"
@@ -410,8 +429,7 @@ def test_refresh_rotation_and_reuse(fake: FakeAnthropic) -> None:
     assert second["account"]["email_address"] == fake.email
     assert second["organization"]["uuid"] == fake.organization_uuid
 
-    assert fake.count("/v1/oauth/token", grant_type="refresh_token") == 1
-    assert fake.requests_to("/v1/oauth/token")[-1].headers["anthropic-beta"] == OAUTH_BETA
+    assert fake.count(urlsplit(fake.token_url).path, grant_type="refresh_token") == 1
 
     reused = refresh(fake, first["refresh_token"])
     assert reused.status_code == 400
@@ -430,9 +448,10 @@ def test_refresh_unknown_missing_and_wrong_client(fake: FakeAnthropic) -> None:
     tokens = fake.mint_tokens()
     resp = refresh(fake, tokens["refresh_token"], client_id="other")
     assert resp.status_code == 401 and resp.json()["error"] == "invalid_client"
-    resp = refresh(fake, tokens["refresh_token"], scope=SCOPE + " user:mcp_servers")
+    # A Pro/Max grant has no org:create_api_key: asking for it again on refresh is refused.
+    resp = refresh(fake, tokens["refresh_token"], scope=SCOPE)
     assert resp.status_code == 400 and resp.json()["error"] == "invalid_scope"
-    assert refresh(fake, tokens["refresh_token"], scope="user:inference").status_code == 200
+    assert refresh(fake, tokens["refresh_token"], scope=PRO_GRANT).status_code == 200
 
 
 def test_refresh_omits_and_identity_changes() -> None:
@@ -471,27 +490,33 @@ def test_mint_tokens_overrides(fake: FakeAnthropic) -> None:
 # ---------------------------------------------------------------- create_api_key
 
 
-def test_create_api_key_allowed() -> None:
-    with FakeAnthropic(api_key_allowed=True, plan=None) as fake:
-        tokens = fake.mint_tokens()
-        resp = create_key(fake, tokens["access_token"])
+def test_create_api_key_with_a_console_grant() -> None:
+    with FakeAnthropic(plan=None) as fake:
+        tokens = fake.mint_tokens(console=True)
+        assert tokens["scope"] == "org:create_api_key user:profile"
+        resp = requests.post(fake.create_api_key_url, headers={"Authorization": f"Bearer {tokens['access_token']}"},
+                             timeout=TIMEOUT)  # no body, as Claude Code sends it
         assert resp.status_code == 200, resp.text
         key = resp.json()["raw_key"]
         assert key.startswith("sk-ant-api03-")
         assert key in fake.issued_api_keys
         listed = models(fake, {"x-api-key": key, "anthropic-version": VERSION})
         assert listed.status_code == 200
+        # A Console grant cannot call the API with its bearer: it has no user:inference.
+        resp = models(fake, oauth_headers(tokens["access_token"]))
+        assert resp.status_code == 403 and api_error_type(resp) == "permission_error"
 
 
-def test_create_api_key_refused_for_subscription_account(fake: FakeAnthropic) -> None:
+def test_create_api_key_refused_for_a_pro_max_grant(fake: FakeAnthropic) -> None:
     tokens = fake.mint_tokens()
     resp = create_key(fake, tokens["access_token"])
     assert resp.status_code == 403
     assert api_error_type(resp) == "permission_error"
-    assert resp.json()["error"]["message"]
+    assert "org:create_api_key" in resp.json()["error"]["message"]
     assert not fake.issued_api_keys
-    # Per-grant override of the knob.
-    assert create_key(fake, fake.mint_tokens(api_key_allowed=True)["access_token"]).status_code == 200
+    # An organisation that does not allow keys refuses a Console grant too (per-grant knob).
+    refused = create_key(fake, fake.mint_tokens(console=True, api_key_allowed=False)["access_token"])
+    assert refused.status_code == 403 and api_error_type(refused) == "permission_error"
 
 
 def test_create_api_key_needs_scope() -> None:
@@ -591,15 +616,113 @@ def test_models_bad_credentials(fake: FakeAnthropic) -> None:
     assert resp.status_code == 403 and api_error_type(resp) == "permission_error"
 
 
-def test_profile_shows_plan(fake: FakeAnthropic) -> None:
-    tokens = fake.mint_tokens()
+@pytest.mark.parametrize(("plan", "org_type"), [("max", "claude_max"), ("pro", "claude_pro"),
+                                                ("team", "claude_team"), (None, "api")])
+def test_profile_shows_plan(fake: FakeAnthropic, plan: str | None, org_type: str) -> None:
+    tokens = fake.mint_tokens(plan=plan)
     resp = requests.get(
         fake.profile_url, headers={"Authorization": "Bearer " + tokens["access_token"]}, timeout=TIMEOUT
     )
     assert resp.status_code == 200
     body = resp.json()
-    assert body["account"]["has_claude_max"] is True
-    assert body["organization"]["organization_type"] == "claude_max"
+    assert body["account"]["uuid"] == fake.account_uuid and body["account"]["email"] == fake.email
+    assert body["account"]["has_claude_max"] is (plan == "max")
+    assert body["organization"]["organization_type"] == org_type
+    assert body["organization"]["uuid"] == fake.organization_uuid
+    assert requests.get(fake.profile_url, timeout=TIMEOUT).status_code == 401
+
+
+def test_roles(fake: FakeAnthropic) -> None:
+    tokens = fake.mint_tokens(console=True, organization_role="developer", organization_name="Acme")
+    resp = requests.get(fake.roles_url, headers={"Authorization": "Bearer " + tokens["access_token"]},
+                        timeout=TIMEOUT)
+    assert resp.status_code == 200
+    assert resp.json() == {"organization_role": "developer", "workspace_role": None, "organization_name": "Acme"}
+    assert requests.get(fake.roles_url, timeout=TIMEOUT).status_code == 401
+    no_profile = fake.mint_tokens(scope="user:inference")
+    resp = requests.get(fake.roles_url, headers={"Authorization": "Bearer " + no_profile["access_token"]},
+                        timeout=TIMEOUT)
+    assert resp.status_code == 403
+
+
+# ---------------------------------------------------------------- Claude Code 2.1.x: hosts, grants, revoke
+
+
+def test_console_host_grants_keys_and_pro_host_grants_inference(fake: FakeAnthropic) -> None:
+    code, state, verifier = get_code(fake, console=True)
+    console = exchange(fake, code, state, verifier)
+    assert console.status_code == 200, console.text
+    assert console.json()["scope"] == "org:create_api_key user:profile"
+    code, state, verifier = get_code(fake)
+    pro = exchange(fake, code, state, verifier)
+    assert pro.json()["scope"] == PRO_GRANT
+    # Refreshing with the granted scopes works for both.
+    assert refresh(fake, console.json()["refresh_token"], scope=console.json()["scope"]).status_code == 200
+    assert refresh(fake, pro.json()["refresh_token"], scope=pro.json()["scope"]).status_code == 200
+
+
+def test_inference_only_is_a_pro_max_request_only(fake: FakeAnthropic) -> None:
+    _, challenge = make_pkce()
+    query = redirect_query(authorize(fake, challenge, scope="user:inference"))
+    assert "code" in query
+    query = redirect_query(authorize(fake, challenge, scope="user:inference", console=True))
+    assert query["error"] == "invalid_scope"
+
+
+def test_the_old_scope_set_is_refused_at_both_hosts(fake: FakeAnthropic) -> None:
+    _, challenge = make_pkce()
+    for console in (False, True):
+        query = redirect_query(authorize(fake, challenge, scope=OLD_SCOPE, console=console))
+        assert query["error"] == "invalid_scope" and "code" not in query
+        assert SCOPE in query["error_description"]
+
+
+def test_retired_hosts_and_paths_answer_404(fake: FakeAnthropic) -> None:
+    code, state, verifier = get_code(fake)
+    body = {"grant_type": "authorization_code", "client_id": fake.client_id, "code": code, "state": state,
+            "code_verifier": verifier, "redirect_uri": LOOPBACK}
+    for url in (fake.retired_token_url, fake.issuer + "/v1/oauth/token"):
+        assert requests.post(url, json=body, timeout=TIMEOUT).status_code == 404, url
+    _, challenge = make_pkce()
+    params = authorize_params(fake, challenge)
+    for url in (fake.retired_authorize_url, fake.issuer + "/oauth/authorize"):
+        assert requests.get(url, params=params, allow_redirects=False, timeout=TIMEOUT).status_code == 404, url
+    # The code was not spent by those: the real token endpoint still takes it.
+    assert exchange(fake, code, state, verifier).status_code == 200
+
+
+def test_success_page(fake: FakeAnthropic) -> None:
+    page = requests.get(fake.success_url, timeout=TIMEOUT)
+    assert page.status_code == 200 and "Login successful" in page.text
+
+
+def revoke(fake: FakeAnthropic, body: Any, **kwargs: Any) -> requests.Response:
+    return requests.post(fake.revoke_url, json=body, timeout=TIMEOUT, **kwargs)
+
+
+def test_revoking_a_refresh_token_ends_its_whole_sign_in(fake: FakeAnthropic) -> None:
+    ended, kept = fake.mint_tokens(), fake.mint_tokens()
+    resp = revoke(fake, {"token": ended["refresh_token"], "token_type_hint": "refresh_token",
+                         "client_id": fake.client_id})
+    assert resp.status_code == 200 and resp.headers["request-id"].startswith("req_")
+    assert refresh(fake, ended["refresh_token"]).json()["error"] == "invalid_grant"
+    assert models(fake, oauth_headers(ended["access_token"])).status_code == 401
+    assert models(fake, oauth_headers(kept["access_token"])).status_code == 200
+    # Unknown tokens are answered 200 as well (RFC 7009 2.2).
+    assert revoke(fake, {"token": "sk-ant-ort01-nope", "token_type_hint": "refresh_token",
+                         "client_id": fake.client_id}).status_code == 200
+
+
+def test_revoke_is_strict_about_its_request(fake: FakeAnthropic) -> None:
+    tokens = fake.mint_tokens()
+    good = {"token": tokens["refresh_token"], "token_type_hint": "refresh_token", "client_id": fake.client_id}
+    form = requests.post(fake.revoke_url, data=good, timeout=TIMEOUT)
+    assert form.status_code == 400 and form.json()["error"] == "invalid_request"
+    assert revoke(fake, dict(good, client_id="other")).json()["error"] == "invalid_client"
+    assert revoke(fake, {k: v for k, v in good.items() if k != "client_id"}).status_code in (400, 401)
+    assert revoke(fake, {k: v for k, v in good.items() if k != "token"}).json()["error"] == "invalid_request"
+    assert revoke(fake, dict(good, token_type_hint="id_token")).json()["error"] == "unsupported_token_type"
+    assert refresh(fake, tokens["refresh_token"]).status_code == 200  # none of those revoked anything
 
 
 # ---------------------------------------------------------------- messages
@@ -609,6 +732,7 @@ def message_body(**extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": "claude-sonnet-4-20250514",
         "max_tokens": 16,
+        "system": CLAUDE_CODE_SYSTEM_PREFIX,
         "messages": [{"role": "user", "content": "ping"}],
     }
     body.update(extra)
@@ -648,17 +772,68 @@ def test_messages_validation_and_auth(fake: FakeAnthropic) -> None:
     assert resp.status_code == 404 and api_error_type(resp) == "not_found_error"
 
 
-def test_messages_claude_code_system_knob(fake: FakeAnthropic) -> None:
-    fake.require_claude_code_system = True
+def test_messages_claude_code_system_line(fake: FakeAnthropic) -> None:
     headers = oauth_headers(fake.mint_tokens()["access_token"])
     url = fake.api_base + "/v1/messages"
-    resp = requests.post(url, json=message_body(system="Be brief."), headers=headers, timeout=TIMEOUT)
-    assert resp.status_code == 400
-    system = [{"type": "text", "text": CLAUDE_CODE_SYSTEM_PREFIX}, {"type": "text", "text": "Be brief."}]
-    assert requests.post(url, json=message_body(system=system), headers=headers, timeout=TIMEOUT).status_code == 200
-    # API keys are not subject to it.
+    for system in ("Be brief.", None, [{"type": "text", "text": "Be brief."}],
+                   [{"type": "text", "text": CLAUDE_CODE_SYSTEM_PREFIX + " Be brief."}]):
+        resp = requests.post(url, json=message_body(system=system), headers=headers, timeout=TIMEOUT)
+        assert resp.status_code == 400 and api_error_type(resp) == "invalid_request_error", system
+        assert "only authorized for use with Claude Code" in resp.json()["error"]["message"]
+    good = ([{"type": "text", "text": CLAUDE_CODE_SYSTEM_PREFIX}, {"type": "text", "text": "Be brief."}],
+            CLAUDE_CODE_SYSTEM_PREFIX + "\nBe brief.")
+    for system in good:
+        assert requests.post(url, json=message_body(system=system), headers=headers, timeout=TIMEOUT).ok
+    # Haiku is exempt; so are API keys; and the knob turns the rule off.
+    haiku = message_body(model="claude-3-5-haiku-20241022", system="Be brief.")
+    assert requests.post(url, json=haiku, headers=headers, timeout=TIMEOUT).status_code == 200
     key_headers = {"x-api-key": fake.mint_api_key(), "anthropic-version": VERSION}
-    assert requests.post(url, json=message_body(), headers=key_headers, timeout=TIMEOUT).status_code == 200
+    assert requests.post(url, json=message_body(system="x"), headers=key_headers, timeout=TIMEOUT).status_code == 200
+    fake.require_claude_code_system = False
+    assert requests.post(url, json=message_body(system="x"), headers=headers, timeout=TIMEOUT).status_code == 200
+
+
+def test_messages_tools_are_called_and_results_must_answer_a_call(fake: FakeAnthropic) -> None:
+    headers = oauth_headers(fake.mint_tokens()["access_token"])
+    url = fake.api_base + "/v1/messages"
+    tools = [{"name": "weather", "description": "Weather in a city",
+              "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+    resp = requests.post(url, json=message_body(tools=tools), headers=headers, timeout=TIMEOUT)
+    assert resp.status_code == 200, resp.text
+    answer = resp.json()
+    assert answer["stop_reason"] == "tool_use"
+    text, call = answer["content"]
+    assert text == {"type": "text", "text": fake.tool_preamble}
+    assert call["type"] == "tool_use" and call["name"] == "weather" and call["input"] == {"city": "Paris"}
+    assert resp.headers["anthropic-ratelimit-unified-5h-utilization"] == "0.21"
+    turn = [{"role": "user", "content": "weather?"}, {"role": "assistant", "content": answer["content"]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call["id"], "content": "sunny"}]}]
+    done = requests.post(url, json=message_body(tools=tools, messages=turn), headers=headers, timeout=TIMEOUT)
+    assert done.status_code == 200 and done.json()["content"] == [{"type": "text", "text": "pong"}]
+    turn[2]["content"][0]["tool_use_id"] = "toolu_unknown"
+    stray = requests.post(url, json=message_body(tools=tools, messages=turn), headers=headers, timeout=TIMEOUT)
+    assert stray.status_code == 400 and "unexpected `tool_use_id`" in stray.json()["error"]["message"]
+    no_schema = requests.post(url, json=message_body(tools=[{"name": "x"}]), headers=headers, timeout=TIMEOUT)
+    assert no_schema.status_code == 400 and "input_schema" in no_schema.json()["error"]["message"]
+    system_role = message_body(messages=[{"role": "system", "content": "x"}, {"role": "user", "content": "y"}])
+    assert requests.post(url, json=system_role, headers=headers, timeout=TIMEOUT).status_code == 400
+
+
+def test_messages_stream_tool_use_as_input_json_deltas(fake: FakeAnthropic) -> None:
+    headers = oauth_headers(fake.mint_tokens()["access_token"])
+    fake.stream_delay = 0
+    tools = [{"name": "weather", "input_schema": {"type": "object"}}]
+    resp = requests.post(fake.api_base + "/v1/messages", json=message_body(tools=tools, stream=True),
+                         headers=headers, timeout=TIMEOUT)
+    datas = [json.loads(line[6:]) for line in resp.text.splitlines() if line.startswith("data: ")]
+    kinds = [d["type"] for d in datas]
+    assert kinds[0] == "message_start" and kinds[-2:] == ["message_delta", "message_stop"]
+    starts = [d["content_block"] for d in datas if d["type"] == "content_block_start"]
+    assert [b["type"] for b in starts] == ["text", "tool_use"] and starts[1]["input"] == {}
+    partial = "".join(d["delta"]["partial_json"] for d in datas
+                      if d["type"] == "content_block_delta" and d["delta"]["type"] == "input_json_delta")
+    assert json.loads(partial) == {"city": "Paris"}
+    assert datas[-2]["delta"]["stop_reason"] == "tool_use" and datas[-2]["usage"]["output_tokens"] >= 1
 
 
 def test_messages_stream_arrives_in_chunks(fake: FakeAnthropic) -> None:
@@ -708,7 +883,7 @@ def test_stream_iter_lines_and_keepalive(fake: FakeAnthropic) -> None:
 
 def test_fail_next(fake: FakeAnthropic) -> None:
     tokens = fake.mint_tokens()
-    fake.fail_next("/v1/oauth/token", 500, times=2)
+    fake.fail_next(fake.token_url, 500, times=2)
     assert refresh(fake, tokens["refresh_token"]).status_code == 500
     resp = refresh(fake, tokens["refresh_token"])
     assert resp.status_code == 500 and api_error_type(resp) == "api_error"

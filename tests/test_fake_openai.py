@@ -50,7 +50,7 @@ def authorize_params(fake: FakeOpenAI, challenge: str, **overrides: str | None) 
         "response_type": "code",
         "client_id": fake.client_id,
         "redirect_uri": REDIRECT,
-        "scope": "openid profile email offline_access",
+        "scope": "openid profile email offline_access api.connectors.read api.connectors.invoke",
         "code_challenge": challenge,
         "code_challenge_method": "S256",
         "id_token_add_organizations": "true",
@@ -198,7 +198,7 @@ def test_full_auth_code_flow_and_jwts_verify_against_jwks(fake: FakeOpenAI) -> N
         audience="https://api.openai.com/v1",
         issuer=fake.issuer,
     )
-    assert at["scp"] == ["openid", "profile", "email", "offline_access"]
+    assert at["scp"] == ["openid", "profile", "email", "offline_access", "api.connectors.read", "api.connectors.invoke"]
     assert at[AUTH_CLAIMS]["chatgpt_account_id"] == "acct-fake-0001"
     assert at[PROFILE_CLAIMS]["email"] == "user@example.com"
     assert at["jti"]
@@ -279,6 +279,8 @@ def test_allowed_redirect_uris(fake: FakeOpenAI, redirect_uri: str) -> None:
         ({"scope": "profile email offline_access"}, "invalid_scope"),
         ({"scope": "openid profile email"}, "invalid_scope"),
         ({"scope": "openid profile email offline_access api.connectors.read"}, "invalid_scope"),
+        # What Codex asked for before the connectors (and oauth-hub before it followed 0.171).
+        ({"scope": "openid profile email offline_access"}, "invalid_scope"),
         ({"id_token_add_organizations": None}, "invalid_request"),
         ({"id_token_add_organizations": "false"}, "invalid_request"),
         ({"codex_cli_simplified_flow": None}, "invalid_request"),
@@ -857,3 +859,91 @@ def test_browser_command_works_via_webbrowser_get(fake: FakeOpenAI, tmp_path, mo
     monkeypatch.setenv(browser.ENV_LOG, str(log))
     assert webbrowser.get(browser.browser_command()).open(fake.jwks_url)
     assert log.read_text().splitlines() == [fake.jwks_url]
+
+
+# ---------------------------------------------------------------- the Codex /responses backend
+
+
+def codex_call(fake: FakeOpenAI, body: dict[str, Any], account: str | None = None) -> requests.Response:
+    token = fake.mint_tokens()["access_token"]
+    return requests.post(fake.chatgpt_base + "/responses", json=body, timeout=10,
+                         headers={"Authorization": f"Bearer {token}", "ChatGPT-Account-Id": account or fake.account_id})
+
+
+def codex_body(**extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": "gpt-5", "instructions": "Be brief.", "store": False, "stream": True,
+                            "input": [{"type": "message", "role": "user", "content": [
+                                {"type": "input_text", "text": "ping"}]}]}
+    body.update(extra)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def sse_data(text: str) -> list[dict[str, Any]]:
+    import json
+
+    return [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]
+
+
+@pytest.mark.parametrize(("change", "detail"), [
+    ({"instructions": None}, "Instructions are required"),
+    ({"instructions": ""}, "Instructions are required"),
+    ({"store": None}, "Store must be set to false"),
+    ({"store": True}, "Store must be set to false"),
+    ({"stream": None}, "Stream must be set to true"),
+    ({"stream": False}, "Stream must be set to true"),
+    ({"max_output_tokens": 100}, "Unsupported parameter: max_output_tokens"),
+    ({"max_completion_tokens": 100}, "Unsupported parameter: max_completion_tokens"),
+    ({"temperature": 0.2}, "Unsupported parameter: temperature"),
+    ({"model": "gpt-4o"}, "The 'gpt-4o' model is not supported when using Codex with a ChatGPT account."),
+])
+def test_codex_responses_rules(fake: FakeOpenAI, change: dict[str, Any], detail: str) -> None:
+    resp = codex_call(fake, codex_body(**change))
+    assert resp.status_code == 400
+    assert resp.json() == {"detail": detail}
+
+
+def test_codex_responses_refuse_stored_items_and_strays(fake: FakeOpenAI) -> None:
+    ref = codex_call(fake, codex_body(input=[{"type": "item_reference", "id": "msg_1"}]))
+    assert ref.status_code == 400 and "Items are not persisted" in ref.json()["error"]["message"]
+    with_id = codex_call(fake, codex_body(input=[{"type": "message", "role": "user", "id": "msg_2", "content": "x"}]))
+    assert with_id.status_code == 400 and "msg_2" in with_id.json()["error"]["message"]
+    stray = codex_call(fake, codex_body(input=[{"type": "function_call_output", "call_id": "c1", "output": "x"}]))
+    assert stray.status_code == 400 and "No tool call found" in stray.json()["error"]["message"]
+    chat_tool = codex_call(fake, codex_body(tools=[{"type": "function", "function": {"name": "x"}}]))
+    assert chat_tool.status_code == 400 and chat_tool.json()["error"]["param"] == "tools[0].name"
+    assert codex_call(fake, codex_body(), account="acct-other").status_code == 403
+    chat = requests.post(fake.chatgpt_base + "/chat/completions", json={}, timeout=10)
+    assert chat.status_code == 404
+
+
+def test_codex_responses_stream_text_with_usage_and_rate_limits(fake: FakeOpenAI) -> None:
+    resp = codex_call(fake, codex_body(include=["reasoning.encrypted_content"]))
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["content-type"].startswith("text/event-stream")
+    assert resp.headers["x-codex-primary-used-percent"] == "12"
+    assert resp.headers["x-codex-secondary-window-minutes"] == "10080"
+    events = sse_data(resp.text)
+    kinds = [e["type"] for e in events]
+    assert kinds[:2] == ["response.created", "response.in_progress"] and kinds[-1] == "response.completed"
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    items = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+    assert [i["type"] for i in items] == ["reasoning", "message"] and items[0]["encrypted_content"]
+    assert "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta") == "pong"
+    usage = events[-1]["response"]["usage"]
+    assert usage["input_tokens"] > 0 and usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+
+
+def test_codex_responses_function_call_round_trip(fake: FakeOpenAI) -> None:
+    tools = [{"type": "function", "name": "weather", "parameters": {"type": "object"}}]
+    events = sse_data(codex_call(fake, codex_body(tools=tools)).text)
+    (call,) = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+    assert call["type"] == "function_call" and call["name"] == "weather"
+    deltas = "".join(e["delta"] for e in events if e["type"] == "response.function_call_arguments.delta")
+    assert deltas == call["arguments"] == fake.tool_call_arguments
+    follow = codex_body(tools=tools, input=[
+        {"type": "message", "role": "user", "content": "weather?"},
+        {"type": "function_call", "call_id": call["call_id"], "name": "weather", "arguments": call["arguments"]},
+        {"type": "function_call_output", "call_id": call["call_id"], "output": "sunny"},
+    ])
+    events = sse_data(codex_call(fake, follow).text)
+    assert [e["item"]["type"] for e in events if e["type"] == "response.output_item.done"] == ["message"]

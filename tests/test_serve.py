@@ -22,6 +22,7 @@ from oauth_core.http import HttpClient
 from oauth_core.login import build_model_entries, write_model_entries
 from oauth_core.provider import Provider
 from oauth_core.store import Store
+from oauth_core.testing.fake_anthropic import CLAUDE_CODE_SYSTEM_PREFIX
 from oauth_core.testing.seed import seed_sign_in
 from oauth_core.tokens import load_credentials
 
@@ -95,7 +96,7 @@ def test_x_api_key_is_accepted_as_the_local_key_and_replaced(server, claude_home
     assert response.status_code == 200, response.text
     seen = anthropic.requests_to("/v1/models")[-1]
     assert seen.headers["authorization"] == f"Bearer {seeded.access_token}"
-    assert seen.headers["anthropic-beta"] == "oauth-2025-04-20"
+    assert seen.headers["anthropic-beta"] == "claude-code-20250219,oauth-2025-04-20"
     assert "x-api-key" not in seen.headers
 
 
@@ -266,8 +267,8 @@ def test_a_post_body_is_sent_again_on_the_retry(server, claude_home, anthropic):
     assert response.json()["content"][0]["text"] == anthropic.reply_text
     calls = anthropic.requests_to("/v1/messages")
     assert [c.status for c in calls] == [401, 200]
-    assert calls[0].json == calls[1].json == body
-    assert anthropic.count("/v1/oauth/token", "refresh_token") == 1
+    assert calls[0].json == calls[1].json == {**body, "system": [{"type": "text", "text": CLAUDE_CODE_SYSTEM_PREFIX}]}
+    assert anthropic.count(anthropic.token_url, "refresh_token") == 1
 
 
 def test_chunked_request_bodies_are_forwarded_with_a_length(server, claude_home, anthropic):
@@ -283,7 +284,9 @@ def test_chunked_request_bodies_are_forwarded_with_a_length(server, claude_home,
     assert response.status == 200, response.read()
     assert json.loads(response.read())["type"] == "message"
     conn.close()
-    assert anthropic.requests_to("/v1/messages")[-1].headers["content-length"] == str(len(body))
+    seen = anthropic.requests_to("/v1/messages")[-1]
+    assert "transfer-encoding" not in seen.headers and int(seen.headers["content-length"]) > len(body)
+    assert seen.json["messages"] == [{"role": "user", "content": "hi"}]  # the whole body, plus the system line
 
 
 def test_an_http_10_client_gets_the_stream_and_a_closed_connection(server, claude_home, anthropic):

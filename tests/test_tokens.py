@@ -234,21 +234,6 @@ def test_requests_auth_retries_only_once(chatgpt_home, subscription):
     assert idp.count("/oauth/token", REFRESH) == 1
 
 
-def test_api_key_follows_a_refresh(cli, chatgpt_home, idp):
-    assert cli("login", "chatgpt").returncode == 0
-    first = stored(chatgpt_home)
-    result = cli("refresh", "chatgpt")
-    assert result.returncode == 0, result.stderr
-    assert "Refreshed" in result.stderr
-    after = stored(chatgpt_home)
-    assert after["access_token"] != first["access_token"]
-    assert after["api_key"] in idp.issued_api_keys
-    assert after["api_key"] != first["api_key"]
-    assert after["api_key_obtained_at"] >= first["api_key_obtained_at"]
-    row = cli("status", "chatgpt", "--json").json[0]
-    assert row["api_key_age_days"] == 0.0
-
-
 def test_status_refreshes_a_due_token(cli, chatgpt_home, idp):
     seed_sign_in("chatgpt", idp.mint_tokens(), home=chatgpt_home, expires_at=time.time() - 10)
     row = cli("status", "chatgpt", "--json").json[0]

@@ -50,6 +50,13 @@ VERIFIER_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 CHALLENGE_RE = re.compile(r"^[A-Za-z0-9\-_]{43,128}$")
 
 
+def _path_of(path_or_url: str) -> str:
+    """The path of a URL (``http://127.0.0.1:1/a/b?x`` → ``/a/b``); a path as it is."""
+    if path_or_url.startswith(("http://", "https://")):
+        return urlsplit(path_or_url).path
+    return path_or_url
+
+
 def s256(verifier: str) -> str:
     """PKCE S256 transform: base64url-nopad(SHA-256(verifier))."""
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
@@ -126,14 +133,27 @@ class Request:
 
 
 @dataclass
+class Stall:
+    """An item of a streamed body: go silent for ``seconds``, like a model that thinks.
+
+    While silent the fake watches the connection; if the client hangs up meanwhile the
+    stream ends there and the fake records it in ``aborted_streams`` (what a test of
+    "the gateway cancels the upstream when its client leaves" counts).
+    """
+
+    seconds: float
+
+
+@dataclass
 class Response:
     status: int
     body: bytes = b""
     content_type: str = JSON
     headers: dict[str, str] = field(default_factory=dict)
     #: When set, the body is sent with chunked transfer encoding, one HTTP chunk
-    #: per item, flushed as the iterator yields (server-sent events).
-    stream: Iterable[bytes] | None = None
+    #: per item, flushed as the iterator yields (server-sent events). A
+    #: :class:`Stall` item pauses the stream.
+    stream: Iterable[bytes | Stall] | None = None
     #: Faults of the transport (see ``FakeServer.fail_next``): seconds between bytes,
     #: bytes after which the connection is dropped, a Content-Length that lies.
     drip: float = 0.0
@@ -242,6 +262,10 @@ class FakeServer:
         self.connection_timeout = connection_timeout
         #: Every request received, in arrival order.
         self.requests: list[RecordedRequest] = []
+        #: Paths of streamed answers whose client hung up before the stream ended, in order.
+        self.aborted_streams: list[str] = []
+        #: Paths of streamed answers sent to the end.
+        self.finished_streams: list[str] = []
 
         self._requested_port = port
         self._lock = threading.RLock()
@@ -333,8 +357,9 @@ class FakeServer:
     ) -> None:
         """Answer the next ``times`` requests to ``path`` with ``status``/``body``.
 
-        ``path`` is matched without the query string. A dict body is sent as
-        JSON, a str as text/plain, bytes as they are (``content_type``, JSON by
+        ``path`` is matched without the query string; a full URL (``fake.token_url``)
+        stands for its path, so tests need not know where a fake serves a host. A dict
+        body is sent as JSON, a str as text/plain, bytes as they are (``content_type``, JSON by
         default: e.g. a body that is not UTF-8), None as a generic error in the
         provider's own shape. With ``delay`` the answer is sent after sleeping that
         many seconds (to test client timeouts). Faults for one path queue up in call
@@ -348,6 +373,7 @@ class FakeServer:
         """
         if times < 1:
             raise ValueError("times must be >= 1")
+        path = _path_of(path)
         fault = Fault(status, body, times, delay, dict(headers or {}), content_type, drip, cut_after, declared_length,
                       chunked)
         with self._lock:
@@ -374,7 +400,8 @@ class FakeServer:
         return sum(1 for r in reqs if self._recorded_grant_type(r) == grant_type)
 
     def requests_to(self, path: str) -> list[RecordedRequest]:
-        """The recorded requests to ``path`` (query string excluded), oldest first."""
+        """The recorded requests to ``path`` (a path or a full URL; query excluded), oldest first."""
+        path = _path_of(path)
         with self._lock:
             return [r for r in self.requests if r.path == path]
 
@@ -474,10 +501,17 @@ def serve_until_interrupted(fake: FakeServer) -> None:
 
 
 class Server(ThreadingHTTPServer):
-    """Threaded server; daemon threads so a stuck connection never blocks exit."""
+    """Threaded server; daemon threads so a stuck connection never blocks exit.
+
+    The listen backlog is the system's maximum, as on real API front ends: with
+    socketserver's default of 5, a burst of new connections loses handshakes and
+    waits for retransmits, which would make the fakes the bottleneck of any
+    concurrency test or benchmark.
+    """
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = socket.SOMAXCONN
     fake: FakeServer
 
 
@@ -640,6 +674,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.flush()
             for chunk in response.stream:
+                if isinstance(chunk, Stall):
+                    if self._client_left_within(chunk.seconds):
+                        raise ConnectionResetError
+                    continue
                 if not chunk:
                     continue
                 self.wfile.write(f"{len(chunk):X}\r\n".encode() + chunk + b"\r\n")
@@ -648,5 +686,25 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, OSError):
             self.close_connection = True
+            with self.server.fake._lock:
+                self.server.fake.aborted_streams.append(self.path.split("?", 1)[0])
             return False
+        with self.server.fake._lock:
+            self.server.fake.finished_streams.append(self.path.split("?", 1)[0])
         return True
+
+    def _client_left_within(self, seconds: float) -> bool:
+        """Wait up to ``seconds``; True as soon as the client closes its end."""
+        import select
+
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select([self.connection], [], [], min(left, 0.05))
+            if readable:
+                try:
+                    if self.connection.recv(1, socket.MSG_PEEK) == b"":
+                        return True
+                except OSError:
+                    return True
+                time.sleep(min(left, 0.05))  # pipelined bytes: not a hang-up; keep waiting
+        return False

@@ -1,16 +1,38 @@
 """A strict, in-process fake of Anthropic's sign-in for Claude Code and of its API.
 
-One loopback HTTP server stands in for three real hosts:
+It follows Claude Code 2.1.x (measured on 2.1.332, the npm ``latest`` of
+``@anthropic-ai/claude-code-linux-x64``). One loopback HTTP server stands in for
+several real hosts. ``api.anthropic.com`` is served at the root; every other host
+lives under a path prefix named after it, so a client pointed at the wrong host
+reaches the wrong prefix and gets what the real one would give it (404):
 
-* ``claude.ai`` — ``GET /oauth/authorize`` (auto-approves: there is no person);
-* ``console.anthropic.com`` / ``platform.claude.com`` — ``POST /v1/oauth/token``
-  and the manual-flow page ``GET /oauth/code/callback`` that shows ``code#state``;
+* ``claude.com`` — ``GET /claude.com/cai/oauth/authorize``: the Claude Pro/Max
+  sign-in (auto-approves: there is no person). Grants the ``user:*`` scopes asked for.
+* ``platform.claude.com`` — ``GET /platform.claude.com/oauth/authorize``: the
+  Console (API billing) sign-in, which grants only ``org:create_api_key user:profile``;
+  ``POST …/v1/oauth/token`` (JSON; code exchange and refresh),
+  ``POST …/v1/oauth/token/revoke`` (JSON ``{token, token_type_hint, client_id}``),
+  the manual-flow page ``GET …/oauth/code/callback`` that shows ``code#state`` and the
+  success page ``GET …/oauth/code/success``;
 * ``api.anthropic.com`` — ``POST /api/oauth/claude_cli/create_api_key``,
-  ``GET /api/oauth/profile``, ``GET /v1/models`` and ``POST /v1/messages``.
+  ``GET /api/oauth/profile``, ``GET /api/oauth/claude_cli/roles``, ``GET /v1/models``
+  and ``POST /v1/messages``.
+* retired hosts — ``/console.anthropic.com/…`` (the token host before mid-2026) and
+  ``/claude.ai/oauth/authorize`` answer 404, as do the old root paths.
+
+Both authorize hosts take exactly the scope set Claude Code 2.1.x asks for
+(:data:`AUTHORIZE_SCOPES`, the same on both) or ``user:inference`` alone (the
+long-lived token of ``claude setup-token``); the older
+``org:create_api_key user:profile user:inference`` is refused with ``invalid_scope``.
+Which scopes are *granted* depends on the host, and the token answer says which
+(``scope``): a client tells a Console sign-in from a Pro/Max one by the absence of
+``user:inference``.
 
 Why a real HTTP server and why strict: see :mod:`oauth_core.testing.fake_openai`,
 whose conventions this module follows (same lifecycle, same knobs-as-attributes,
 same :class:`RecordedRequest` log, same ``fail_next``/``count``/``requests_to``).
+Use the address properties (``token_url``, ``authorize_url``, …) or
+:meth:`FakeAnthropic.provider_settings`, never hand-built paths.
 
 Error shapes, as the real hosts use them:
 
@@ -31,6 +53,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import secrets
 import threading
 import time
@@ -57,6 +80,7 @@ from oauth_core.testing._server import (
     Request,
     RequestHandler,
     Response,
+    Stall,
     add_query,
     check_overrides,
     html_page,
@@ -69,10 +93,11 @@ from oauth_core.testing._server import (
 )
 
 __all__ = [
+    "AUTHORIZE_SCOPES",
     "CLAUDE_CODE_SYSTEM_PREFIX",
+    "CONSOLE_GRANTABLE",
     "DEFAULT_CLIENT_ID",
     "DEFAULT_MODELS",
-    "LOOPBACK_PORTS",
     "OAUTH_BETA",
     "SCOPES",
     "FakeAnthropic",
@@ -82,12 +107,41 @@ __all__ = [
 DEFAULT_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
 #: The ``anthropic-beta`` value that lets an OAuth access token be used as Bearer.
 OAUTH_BETA = "oauth-2025-04-20"
-#: The scope set Claude Code asks for (space separated, any order).
-SCOPES = frozenset({"org:create_api_key", "user:profile", "user:inference"})
-#: Loopback callback ports on the default redirect allow-list (Code Puppy's range).
-LOOPBACK_PORTS = range(8765, 8796)
-#: What an OAuth-authenticated /v1/messages system prompt must start with when
-#: ``require_claude_code_system`` is on.
+#: The scopes Claude Code 2.1.x asks for at both authorize hosts, in its order
+#: (its ``org:create_api_key user:profile`` + ``user:*`` set, with the plugins and
+#: privacy-consent scopes its production build registers).
+AUTHORIZE_SCOPES: tuple[str, ...] = (
+    "org:create_api_key",
+    "user:profile",
+    "user:inference",
+    "user:sessions:claude_code",
+    "user:mcp_servers",
+    "user:file_upload",
+    "user:plugins",
+    "user:privacy_consents:write",
+)
+SCOPES = frozenset(AUTHORIZE_SCOPES)
+#: What the Console host grants of a request (an API-billing sign-in: keys, no inference).
+CONSOLE_GRANTABLE = frozenset({"org:create_api_key", "user:profile"})
+#: ``claude setup-token`` asks for this alone (a long-lived inference token).
+INFERENCE_ONLY = frozenset({"user:inference"})
+
+# Where each real host lives on this one server (see the module docstring).
+CLAUDE_COM = "/claude.com"
+PLATFORM = "/platform.claude.com"
+AUTHORIZE_PATH = CLAUDE_COM + "/cai/oauth/authorize"
+CONSOLE_AUTHORIZE_PATH = PLATFORM + "/oauth/authorize"
+TOKEN_PATH = PLATFORM + "/v1/oauth/token"
+REVOKE_PATH = TOKEN_PATH + "/revoke"
+CODE_PAGE_PATH = PLATFORM + "/oauth/code/callback"
+SUCCESS_PATH = PLATFORM + "/oauth/code/success"
+PROFILE_PATH = "/api/oauth/profile"
+ROLES_PATH = "/api/oauth/claude_cli/roles"
+CREATE_API_KEY_PATH = "/api/oauth/claude_cli/create_api_key"
+#: Hosts Claude Code no longer uses: nothing is served under them (404).
+RETIRED_HOSTS = ("/console.anthropic.com", "/claude.ai")
+#: What an OAuth-authenticated /v1/messages system prompt must start with (Sonnet and
+#: Opus; Haiku is exempt) unless ``require_claude_code_system`` is turned off.
 CLAUDE_CODE_SYSTEM_PREFIX = "You are Claude Code, Anthropic's official CLI for Claude."
 
 DEFAULT_MODELS: tuple[dict[str, Any], ...] = (
@@ -131,9 +185,12 @@ _IDENTITY_FIELDS = frozenset(
         "organization_name",
         "plan",
         "api_key_allowed",
+        "organization_role",
         "access_token_ttl",
     }
 )
+
+_ORG_TYPES = {"max": "claude_max", "pro": "claude_pro", "team": "claude_team", "enterprise": "claude_enterprise"}
 
 
 # ---------------------------------------------------------------------- records
@@ -206,8 +263,9 @@ class _Handler(RequestHandler):
 
 
 class FakeAnthropic(VendorGrantBook):
-    """Fake of claude.ai / console.anthropic.com OAuth (PKCE, manual code page,
-    refresh rotation) and of api.anthropic.com (API-key creation, profile,
+    """Fake of the Claude Code sign-in (claude.com and platform.claude.com: PKCE,
+    Pro/Max and Console authorize hosts, manual code page, refresh rotation,
+    revocation) and of api.anthropic.com (API-key creation, profile, roles,
     models, messages).
 
     Every constructor argument is also a plain attribute that tests may change
@@ -243,7 +301,8 @@ class FakeAnthropic(VendorGrantBook):
         organization_uuid: str = "7e0f9a8b-0000-4000-8000-00000000f001",
         organization_name: str | None = None,
         plan: str | None = "max",
-        api_key_allowed: bool = False,
+        api_key_allowed: bool = True,
+        organization_role: str = "admin",
         access_token_ttl: int = 28800,
         refresh_token_ttl: float | None = None,
         code_ttl: float = 600,
@@ -254,7 +313,10 @@ class FakeAnthropic(VendorGrantBook):
         authorize_error: str | None = None,
         reply_text: str = "pong",
         stream_delay: float = 0.05,
-        require_claude_code_system: bool = False,
+        require_claude_code_system: bool = True,
+        tool_call_arguments: str = '{"city": "Paris"}',
+        tool_preamble: str = "Let me check.",
+        stream_stall: float = 0.0,
         clock_offset: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -269,8 +331,11 @@ class FakeAnthropic(VendorGrantBook):
         self.organization_name = organization_name
         #: Subscription: "max", "pro", "team", "enterprise"; None for a Console-only account.
         self.plan = plan
-        #: A Console org may mint an API key; a Pro/Max account gets 403 permission_error.
+        #: Whether the organisation lets a Console sign-in mint an API key (403
+        #: permission_error when not). A Pro/Max grant lacks the scope anyway.
         self.api_key_allowed = api_key_allowed
+        #: What GET /api/oauth/claude_cli/roles reports as ``organization_role``.
+        self.organization_role = organization_role
         self.access_token_ttl = access_token_ttl
         self.refresh_token_ttl = refresh_token_ttl
         self.code_ttl = code_ttl
@@ -282,6 +347,8 @@ class FakeAnthropic(VendorGrantBook):
         self.models: list[dict[str, Any]] = (
             [dict(m) for m in models] if models is not None else [dict(m) for m in DEFAULT_MODELS]
         )
+        #: None: any ``http://localhost:<port>/callback`` (RFC 8252 loopback, as the
+        #: real service allows Claude Code's random port) and the manual page.
         self.allowed_redirect_uris = allowed_redirect_uris
         #: When set (e.g. "access_denied"), authorize redirects with this error.
         self.authorize_error = authorize_error
@@ -298,20 +365,33 @@ class FakeAnthropic(VendorGrantBook):
         self.stream_hold_timeout = 30.0
         self.stream_held = threading.Event()
         self.stream_released = threading.Event()
-        #: Reject OAuth-authenticated /v1/messages whose system prompt does not
-        #: start with CLAUDE_CODE_SYSTEM_PREFIX (what the real API does for some
-        #: subscription tokens).
+        #: Reject OAuth-authenticated /v1/messages to Sonnet/Opus whose system prompt
+        #: does not begin with CLAUDE_CODE_SYSTEM_PREFIX (a string's prefix, or the
+        #: whole first block of a list), as the real API does for Pro/Max tokens.
         self.require_claude_code_system = require_claude_code_system
+        #: When offered tools (and no tool result came back yet) the fake calls the first
+        #: one with these arguments (JSON text), after ``tool_preamble`` as text if set.
+        self.tool_call_arguments = tool_call_arguments
+        self.tool_preamble = tool_preamble
+        #: When > 0, the stream goes silent this long after its first delta and notices
+        #: meanwhile when the client hangs up (``aborted_streams``).
+        self.stream_stall = stream_stall
+        #: Subscription usage sent back on OAuth calls: window -> (utilization 0..1, resets in s).
+        self.unified_usage: dict[str, tuple[float, int]] = {"5h": (0.21, 3600), "7d": (0.68, 3 * 86400)}
 
         #: Valid API keys (create_api_key answers, mint_api_key). Discard one to revoke it.
         self.issued_api_keys: set[str] = set()
 
         self._routes = {
-            "/oauth/authorize": {"GET": self._authorize},
-            "/oauth/code/callback": {"GET": self._code_page},
-            "/v1/oauth/token": {"POST": self._token},
-            "/api/oauth/claude_cli/create_api_key": {"POST": self._create_api_key},
-            "/api/oauth/profile": {"GET": self._profile},
+            AUTHORIZE_PATH: {"GET": self._authorize_claude_ai},
+            CONSOLE_AUTHORIZE_PATH: {"GET": self._authorize_console},
+            CODE_PAGE_PATH: {"GET": self._code_page},
+            SUCCESS_PATH: {"GET": self._success_page},
+            TOKEN_PATH: {"POST": self._token},
+            REVOKE_PATH: {"POST": self._revoke},
+            CREATE_API_KEY_PATH: {"POST": self._create_api_key},
+            PROFILE_PATH: {"GET": self._profile},
+            ROLES_PATH: {"GET": self._roles},
             "/v1/models": {"GET": self._models},
             "/v1/messages": {"POST": self._messages},
         }
@@ -321,23 +401,48 @@ class FakeAnthropic(VendorGrantBook):
 
     @property
     def issuer(self) -> str:
-        """Base URL of the fake; stands in for claude.ai and console.anthropic.com."""
+        """Base URL of the fake (``api.anthropic.com`` lives at its root)."""
         return super().issuer
 
     @property
     def authorize_url(self) -> str:
-        """Stands in for ``https://claude.ai/oauth/authorize``."""
-        return self.issuer + "/oauth/authorize"
+        """Stands in for ``https://claude.com/cai/oauth/authorize`` (Claude Pro/Max)."""
+        return self.issuer + AUTHORIZE_PATH
+
+    @property
+    def console_authorize_url(self) -> str:
+        """Stands in for ``https://platform.claude.com/oauth/authorize`` (Console)."""
+        return self.issuer + CONSOLE_AUTHORIZE_PATH
 
     @property
     def token_url(self) -> str:
-        """Stands in for ``https://console.anthropic.com/v1/oauth/token``."""
-        return self.issuer + "/v1/oauth/token"
+        """Stands in for ``https://platform.claude.com/v1/oauth/token``."""
+        return self.issuer + TOKEN_PATH
+
+    @property
+    def revoke_url(self) -> str:
+        """Stands in for ``https://platform.claude.com/v1/oauth/token/revoke``."""
+        return self.issuer + REVOKE_PATH
 
     @property
     def manual_redirect_uri(self) -> str:
-        """Stands in for ``https://console.anthropic.com/oauth/code/callback``."""
-        return self.issuer + "/oauth/code/callback"
+        """Stands in for ``https://platform.claude.com/oauth/code/callback``."""
+        return self.issuer + CODE_PAGE_PATH
+
+    @property
+    def success_url(self) -> str:
+        """Stands in for ``https://platform.claude.com/oauth/code/success?app=claude-code``."""
+        return self.issuer + SUCCESS_PATH + "?app=claude-code"
+
+    @property
+    def retired_token_url(self) -> str:
+        """Stands in for ``https://console.anthropic.com/v1/oauth/token`` (404 now)."""
+        return self.issuer + "/console.anthropic.com/v1/oauth/token"
+
+    @property
+    def retired_authorize_url(self) -> str:
+        """Stands in for ``https://claude.ai/oauth/authorize`` (404 here)."""
+        return self.issuer + "/claude.ai/oauth/authorize"
 
     @property
     def api_base(self) -> str:
@@ -347,38 +452,62 @@ class FakeAnthropic(VendorGrantBook):
     @property
     def create_api_key_url(self) -> str:
         """Stands in for ``https://api.anthropic.com/api/oauth/claude_cli/create_api_key``."""
-        return self.issuer + "/api/oauth/claude_cli/create_api_key"
+        return self.issuer + CREATE_API_KEY_PATH
 
     @property
     def profile_url(self) -> str:
         """Stands in for ``https://api.anthropic.com/api/oauth/profile``."""
-        return self.issuer + "/api/oauth/profile"
+        return self.issuer + PROFILE_PATH
 
-    def redirect_uris(self) -> list[str]:
-        """The effective redirect-URI allow-list."""
+    @property
+    def roles_url(self) -> str:
+        """Stands in for ``https://api.anthropic.com/api/oauth/claude_cli/roles``."""
+        return self.issuer + ROLES_PATH
+
+    def provider_settings(self) -> dict[str, str]:
+        """The ``[providers.claude_code]`` settings that point oauth-hub at this fake."""
+        return {
+            "authorize_url": self.authorize_url,
+            "console_authorize_url": self.console_authorize_url,
+            "token_url": self.token_url,
+            "revoke_url": self.revoke_url,
+            "manual_redirect_uri": self.manual_redirect_uri,
+            "success_url": self.success_url,
+            "api_base": self.api_base,
+            "create_api_key_url": self.create_api_key_url,
+            "profile_url": self.profile_url,
+            "roles_url": self.roles_url,
+        }
+
+    def redirect_uri_allowed(self, uri: str) -> bool:
+        """Whether ``uri`` is on the client's redirect allow-list."""
         if self.allowed_redirect_uris is not None:
-            return list(self.allowed_redirect_uris)
-        uris = [f"http://localhost:{port}/callback" for port in LOOPBACK_PORTS]
-        uris.append(self.manual_redirect_uri)
-        return uris
+            return uri in self.allowed_redirect_uris
+        if uri == self.manual_redirect_uri:
+            return True
+        match = re.fullmatch(r"http://localhost:([1-9][0-9]{0,4})/callback", uri)
+        return bool(match) and int(match.group(1)) <= 65535
 
     # ------------------------------------------------------------------ test knobs
 
-    def mint_tokens(self, *, scope: str | None = None, **overrides: Any) -> dict[str, Any]:
+    def mint_tokens(self, *, scope: str | None = None, console: bool = False, **overrides: Any) -> dict[str, Any]:
         """A fresh, valid token answer as if a browser sign-in had just completed.
 
         Lets a test seed a token file without driving a login. ``overrides``
         replace identity attributes for this grant only (and its refreshes):
         ``email``, ``account_uuid``, ``organization_uuid``, ``organization_name``,
-        ``plan``, ``api_key_allowed`` and ``access_token_ttl`` (alias
-        ``expires_in``; may be negative to mint an already-expired token).
-        ``scope`` defaults to the full Claude Code scope set.
+        ``plan``, ``api_key_allowed``, ``organization_role`` and ``access_token_ttl``
+        (alias ``expires_in``; may be negative to mint an already-expired token).
+        ``scope`` defaults to what a Claude Pro/Max sign-in is granted, or with
+        ``console`` to what a Console sign-in is granted.
         Returns the same shape as the code exchange: ``{token_type, access_token,
         refresh_token, expires_in, scope, organization, account}``.
         """
         check_overrides(overrides, _IDENTITY_FIELDS)
+        if scope is None:
+            scope = _scope_string(_granted(SCOPES, console=console))
         with self._lock:
-            grant = self._new_grant(self.client_id, scope if scope is not None else _scope_string(SCOPES))
+            grant = self._new_grant(self.client_id, scope)
             grant.overrides = dict(overrides)
             return self._issue(grant)
 
@@ -459,7 +588,13 @@ class FakeAnthropic(VendorGrantBook):
 
     # ------------------------------------------------------------------ /oauth/authorize
 
-    def _authorize(self, req: Request) -> Response:
+    def _authorize_claude_ai(self, req: Request) -> Response:
+        return self._authorize(req, console=False)
+
+    def _authorize_console(self, req: Request) -> Response:
+        return self._authorize(req, console=True)
+
+    def _authorize(self, req: Request, *, console: bool) -> Response:
         q = req.query
         # RFC 6749 4.1.2.1: with a bad client or redirect URI, never redirect.
         try:
@@ -469,7 +604,7 @@ class FakeAnthropic(VendorGrantBook):
             return text_page(400, "Invalid request", f"Parameter '{exc}' was given more than once.")
         if client_id is None or client_id != self.client_id:
             return text_page(400, "Invalid OAuth Request", "Unknown client_id.")
-        if redirect_uri is None or redirect_uri not in self.redirect_uris():
+        if redirect_uri is None or not self.redirect_uri_allowed(redirect_uri):
             return text_page(400, "Invalid OAuth Request", "Invalid redirect_uri.")
 
         try:
@@ -502,8 +637,8 @@ class FakeAnthropic(VendorGrantBook):
         unknown = scopes - SCOPES
         if unknown:
             return fail("invalid_scope", f"Unknown scope(s): {' '.join(sorted(unknown))}.")
-        if scopes != SCOPES:
-            return fail("invalid_scope", f"Scope must be '{_scope_string(SCOPES)}'.")
+        if scopes != SCOPES and not (scopes == INFERENCE_ONLY and not console):
+            return fail("invalid_scope", f"Scope must be '{' '.join(AUTHORIZE_SCOPES)}'.")
         challenge = p.get("code_challenge")
         if not challenge:
             return fail("invalid_request", "code_challenge is required (PKCE).")
@@ -524,7 +659,7 @@ class FakeAnthropic(VendorGrantBook):
                 redirect_uri=redirect_uri,
                 code_challenge=challenge,
                 state=state,
-                scope=_scope_string(scopes),
+                scope=_scope_string(_granted(scopes, console=console)),
                 expires_at=self.now() + self.code_ttl,
             )
         # The manual redirect URI is this same server's code page, so both cases
@@ -551,6 +686,10 @@ class FakeAnthropic(VendorGrantBook):
             "Authentication Code",
             f"<p>Paste this into Claude Code:</p><pre><code id='authentication-code'>{shown}</code></pre>",
         )
+
+    def _success_page(self, req: Request) -> Response:
+        """Where Claude Code sends the browser once the sign-in has worked."""
+        return text_page(200, "Login successful", "You're all set up for Claude Code. You can close this window.")
 
     # ------------------------------------------------------------------ /v1/oauth/token
 
@@ -606,6 +745,29 @@ class FakeAnthropic(VendorGrantBook):
                 raise oauth_error(400, "invalid_grant", "Refresh token has expired.")
             self._check_narrower_scope(scope, grant)
             return self._rotate(grant, rec)
+
+    def _revoke(self, req: Request) -> Response:
+        """RFC 7009 as Claude Code calls it: JSON ``{token, token_type_hint, client_id}``.
+
+        A refresh token takes its whole sign-in (every token of the grant) with it; an
+        access token only itself. Unknown tokens are answered 200 too (RFC 7009 2.2).
+        """
+        if req.content_type != JSON or not isinstance(req.json, dict):
+            raise oauth_error(400, "invalid_request", "Request body must be a JSON object.")
+        params = dict(req.json)
+        self._client(params)
+        token = str_param(params, "token")
+        hint = params.get("token_type_hint")
+        if hint is not None and hint not in ("refresh_token", "access_token"):
+            raise oauth_error(400, "unsupported_token_type", f"Unsupported token_type_hint {hint!r}.")
+        with self._lock:
+            refresh = self._refresh.get(token)
+            access = self._access.get(token)
+            if refresh is not None:
+                self._revoke_grant(refresh.grant_id)
+            elif access is not None:
+                access.revoked = True
+        return json_response(200, {}, {"request-id": _request_id(), **NO_STORE})
 
     # ------------------------------------------------------------------ api.anthropic.com
 
@@ -670,7 +832,9 @@ class FakeAnthropic(VendorGrantBook):
         return json_response(200, {"raw_key": self.mint_api_key()}, {"request-id": _request_id()})
 
     def _profile(self, req: Request) -> Response:
-        """Best-effort shape of ``GET /api/oauth/profile`` (where the plan shows up)."""
+        """``GET /api/oauth/profile``: the fields Claude Code 2.1.x reads (the plan is
+        ``organization.organization_type``: ``claude_max``, ``claude_pro``, ``claude_team``,
+        ``claude_enterprise``; anything else is no subscription)."""
         grant = self._bearer_grant(req)
         self._require_scope(grant, "user:profile")
         ident = self._identity(grant.overrides)
@@ -681,16 +845,34 @@ class FakeAnthropic(VendorGrantBook):
                 "account": {
                     "uuid": ident["account_uuid"],
                     "email": ident["email"],
-                    "email_address": ident["email"],
+                    "display_name": ident["email"].split("@")[0],
                     "has_claude_max": plan == "max",
                     "has_claude_pro": plan == "pro",
                 },
                 "organization": {
                     "uuid": ident["organization_uuid"],
                     "name": ident["organization_name"],
-                    "organization_type": f"claude_{plan}" if plan else "api",
+                    "organization_type": _ORG_TYPES.get(plan or "", "api"),
+                    "billing_type": "stripe_subscription" if plan else "prepaid",
+                    "rate_limit_tier": f"default_claude_{plan}" if plan else None,
                 },
             },
+            {"request-id": _request_id()},
+        )
+
+    def _roles(self, req: Request) -> Response:
+        """``GET /api/oauth/claude_cli/roles``: the person's role in the organisation."""
+        grant = self._bearer_grant(req)
+        self._require_scope(grant, "user:profile")
+        ident = self._identity(grant.overrides)
+        return json_response(
+            200,
+            {
+                "organization_role": ident["organization_role"],
+                "workspace_role": None,
+                "organization_name": ident["organization_name"],
+            },
+            {"request-id": _request_id()},
         )
 
     def _models(self, req: Request) -> Response:
@@ -751,25 +933,31 @@ class FakeAnthropic(VendorGrantBook):
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise _api_error(400, "invalid_request_error", "messages: Field required")
+        _check_messages(messages)
+        tools = _check_tools(body.get("tools"))
         if model not in {m.get("id") for m in self.models}:
             raise _api_error(404, "not_found_error", f"model: {model}")
-        if grant is not None and self.require_claude_code_system and not _system_ok(body.get("system")):
+        if (grant is not None and self.require_claude_code_system and "haiku" not in model
+                and not _system_ok(body.get("system"))):
             raise _api_error(
                 400,
                 "invalid_request_error",
                 "This credential is only authorized for use with Claude Code and cannot be used "
                 "for other API requests.",
             )
-        msg_id = "msg_" + secrets.token_hex(12)
-        text = self.reply_text
+        blocks = self._reply_blocks(messages, tools, body.get("tool_choice"))
         input_tokens = max(1, len(json.dumps(messages)) // 4)
+        output_tokens = max(1, len(json.dumps(blocks)) // 8)
+        stop_reason = "tool_use" if blocks[-1]["type"] == "tool_use" else "end_turn"
+        msg_id = "msg_" + secrets.token_hex(12)
         rid = _request_id()
+        headers = {"request-id": rid, **(self._unified_headers() if grant is not None else {})}
         if body.get("stream") is True:
             return Response(
                 200,
                 content_type="text/event-stream; charset=utf-8",
-                headers={"Cache-Control": "no-cache", "request-id": rid},
-                stream=self._stream_events(msg_id, model, text, input_tokens),
+                headers={"Cache-Control": "no-cache", **headers},
+                stream=self._stream_events(msg_id, model, blocks, stop_reason, input_tokens, output_tokens),
             )
         return json_response(
             200,
@@ -778,16 +966,46 @@ class FakeAnthropic(VendorGrantBook):
                 "type": "message",
                 "role": "assistant",
                 "model": model,
-                "content": [{"type": "text", "text": text}],
-                "stop_reason": "end_turn",
+                "content": blocks,
+                "stop_reason": stop_reason,
                 "stop_sequence": None,
-                "usage": {"input_tokens": input_tokens, "output_tokens": 1},
+                "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens,
+                          "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
             },
-            {"request-id": rid},
+            headers,
         )
 
-    def _stream_events(self, msg_id: str, model: str, text: str, input_tokens: int) -> Iterator[bytes]:
+    def _reply_blocks(self, messages: list[Any], tools: list[dict[str, Any]], choice: Any) -> list[dict[str, Any]]:
+        """What the model says: a tool call when offered tools and no result came back yet, else text."""
+        last = messages[-1] if isinstance(messages[-1], dict) else {}
+        content = last.get("content")
+        answered = isinstance(content, list) and any(
+            isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
+        no_tools = isinstance(choice, dict) and choice.get("type") == "none"
+        if tools and not answered and not no_tools:
+            blocks: list[dict[str, Any]] = []
+            if self.tool_preamble:
+                blocks.append({"type": "text", "text": self.tool_preamble})
+            blocks.append({"type": "tool_use", "id": "toolu_" + secrets.token_hex(12), "name": tools[0]["name"],
+                           "input": json.loads(self.tool_call_arguments)})
+            return blocks
+        return [{"type": "text", "text": self.reply_text}]
+
+    def _unified_headers(self) -> dict[str, str]:
+        """The subscription's rate-limit state, as ``anthropic-ratelimit-unified-*`` headers."""
+        now = int(self.now())
+        headers = {"anthropic-ratelimit-unified-status": "allowed",
+                   "anthropic-ratelimit-unified-representative-claim": "five_hour"}
+        for window, (utilization, resets_in) in self.unified_usage.items():
+            headers[f"anthropic-ratelimit-unified-{window}-utilization"] = f"{utilization:g}"
+            headers[f"anthropic-ratelimit-unified-{window}-reset"] = str(now + resets_in)
+            headers[f"anthropic-ratelimit-unified-{window}-status"] = "allowed"
+        return headers
+
+    def _stream_events(self, msg_id: str, model: str, blocks: list[dict[str, Any]], stop_reason: str,
+                       input_tokens: int, output_tokens: int) -> Iterator[bytes | Stall]:
         delay = self.stream_delay
+        stalled = False
         yield _sse(
             "message_start",
             {
@@ -800,50 +1018,118 @@ class FakeAnthropic(VendorGrantBook):
                     "content": [],
                     "stop_reason": None,
                     "stop_sequence": None,
-                    "usage": {"input_tokens": input_tokens, "output_tokens": 1},
+                    "usage": {"input_tokens": input_tokens, "output_tokens": 1,
+                              "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
                 },
             },
         )
-        yield _sse(
-            "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        )
-        yield _sse("ping", {"type": "ping"})
-        hold = self.stream_hold
-        if hold is not None:
-            self.stream_held.set()
-            hold.wait(self.stream_hold_timeout)
-            self.stream_released.set()
-        for part in _split3(text):
-            if delay > 0:
-                time.sleep(delay)
-            yield _sse(
-                "content_block_delta",
-                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": part}},
-            )
-        yield _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+        for index, block in enumerate(blocks):
+            if block["type"] == "text":
+                start = {"type": "text", "text": ""}
+                pieces = [("text_delta", "text", part) for part in _split3(block["text"])]
+            else:
+                start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+                pieces = [("input_json_delta", "partial_json", part) for part in
+                          _split3(json.dumps(block["input"]))]
+            yield _sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": start})
+            if index == 0:
+                yield _sse("ping", {"type": "ping"})
+                hold = self.stream_hold
+                if hold is not None:
+                    self.stream_held.set()
+                    hold.wait(self.stream_hold_timeout)
+                    self.stream_released.set()
+            for kind, field, part in pieces:
+                if delay > 0:
+                    time.sleep(delay)
+                yield _sse("content_block_delta",
+                           {"type": "content_block_delta", "index": index, "delta": {"type": kind, field: part}})
+                if self.stream_stall and not stalled:
+                    stalled = True
+                    yield Stall(self.stream_stall)
+            yield _sse("content_block_stop", {"type": "content_block_stop", "index": index})
         yield _sse(
             "message_delta",
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": 3},
+                "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                "usage": {"output_tokens": output_tokens},
             },
         )
         yield _sse("message_stop", {"type": "message_stop"})
 
 
+def _check_messages(messages: list[Any]) -> None:
+    """Roles, content blocks, and tool results that answer the previous turn's tool calls."""
+    previous_calls: set[str] = set()
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+            raise _api_error(400, "invalid_request_error", f"messages.{i}.role: Input should be 'user' or 'assistant'")
+        content = message.get("content")
+        if isinstance(content, str):
+            previous_calls = set()
+            continue
+        if not isinstance(content, list):
+            raise _api_error(400, "invalid_request_error", f"messages.{i}.content: Field required")
+        calls: set[str] = set()
+        for j, block in enumerate(content):
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind not in _BLOCK_TYPES:
+                raise _api_error(400, "invalid_request_error", f"messages.{i}.content.{j}.type: Input tag "
+                                 f"{kind!r} found using 'type' does not match any of the expected tags")
+            if kind == "tool_use":
+                if message["role"] != "assistant":
+                    raise _api_error(400, "invalid_request_error",
+                                     f"messages.{i}.content.{j}: tool_use blocks are only allowed in assistant turns")
+                if not isinstance(block.get("id"), str) or not isinstance(block.get("input"), dict):
+                    raise _api_error(400, "invalid_request_error", f"messages.{i}.content.{j}.input: Field required")
+                calls.add(block["id"])
+            if kind == "tool_result" and block.get("tool_use_id") not in previous_calls:
+                raise _api_error(
+                    400, "invalid_request_error",
+                    f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: "
+                    f"{block.get('tool_use_id')}. Each `tool_result` block must have a corresponding `tool_use` "
+                    "block in the previous message.")
+        previous_calls = calls
+
+
+_BLOCK_TYPES = frozenset({"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"})
+
+
+def _check_tools(tools: Any) -> list[dict[str, Any]]:
+    if tools is None:
+        return []
+    if not isinstance(tools, list):
+        raise _api_error(400, "invalid_request_error", "tools: Input should be a valid list")
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+            raise _api_error(400, "invalid_request_error", f"tools.{i}.custom.name: Field required")
+        if "type" not in tool and not isinstance(tool.get("input_schema"), dict):
+            raise _api_error(400, "invalid_request_error", f"tools.{i}.custom.input_schema: Field required")
+    return [t for t in tools if "input_schema" in t]
+
+
 def _scope_string(scopes: Iterable[str]) -> str:
-    order = ["org:create_api_key", "user:profile", "user:inference"]
+    order = list(AUTHORIZE_SCOPES)
     scopes = set(scopes)
     return " ".join([s for s in order if s in scopes] + sorted(scopes - set(order)))
 
 
+def _granted(requested: Iterable[str], *, console: bool) -> set[str]:
+    """What an authorize host grants of the scopes asked for: the Console host only
+    key creation and the profile, the Claude Pro/Max host every ``user:`` scope."""
+    requested = set(requested)
+    if console:
+        return requested & CONSOLE_GRANTABLE
+    return {scope for scope in requested if scope.startswith("user:")}
+
+
 def _system_ok(system: Any) -> bool:
+    """Claude Code's identity line: the start of a string system prompt, or the whole first block."""
     if isinstance(system, str):
         return system.startswith(CLAUDE_CODE_SYSTEM_PREFIX)
     if isinstance(system, list) and system and isinstance(system[0], dict):
-        return str(system[0].get("text", "")).startswith(CLAUDE_CODE_SYSTEM_PREFIX)
+        return system[0].get("type") == "text" and str(system[0].get("text", "")).strip() == CLAUDE_CODE_SYSTEM_PREFIX
     return False
 
 
@@ -853,16 +1139,18 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description="A fake claude.ai / Anthropic API on 127.0.0.1, for trying oauth-hub.")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any free one)")
-    parser.add_argument("--console", action="store_true", help="a Console org account (may create an API key)")
+    parser.add_argument("--console", action="store_true", help="an account without a Claude subscription")
     parser.add_argument("--access-token-ttl", type=int, default=28800, help="access token lifetime in seconds")
     args = parser.parse_args(argv)
-    fake = FakeAnthropic(port=args.port, access_token_ttl=args.access_token_ttl, api_key_allowed=args.console)
+    fake = FakeAnthropic(port=args.port, access_token_ttl=args.access_token_ttl)
     if args.console:
         fake.plan = None
     fake.start()
-    print(f"Fake Anthropic listening on {fake.issuer} (Ctrl+C to stop).")
-    print(f"authorize_url = {fake.authorize_url}\ntoken_url = {fake.token_url}")
-    print(f"manual_redirect_uri = {fake.manual_redirect_uri}\napi_base = {fake.api_base}", flush=True)
+    print(f"Fake Anthropic listening on {fake.issuer} (Ctrl+C to stop). In config.toml:")
+    print("[providers.claude_code]")
+    for key, value in fake.provider_settings().items():
+        print(f'{key} = "{value}"')
+    print("", flush=True)
     serve_until_interrupted(fake)
     return 0
 

@@ -34,6 +34,7 @@ from typing import Any
 
 import jwt
 
+from oauth_core.testing._codex_backend import CodexResponsesMixin
 from oauth_core.testing._grants import (
     AccessRecord,
     AuthCode,
@@ -89,8 +90,11 @@ ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 BASE_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
 CONNECTOR_SCOPES = frozenset({"api.connectors.read", "api.connectors.invoke"})
-#: The only scope sets the Codex client may ask for (order does not matter).
-ALLOWED_SCOPE_SETS = (BASE_SCOPES, BASE_SCOPES | CONNECTOR_SCOPES)
+#: What Codex 0.171 asks for (order does not matter); the only set this client id
+#: may ask for here. Codex before the connectors left out the last two: refused, so a
+#: client that drifted from the reference client is caught.
+CODEX_SCOPES = BASE_SCOPES | CONNECTOR_SCOPES
+ALLOWED_SCOPE_SETS = (CODEX_SCOPES,)
 
 DEFAULT_MODELS: tuple[str, ...] = (
     "gpt-4o",
@@ -184,9 +188,10 @@ class _Handler(RequestHandler):
     server_version = "fake-openai"
 
 
-class FakeOpenAI(VendorGrantBook):
+class FakeOpenAI(CodexResponsesMixin, VendorGrantBook):
     """Fake of auth.openai.com (OAuth + PKCE + device code + token exchange),
-    api.openai.com ``/v1/models`` and chatgpt.com ``/backend-api/codex/models``.
+    api.openai.com ``/v1/models`` and chatgpt.com ``/backend-api/codex/models`` and
+    ``/backend-api/codex/responses`` (see :mod:`oauth_core.testing._codex_backend`).
 
     Every constructor argument is also a plain attribute that tests may change
     between steps (e.g. ``fake.plan = "pro"`` before a refresh). Identity values
@@ -239,6 +244,8 @@ class FakeOpenAI(VendorGrantBook):
         port: int = 0,
         connection_timeout: float = 10.0,
         signing_key: SigningKey | None = None,
+        reply_text: str = "pong",
+        stream_delay: float = 0.0,
     ) -> None:
         super().__init__(host=host, port=port, connection_timeout=connection_timeout, clock_offset=clock_offset)
         self.client_id = client_id
@@ -269,6 +276,9 @@ class FakeOpenAI(VendorGrantBook):
         )
         self.allowed_redirect_uris = allowed_redirect_uris
         self.authorize_error = authorize_error
+        self.reply_text = reply_text
+        self.stream_delay = stream_delay
+        self.codex_usage = dict(CodexResponsesMixin.codex_usage)
 
         #: Valid API keys handed out by the token exchange. Discard one to revoke it.
         self.issued_api_keys: set[str] = set()
@@ -287,6 +297,7 @@ class FakeOpenAI(VendorGrantBook):
             "/.well-known/openid-configuration": {"GET": self._openid_configuration},
             "/v1/models": {"GET": self._api_models},
             "/backend-api/codex/models": {"GET": self._codex_models},
+            "/backend-api/codex/responses": {"POST": self._codex_responses},
             "/api/accounts/deviceauth/usercode": {"POST": self._device_usercode},
             "/api/accounts/deviceauth/token": {"POST": self._device_token},
             "/codex/device": {"GET": self._device_page},
@@ -373,7 +384,7 @@ class FakeOpenAI(VendorGrantBook):
         """
         check_overrides(overrides, _IDENTITY_FIELDS)
         with self._lock:
-            grant = self._new_grant(self.client_id, scope or " ".join(_ordered(BASE_SCOPES)))
+            grant = self._new_grant(self.client_id, scope or " ".join(_ordered(CODEX_SCOPES)))
             grant.overrides = dict(overrides)
             return self._issue(grant)
 
@@ -597,8 +608,7 @@ class FakeOpenAI(VendorGrantBook):
         if scopes not in ALLOWED_SCOPE_SETS:
             return fail(
                 "invalid_scope",
-                "Scope must be 'openid profile email offline_access' "
-                "(optionally with api.connectors.read api.connectors.invoke).",
+                "Scope must be 'openid profile email offline_access api.connectors.read api.connectors.invoke'.",
             )
         challenge = p.get("code_challenge")
         if not challenge:
@@ -854,6 +864,11 @@ class FakeOpenAI(VendorGrantBook):
                 "missing_parameter",
                 param="client_version",
             )
+        self._codex_caller(req)
+        return json_response(200, {"models": [dict(m) for m in self.codex_models]})
+
+    def _codex_caller(self, req: Request) -> dict[str, Any]:
+        """The claims of a ChatGPT-backend call's bearer, whose account header must match it."""
         header = req.headers.get("Authorization") or ""
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -868,7 +883,7 @@ class FakeOpenAI(VendorGrantBook):
         account = (claims.get(AUTH_CLAIMS) or {}).get("chatgpt_account_id")
         if not req.headers.get("ChatGPT-Account-Id") or req.headers.get("ChatGPT-Account-Id") != account:
             raise _api_error(403, "ChatGPT-Account-Id does not match the token's account.", "account_mismatch")
-        return json_response(200, {"models": [dict(m) for m in self.codex_models]})
+        return claims
 
     # ------------------------------------------------------------------ device code
 
@@ -923,7 +938,7 @@ class FakeOpenAI(VendorGrantBook):
                 client_id=dev.client_id,
                 redirect_uri=self.device_callback_uri,
                 code_challenge=challenge,
-                scope=" ".join(_ordered(BASE_SCOPES)),
+                scope=" ".join(_ordered(CODEX_SCOPES)),
                 expires_at=self.now() + self.code_ttl,
             )
         return json_response(

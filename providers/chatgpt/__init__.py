@@ -1,21 +1,29 @@
-"""ChatGPT: the sign-in of OpenAI's Codex CLI.
+"""ChatGPT: the sign-in of OpenAI's Codex CLI (as Codex 0.171 does it).
 
 Wire facts (endpoints, parameters, the public client id, claim names) follow the Codex
-CLI; ``shared/DESIGN.md`` lists them. Two modes come out of a login:
+CLI: its public source (``openai/codex``, ``codex-rs/login/src/server.rs``
+``build_authorize_url``, ``codex-rs/login/src/auth/revoke.rs``) and the 0.171.0 release
+on npm (``@openai/codex``), whose binary holds the scope string and whose ``codex
+login``, run with a ``$BROWSER`` that records the URL, sends exactly the authorize
+fields :func:`build_auth_url` sends. Two modes come out of a login:
 
 - **API-key mode**: when the ID token carries ``organization_id`` and ``project_id``,
   the token-exchange grant yields a platform API key, and models come from
-  ``{api_base}/models``.
+  ``{api_base}/models``. As in Codex the key is obtained at login, not on every
+  refresh (tools were handed it); the engine asks again only when the key is refused.
 - **Subscription mode**: otherwise (e.g. a Plus account with no API org) the access
   token itself is used against the ChatGPT backend (``{chatgpt_base}``), which needs the
   ``ChatGPT-Account-Id`` header.
+
+A new login revokes the sign-in it replaces (the engine calls :func:`revoke_tokens`
+with the old credentials), as Codex does.
 """
 
 from __future__ import annotations
 
 import platform
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from oauth_core.claims import safe_payload
 from oauth_core.errors import IdPError, LoginError, OAuthHubError, SignInEnded
@@ -25,7 +33,7 @@ from .models import context_length, is_chat_model
 
 CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
 AUTH_CLAIMS = "https://api.openai.com/auth"
-SCOPES = "openid profile email offline_access"
+SCOPES = "openid profile email offline_access api.connectors.read api.connectors.invoke"
 ORIGINATOR = "codex_cli_rs"
 CODEX_VERSION = "0.171.0"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 (a grant type)
@@ -92,7 +100,8 @@ def build_auth_url(settings: dict[str, Any], redirect_uri: str, state: str, code
         "state": state,
         "originator": ORIGINATOR,
     }
-    return f"{_issuer(settings)}/oauth/authorize?{urlencode(query)}"
+    # %20 for spaces, as Codex's encoder writes them (urlencode's default is '+').
+    return f"{_issuer(settings)}/oauth/authorize?{urlencode(query, quote_via=quote)}"
 
 
 @hookimpl
@@ -327,3 +336,94 @@ def environment(settings: dict[str, Any], credentials: Any) -> dict[str, str]:
     if credentials.account.get("account_id"):
         env["CHATGPT_ACCOUNT_ID"] = credentials.account["account_id"]
     return env
+
+
+# -- the gateway: the Codex backend's rules ----------------------------------------------------
+
+#: What the Codex backend refuses: output limits and the sampling parameters its clients strip.
+CODEX_UNSUPPORTED = ("max_output_tokens", "max_tokens", "max_completion_tokens", "temperature", "top_p",
+                     "previous_response_id")
+#: Used when a caller sends no system prompt at all: the backend requires instructions.
+DEFAULT_INSTRUCTIONS = "You are a helpful assistant."
+
+
+@hookimpl
+def gateway_backend(credentials: Any) -> dict[str, str]:
+    # The platform API (API key) speaks both OpenAI dialects; the ChatGPT backend only Responses.
+    if credentials.api_key:
+        return {"responses": "responses", "chat": "chat/completions"}
+    return {"responses": "responses"}
+
+
+@hookimpl
+def gateway_request(settings: dict[str, Any], credentials: Any, request: Any) -> None:
+    if credentials.api_key or request.dialect != "responses":
+        return
+    body = request.body
+    items = body.get("input")
+    if isinstance(items, str):
+        items = [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": items}]}]
+    items = [dict(i) for i in items or [] if isinstance(i, dict) and i.get("type") != "item_reference"]
+    for item in items:
+        item.pop("id", None)  # nothing is stored with store:false, so ids refer to nothing
+    instructions = body.get("instructions")
+    if not isinstance(instructions, str) or not instructions.strip():
+        # A system prompt sent as leading system/developer messages becomes the instructions.
+        lead = []
+        while items and items[0].get("type", "message") == "message" and items[0].get("role") in (
+                "system", "developer"):
+            lead.append(_text_of(items.pop(0).get("content")))
+        body["instructions"] = "\n\n".join(t for t in lead if t) or DEFAULT_INSTRUCTIONS
+    body["input"] = items
+    for param in CODEX_UNSUPPORTED:
+        body.pop(param, None)
+    body["store"] = False
+    body["stream"] = True
+    include = [i for i in body.get("include") or [] if isinstance(i, str)]
+    if "reasoning.encrypted_content" not in include:
+        include.append("reasoning.encrypted_content")
+    body["include"] = include
+    import uuid
+
+    # Codex 0.171 sends a session id per conversation and no OpenAI-Beta header over HTTPS
+    # (older Codex and ChatMock sent `responses=experimental`; the current binary has no such string).
+    request.headers.update({
+        "session_id": request.client_headers.get("session_id") or str(uuid.uuid4()),
+        "Accept": "text/event-stream",
+    })
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(p.get("text", "") for p in content or [] if isinstance(p, dict) and isinstance(p.get("text"), str))
+
+
+@hookimpl
+def gateway_rate_limits(headers: Any) -> list[dict[str, Any]] | None:
+    import time
+
+    windows = []
+    for name in ("primary", "secondary"):
+        used = _number(headers.get(f"x-codex-{name}-used-percent"))
+        if used is None:
+            continue
+        window: dict[str, Any] = {"name": name, "used_percent": used}
+        minutes = _number(headers.get(f"x-codex-{name}-window-minutes"))
+        if minutes is not None:
+            window["window_minutes"] = int(minutes)
+        reset_at = _number(headers.get(f"x-codex-{name}-reset-at"))
+        after = _number(headers.get(f"x-codex-{name}-reset-after-seconds"))
+        if reset_at is not None:
+            window["resets_at"] = int(reset_at)
+        elif after is not None:
+            window["resets_at"] = int(time.time() + after)
+        windows.append(window)
+    return windows or None
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None

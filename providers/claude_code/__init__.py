@@ -1,19 +1,30 @@
-"""Claude: the sign-in of Anthropic's Claude Code CLI.
+"""Claude: the sign-in of Anthropic's Claude Code CLI (as Claude Code 2.1.x does it).
 
-It differs from ChatGPT in the places that test the hooks: JSON token requests that
-carry ``state``, opaque (non-JWT) tokens whose identity comes in the token answer
-(``account``, ``organization``), a loopback port *range*, a manual redirect page that
-shows ``code#state`` for machines without a usable loopback (``login --manual``), an
-API-key endpoint that only Console organisations may use, and a beta header that OAuth
-bearer calls must carry. Endpoints are settings, because they have moved domains
-before (console.anthropic.com → platform.claude.com).
+The wire facts follow Claude Code 2.1.332 (npm ``@anthropic-ai/claude-code``; its
+JavaScript is embedded in the platform binary of ``@anthropic-ai/claude-code-linux-x64``,
+where ``strings`` shows the endpoints, the client id and the scope lists). Endpoints are
+settings, because they have moved before (``console.anthropic.com`` →
+``platform.claude.com``, ``claude.ai`` → ``claude.com/cai``).
 
-Two modes come out of a login:
+Two kinds of sign-in (:func:`sign_in_variants`), chosen with ``login claude_code
+--console`` or at a prompt:
 
-- **API key** (Console accounts): ``create_api_key`` returns a ``raw_key``; API calls
-  send it as ``x-api-key``.
-- **Subscription** (Pro/Max): no key; API calls send the access token as bearer with
-  ``anthropic-beta: oauth-2025-04-20``.
+- **subscription** (Claude Pro/Max/Team): authorize at ``claude.com/cai``. The grant
+  carries ``user:inference``; API calls send the access token as bearer with
+  ``anthropic-beta: …oauth-2025-04-20`` and Claude Code's ``User-Agent`` and ``x-app``.
+  No API key is ever created for it.
+- **console** (Anthropic Console, API billing): authorize at ``platform.claude.com``.
+  The grant lacks ``user:inference``, so the login creates an API key
+  (``create_api_key`` → ``raw_key``); API calls send it as ``x-api-key``.
+
+Claude Code asks both hosts for the same scopes; which kind it got is read from the
+*granted* scopes in the token answer (``user:inference`` or not), as Claude Code does.
+Other differences from ChatGPT that exercise the hooks: JSON token requests that carry
+``state``, opaque tokens whose identity comes in the token answer (``account``,
+``organization``) and from ``/api/oauth/profile`` (the plan), a random loopback port on
+``localhost``, a manual redirect page that shows ``code#state`` (``login --manual``),
+and a refresh that sends the granted ``scope`` back, where only ``invalid_grant`` ends
+the sign-in.
 """
 
 from __future__ import annotations
@@ -25,8 +36,24 @@ from oauth_core.errors import IdPError, OAuthHubError, SignInEnded
 from oauth_core.hookspecs import hookimpl
 
 CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
-SCOPES = "org:create_api_key user:profile user:inference"
+#: The Claude Code release whose wire behaviour this provider follows.
+CLAUDE_CODE_VERSION = "2.1.332"
+#: What Claude Code 2.1.x asks for, at both authorize hosts, in its order.
+SCOPES = (
+    "org:create_api_key user:profile user:inference user:sessions:claude_code user:mcp_servers "
+    "user:file_upload user:plugins user:privacy_consents:write"
+)
+#: What a refresh asks for when the granted scopes are not known (Claude Code's default).
+REFRESH_SCOPES = "user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload user:plugins"
+INFERENCE = "user:inference"
+#: ``organization.organization_type`` of the profile → the plan shown by ``status``.
+PLANS = {"claude_max": "Max", "claude_pro": "Pro", "claude_team": "Team", "claude_enterprise": "Enterprise"}
 CONTEXT_LENGTH = 200_000
+#: The system line Claude Code's own requests begin with; subscription tokens are refused
+#: for Sonnet and Opus without it.
+IDENTITY = "You are Claude Code, Anthropic's official CLI for Claude."
+#: The beta Claude Code sends besides the OAuth one (npm @anthropic-ai/claude-code, its binary's strings).
+CLAUDE_CODE_BETA = "claude-code-20250219"
 
 
 @hookimpl
@@ -35,17 +62,26 @@ def provider_defaults() -> dict[str, Any]:
         "title": "Claude",
         "description": "Claude Pro/Max or Console via the Claude Code sign-in",
         "client_id": CLIENT_ID,
-        "authorize_url": "https://claude.ai/oauth/authorize",
-        "token_url": "https://console.anthropic.com/v1/oauth/token",
-        "manual_redirect_uri": "https://console.anthropic.com/oauth/code/callback",
+        "authorize_url": "https://claude.com/cai/oauth/authorize",  # Claude Pro/Max
+        "console_authorize_url": "https://platform.claude.com/oauth/authorize",  # Anthropic Console
+        "token_url": "https://platform.claude.com/v1/oauth/token",
+        "revoke_url": "https://platform.claude.com/v1/oauth/token/revoke",
+        "manual_redirect_uri": "https://platform.claude.com/oauth/code/callback",
+        "success_url": "https://platform.claude.com/oauth/code/success?app=claude-code",
         "api_base": "https://api.anthropic.com",
+        "profile_url": "https://api.anthropic.com/api/oauth/profile",
+        "roles_url": "https://api.anthropic.com/api/oauth/claude_cli/roles",
         "create_api_key_url": "https://api.anthropic.com/api/oauth/claude_cli/create_api_key",
         "anthropic_version": "2023-06-01",
         "oauth_beta": "oauth-2025-04-20",
+        # What Claude Code sends with an OAuth bearer (its claude-code beta goes to every
+        # model but Haiku; a gateway may add per-model ones).
+        "betas": "claude-code-20250219,oauth-2025-04-20",
+        "claude_code_version": CLAUDE_CODE_VERSION,
         "scopes": SCOPES,
-        # Claude Code's loopback redirect: any free port of 8765–8795 on localhost.
-        "port": 8765,
-        "fallback_ports": list(range(8766, 8796)),
+        "console_scopes": SCOPES,
+        # Claude Code listens on a random free port of 127.0.0.1 and names it localhost.
+        "port": 0,
         "callback_path": "/callback",
         "redirect_host": "localhost",
         "callback_timeout": 300,
@@ -54,19 +90,53 @@ def provider_defaults() -> dict[str, Any]:
     }
 
 
+def _console(settings: dict[str, Any]) -> bool:
+    return settings.get("variant") == "console"
+
+
+def _granted(credentials: Any) -> set[str]:
+    """The scopes the sign-in was granted (from the token answer), as stored at login."""
+    return set(str(credentials.account.get("scope") or "").split())
+
+
+def _oauth_client_headers(settings: dict[str, Any], access_token: str | None) -> dict[str, str]:
+    """Headers of Claude Code's calls to its OAuth helpers (profile, roles, create_api_key)."""
+    return {"Authorization": f"Bearer {access_token}", "User-Agent": f"claude-code/{settings['claude_code_version']}"}
+
+
+def _api_identity(settings: dict[str, Any]) -> dict[str, str]:
+    """The headers that say "Claude Code" on Messages API calls."""
+    return {
+        "User-Agent": f"claude-cli/{settings['claude_code_version']} (external, cli)",
+        "x-app": "cli",
+        "anthropic-version": settings["anthropic_version"],
+    }
+
+
+@hookimpl
+def sign_in_variants() -> list[dict[str, str]]:
+    return [
+        {"name": "subscription", "title": "Claude account with a subscription (Pro, Max, Team)",
+         "description": "the subscription's models, through the access token"},
+        {"name": "console", "title": "Anthropic Console account (API billing)",
+         "description": "an API key is created for the organisation"},
+    ]
+
+
 @hookimpl
 def build_auth_url(settings: dict[str, Any], redirect_uri: str, state: str, code_challenge: str) -> str:
+    console = _console(settings)
     query = {
         "code": "true",  # lets the manual redirect page display the code to copy
         "client_id": settings["client_id"],
         "response_type": "code",
         "redirect_uri": redirect_uri,
-        "scope": settings["scopes"],
+        "scope": settings["console_scopes" if console else "scopes"],
         "code_challenge": code_challenge,
         "code_challenge_method": "S256",
         "state": state,
     }
-    return f"{settings['authorize_url']}?{urlencode(query)}"
+    return f"{settings['console_authorize_url' if console else 'authorize_url']}?{urlencode(query)}"
 
 
 @hookimpl
@@ -77,11 +147,11 @@ def exchange_code(
         settings["token_url"],
         json={
             "grant_type": "authorization_code",
-            "client_id": settings["client_id"],
             "code": code,
-            "state": state,
-            "code_verifier": code_verifier,
             "redirect_uri": redirect_uri,
+            "client_id": settings["client_id"],
+            "code_verifier": code_verifier,
+            "state": state,
         },
         what="token exchange",
     )
@@ -98,18 +168,57 @@ def describe_account(credentials: Any, answer: dict[str, Any] | None) -> dict[st
         ("account_id", person.get("uuid")),
         ("organization_id", org.get("uuid")),
         ("organization_name", org.get("name")),
+        ("scope", answer.get("scope")),  # granted scopes: they tell Console from Pro/Max, and refresh sends them
     ):
         if isinstance(value, str) and value:
             account[key] = value
+    if account.get("scope") and INFERENCE not in account["scope"].split():
+        account["plan"] = "Console"  # an API-billing sign-in: no subscription to name
     return account
 
 
 @hookimpl
+def account_profile(settings: dict[str, Any], http: Any, credentials: Any) -> dict[str, Any]:
+    """The plan (Pro / Max / Team / Enterprise, or Console) and role, as Claude Code reads them."""
+    profile = http.get(
+        settings["profile_url"],
+        headers={**_oauth_client_headers(settings, credentials.access_token), "Content-Type": "application/json",
+                 "Cache-Control": "no-cache"},
+        what="profile request",
+    )
+    person = profile.get("account") if isinstance(profile, dict) and isinstance(profile.get("account"), dict) else {}
+    org = profile.get("organization") if isinstance(profile, dict) and isinstance(profile.get("organization"), dict) \
+        else {}
+    found: dict[str, Any] = {}
+    for key, value in (("email", person.get("email")), ("account_id", person.get("uuid")),
+                       ("display_name", person.get("display_name")), ("organization_id", org.get("uuid")),
+                       ("organization_name", org.get("name")), ("organization_type", org.get("organization_type"))):
+        if isinstance(value, str) and value:
+            found[key] = value
+    if INFERENCE not in _granted(credentials):
+        found["plan"] = "Console"
+    elif org.get("organization_type") in PLANS:
+        found["plan"] = PLANS[org["organization_type"]]
+    # Roles are extra: Claude Code, too, goes on without them.
+    try:
+        roles = http.get(settings["roles_url"], headers=_oauth_client_headers(settings, credentials.access_token),
+                         what="roles request")
+    except OAuthHubError:
+        return found
+    if isinstance(roles, dict):
+        for key in ("organization_role", "workspace_role", "organization_name"):
+            if isinstance(roles.get(key), str) and roles[key]:
+                found[key] = roles[key]
+    return found
+
+
+@hookimpl
 def obtain_api_key(settings: dict[str, Any], http: Any, credentials: Any) -> str | None:
+    if INFERENCE in _granted(credentials):
+        return None  # Pro/Max: the access token is the credential; never a key
     answer = http.post(
         settings["create_api_key_url"],
-        headers={"Authorization": f"Bearer {credentials.access_token}"},
-        json={},
+        headers=_oauth_client_headers(settings, credentials.access_token),
         what="API key creation",
     )
     key = answer.get("raw_key") if isinstance(answer, dict) else None
@@ -121,12 +230,9 @@ def obtain_api_key(settings: dict[str, Any], http: Any, credentials: Any) -> str
 @hookimpl
 def request_headers(settings: dict[str, Any], credentials: Any, use_api_key: bool) -> dict[str, str]:
     if use_api_key:
-        return {"x-api-key": credentials.api_key, "anthropic-version": settings["anthropic_version"]}
-    return {
-        "Authorization": f"Bearer {credentials.access_token}",
-        "anthropic-beta": settings["oauth_beta"],
-        "anthropic-version": settings["anthropic_version"],
-    }
+        return {"x-api-key": credentials.api_key, **_api_identity(settings)}
+    return {"Authorization": f"Bearer {credentials.access_token}", "anthropic-beta": settings["betas"],
+            **_api_identity(settings)}
 
 
 @hookimpl
@@ -185,25 +291,35 @@ def refresh_tokens(settings: dict[str, Any], http: Any, credentials: Any) -> dic
     try:
         return http.post(
             settings["token_url"],
-            json={"grant_type": "refresh_token", "client_id": settings["client_id"],
-                  "refresh_token": credentials.refresh_token},
-            headers={"anthropic-beta": settings["oauth_beta"]},
+            json={"grant_type": "refresh_token", "refresh_token": credentials.refresh_token,
+                  "client_id": settings["client_id"],
+                  # The granted scopes again, as Claude Code sends them (asking for more than
+                  # the grant is invalid_scope); its default when they are not known.
+                  "scope": str(credentials.account.get("scope") or REFRESH_SCOPES)},
             what="token refresh",
             retries=3,
             idempotent=False,
         )
     except IdPError as exc:
-        if exc.code == "invalid_grant" or exc.status in (400, 401):
+        # Only invalid_grant means the refresh token is dead (expired, revoked, reused),
+        # as in Claude Code; any other refusal is reported and the sign-in kept.
+        if exc.code == "invalid_grant" and exc.status in (400, 401):
             raise SignInEnded(
-                f"Your Claude sign-in has ended: the refresh token was refused ({exc.code or exc.status}). "
+                f"Your Claude sign-in has ended: the refresh token was refused (invalid_grant). "
                 f"Run `{hint}` to sign in again."
             ) from None
         raise
 
 
 @hookimpl
-def revoke_tokens() -> bool:
-    return False  # Anthropic publishes no revocation endpoint for this client
+def revoke_tokens(settings: dict[str, Any], http: Any, credentials: Any) -> bool:
+    http.post(
+        settings["revoke_url"],
+        json={"token": credentials.refresh_token, "token_type_hint": "refresh_token",
+              "client_id": settings["client_id"]},
+        what="token revocation",
+    )
+    return True
 
 
 @hookimpl
@@ -212,3 +328,75 @@ def environment(settings: dict[str, Any], credentials: Any) -> dict[str, str]:
     if credentials.api_key:
         env["ANTHROPIC_API_KEY"] = credentials.api_key
     return env
+
+
+# -- the gateway: what a subscription token needs on /v1/messages ------------------------------
+
+
+@hookimpl
+def gateway_backend() -> dict[str, str]:
+    return {"messages": "v1/messages"}
+
+
+def _betas(value: str | None) -> list[str]:
+    return [b.strip() for b in (value or "").split(",") if b.strip()]
+
+
+@hookimpl
+def gateway_request(settings: dict[str, Any], credentials: Any, request: Any) -> None:
+    if request.dialect != "messages":
+        return
+    headers = request.headers
+    headers["anthropic-version"] = request.client_headers.get("anthropic-version") or settings["anthropic_version"]
+    client_betas = _betas(request.client_headers.get("anthropic-beta"))
+    if credentials.api_key:
+        if client_betas:
+            headers["anthropic-beta"] = ",".join(dict.fromkeys(client_betas))
+        return
+    # Claude Code's betas (the `betas` setting) merged with the client's own, never put in
+    # their place; Claude Code sends its claude-code beta for every model but Haiku. Its
+    # User-Agent and x-app come with the authentication headers (request_headers).
+    own = [b for b in _betas(settings["betas"]) if not (b == CLAUDE_CODE_BETA and "haiku" in request.model)]
+    headers["anthropic-beta"] = ",".join(dict.fromkeys([*own, *client_betas]))
+    request.body["system"] = _with_identity(request.body.get("system"))
+
+
+def _with_identity(system: Any) -> list[dict[str, Any]]:
+    """The system prompt as blocks whose first one is exactly Claude Code's identity line."""
+    if isinstance(system, list):
+        blocks = [b for b in system if isinstance(b, dict)]
+    elif isinstance(system, str) and system:
+        blocks = [{"type": "text", "text": system}]
+    else:
+        blocks = []
+    if blocks and blocks[0].get("type") == "text" and str(blocks[0].get("text", "")).strip() == IDENTITY:
+        return blocks
+    if blocks and blocks[0].get("type") == "text" and str(blocks[0].get("text", "")).startswith(IDENTITY):
+        rest = str(blocks[0]["text"])[len(IDENTITY):].lstrip()
+        blocks = ([{**blocks[0], "text": rest}] if rest else []) + blocks[1:]
+    return [{"type": "text", "text": IDENTITY}, *blocks]
+
+
+@hookimpl
+def gateway_rate_limits(headers: Any) -> list[dict[str, Any]] | None:
+    prefix = "anthropic-ratelimit-unified-"
+    windows = []
+    for name, value in headers.items():
+        lower = name.lower()
+        if not (lower.startswith(prefix) and lower.endswith("-utilization")):
+            continue
+        window = lower[len(prefix):-len("-utilization")]
+        try:
+            used = float(value) * 100
+        except ValueError:
+            continue
+        row: dict[str, Any] = {"name": window, "used_percent": round(used, 2)}
+        minutes = {"5h": 300}.get(window, 10080 if window.startswith("7d") else None)
+        if minutes:
+            row["window_minutes"] = minutes
+        try:
+            row["resets_at"] = int(float(headers.get(f"{prefix}{window}-reset") or ""))
+        except ValueError:
+            pass
+        windows.append(row)
+    return windows or None
