@@ -25,7 +25,7 @@ import contextlib
 import json as jsonlib
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -79,6 +79,10 @@ class HttpClient:
         self.user_agent = user_agent
         self.deadline = deadline
         self.max_answer = max_answer
+        #: Called on the request's own thread with the raw body of each 2xx answer the moment
+        #: it is complete, before this client returns it. The engine sets it around a refresh
+        #: to put the answer on disk before anything else can happen (see oauth_core.tokens).
+        self.keep_answer: Callable[[bytes], None] | None = None
         self._session: Any = None
 
     def __repr__(self) -> str:
@@ -188,7 +192,12 @@ class HttpClient:
                 response = session.request(method, url, stream=True, allow_redirects=False,
                                            timeout=(min(connect, deadline), min(read, deadline)), **kwargs)
                 box["response"] = response
-                box["result"] = (int(response.status_code), _read_capped(response, limit))
+                status, body = int(response.status_code), _read_capped(response, limit)
+                keep = self.keep_answer
+                if keep is not None and 200 <= status < 300:
+                    with contextlib.suppress(Exception):  # the engine keeps the answer again if this failed
+                        keep(body)
+                box["result"] = (status, body)
             except BaseException as exc:  # handed to the waiting thread
                 box["error"] = exc
             finally:

@@ -397,19 +397,70 @@ def _refresh_locked(provider: str, store: Store, current: Credentials, http: Any
     limit = int(getattr(http, "max_answer", MAX_ANSWER))
     # A full disk or a read-only home fails here, before the refresh token is spent.
     with _reserved(store, provider, limit) as (pending_space, record_space):
-        answer = loaded.call("refresh_tokens", http=http, credentials=current)
-        received_at = time.time()
-        _check_answer(loaded, answer)
-        # The refresh token is spent: keep its answer before anything else can fail.
-        _keep_pending(store, provider, answer, received_at, pending_space)
+        # The refresh token is spent the moment the IdP takes the request: its answer is
+        # put on disk by the HTTP layer itself, as soon as its last byte is in (_Keeper),
+        # before it is even handed back here. Then it is checked, and dropped if unusable.
+        keeper = _Keeper(store.pending_path(provider), pending_space)
+        previous = getattr(http, "keep_answer", None)
+        if hasattr(http, "keep_answer"):
+            http.keep_answer = keeper
+        try:
+            answer = loaded.call("refresh_tokens", http=http, credentials=current)
+        finally:
+            if hasattr(http, "keep_answer"):
+                http.keep_answer = previous
+        received_at = keeper.received_at or time.time()
+        try:
+            _check_answer(loaded, answer)
+        except BadAnswer:
+            keeper.discard()
+            raise
+        if keeper.received_at is None:  # the hook got its answer some other way
+            _keep_pending(store, provider, answer, received_at, pending_space)
+        elif keeper.kept != answer:  # the hook changed the answer: keep what it returned (the raw one is safe)
+            with contextlib.suppress(HomeError):
+                _keep_pending(store, provider, answer, received_at, None)
         return _finish(loaded, store, current, answer, received_at, http, record_space)
+
+
+class _Keeper:
+    """Puts a refresh answer's raw bytes on disk, in the space set aside, the moment they are in.
+
+    Called by :class:`~oauth_core.http.HttpClient` on the request's own thread, so no
+    thread hand-over, JSON decoding or provider code stands between the last byte
+    received and the file in place (benchmarks/bench_crash_refresh.py measures that
+    window). The bytes are wrapped, not decoded: ``{"version": 1, "received_at": …,
+    "answer": <the body>}``; a body that is not JSON makes a file that is dropped below,
+    or by the next run.
+    """
+
+    def __init__(self, path: Path, space: Reservation) -> None:
+        self.path = path
+        self.space = space
+        self.received_at: float | None = None
+        self.kept: Any = None
+
+    def __call__(self, body: bytes) -> None:
+        if self.received_at is not None:
+            return  # one answer per refresh; a second request's answer is not the token's
+        received_at = time.time()
+        self.space.fill(self.path, b'{"version": 1, "received_at": %r, "answer": %s}' % (received_at, body),
+                        sync_first=False)  # in place at once: a kill -9 must find it
+        self.received_at = received_at
+        with contextlib.suppress(ValueError, RecursionError):
+            self.kept = json.loads(body)
+
+    def discard(self) -> None:
+        if self.received_at is not None:
+            with contextlib.suppress(HomeError):
+                remove_file(self.path)
 
 
 def _keep_pending(store: Store, provider: str, answer: Any, received_at: float, space: Reservation | None) -> None:
     journal = json.dumps({"version": 1, "received_at": received_at, "answer": answer}).encode("utf-8")
     path = store.pending_path(provider)
     if space is not None and len(journal) <= space.size:
-        space.fill(path, journal)
+        space.fill(path, journal, sync_first=False)  # in place at once: a kill -9 must find it
     else:
         write_private(path, journal)
 
@@ -439,13 +490,19 @@ def _finish_pending(provider: str, store: Store, current: Credentials, http: Any
     from .provider import Provider
 
     path = store.pending_path(provider)
-    kept = read_json(path)
+    try:
+        kept = read_json(path)
+    except CorruptFileError:
+        kept = None
     answer = kept.get("answer") if isinstance(kept, dict) else None
     received_at = kept.get("received_at") if isinstance(kept, dict) else None
     if token_answer_problem(answer, refresh=True) or isinstance(received_at, bool) \
             or not isinstance(received_at, (int, float)):
-        raise CorruptFileError(f"{path} is not a refresh answer oauth-hub kept; it was left untouched. "
-                               f"Remove it, or run `oauth-hub login {provider}`.")
+        # An answer that was unusable when it came (kept before it could be checked, then
+        # the process died): it holds no token that works, so there is nothing to finish.
+        remove_file(path)
+        notify(f"Removed {path}: a refresh answer that holds no usable token.")
+        return current
     loaded = Provider.load(provider, store)
     http = http or HttpClient()
     loaded.resolve(http)

@@ -128,8 +128,16 @@ MUTANTS = [
     M("tokens-no-answer-check", "oauth_core/tokens.py", "        _check_answer(loaded, answer)\n", "",
       "a 200 without a usable token is stored"),
     M("tokens-no-pending", "oauth_core/tokens.py",
-      "        _keep_pending(store, provider, answer, received_at, pending_space)\n", "",
-      "the rotated refresh token is not on disk before the ID token is checked"),
+      "            _keep_pending(store, provider, answer, received_at, pending_space)\n", "            pass\n",
+      "an answer a hook fetched itself is not on disk before the ID token is checked"),
+    M("tokens-no-keeper", "oauth_core/tokens.py", "            http.keep_answer = keeper\n",
+      "            http.keep_answer = previous\n", "the answer is kept only after the hook returned it"),
+    M("tokens-garbage-kept", "oauth_core/tokens.py", "        except BadAnswer:\n            keeper.discard()\n",
+      "        except BadAnswer:\n", "an unusable answer left on disk"),
+    M("tokens-unusable-pending-blocks", "oauth_core/tokens.py",
+      "        remove_file(path)\n        notify(f\"Removed {path}: a refresh answer that holds no usable token.\")\n"
+      "        return current", "        raise CorruptFileError(f\"{path} holds no usable answer.\")",
+      "a kept answer without a usable token blocks every refresh"),
     M("tokens-pending-ignored", "oauth_core/tokens.py",
       "        if os.path.lexists(store.pending_path(provider)):\n            # An earlier refresh",
       "        if False:\n            # An earlier refresh",
@@ -326,6 +334,9 @@ MUTANTS = [
 
 # Survivors that no test can kill, because nothing observable changes. Each says why.
 EQUIVALENT = {
+    "tokens-no-keeper": "without the keeper the answer is still put on disk before the ID token is checked, by "
+                        "the engine once the hook returns; only the window a kill -9 has to hit grows (a few ms), "
+                        "which benchmarks/bench_crash_refresh.py measures and no test can assert without timing.",
     "store-no-fsync": "fsync only matters if the machine loses power between write and rename; no test can "
                       "cut the power, and the kill -9 tests show the page cache is enough against crashes of the "
                       "process itself.",

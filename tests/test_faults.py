@@ -257,6 +257,58 @@ def test_an_answer_kept_for_a_day_is_finished_as_of_when_it_arrived(cli, chatgpt
     assert not (chatgpt_home / "chatgpt_oauth.pending").exists()
 
 
+def test_a_kept_answer_that_holds_no_usable_token_is_dropped(cli, chatgpt_home, idp):
+    """The answer is put on disk before it is checked; a kill right then leaves garbage, not a token."""
+    expired(idp, chatgpt_home)
+    pending = chatgpt_home / "chatgpt_oauth.pending"
+    fd = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(b'{"version": 1, "received_at": 1.0, "answer": <html>Bad gateway</html>}')
+    result = cli("token", "chatgpt")
+    assert result.returncode == 0, result.stderr
+    assert f"Note: Removed {pending}: a refresh answer that holds no usable token." in result.stderr
+    assert idp.count("/oauth/token", REFRESH) == 1 and not pending.exists()
+
+
+@pytest.fixture
+def own_http_provider(chatgpt_home, idp):
+    """ChatGPT's hooks, but a refresh hook that makes its own HttpClient (the engine's is bypassed)."""
+    from types import SimpleNamespace
+
+    from oauth_hub.providers import chatgpt
+
+    from oauth_core.hookspecs import hookimpl
+    from oauth_core.plugins import register_provider, unregister_provider
+
+    @hookimpl
+    def refresh_tokens(settings, http, credentials):
+        return chatgpt.refresh_tokens(settings=settings, http=HttpClient(), credentials=credentials)
+
+    hooks = {name: getattr(chatgpt, name) for name in ("provider_defaults", "describe_account", "build_auth_url",
+                                                        "exchange_code", "request_headers", "environment")}
+    register_provider("ownhttp", SimpleNamespace(**hooks, refresh_tokens=refresh_tokens))
+    write_config(chatgpt_home, "ownhttp", issuer=idp.issuer)
+    yield "ownhttp"
+    unregister_provider("ownhttp")
+
+
+@pytest.mark.parametrize("name", ["chatgpt", "ownhttp"])
+def test_the_answer_is_on_disk_before_the_token_file_is_written(chatgpt_home, idp, monkeypatch, own_http_provider,
+                                                                name):
+    seed_sign_in(name, idp.mint_tokens(), home=chatgpt_home, expires_at=time.time() - 10)
+    pending_when_written = []
+    save = tokens.save_credentials
+
+    def watching(store, credentials, space=None):
+        pending_when_written.append(store.pending_path(credentials.provider).exists())
+        return save(store, credentials, space)
+
+    monkeypatch.setattr(tokens, "save_credentials", watching)
+    assert tokens.get_token(name, home=chatgpt_home)
+    assert pending_when_written == [True]
+    assert not (chatgpt_home / f"{name}_oauth.pending").exists()
+
+
 CRASH_BEFORE_THE_TOKEN_FILE = """
 import os, signal
 from oauth_core import tokens
