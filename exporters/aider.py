@@ -38,8 +38,8 @@ _ENV = {API_CHAT: "OPENAI", API_RESPONSES: "OPENAI", API_MESSAGES: "ANTHROPIC"}
 
 
 def model_name(model: ExportModel) -> str:
-    """The name aider (LiteLLM) is given: ``<route>/<model id>``."""
-    return _PREFIX[model.api] + model.model
+    """The name aider (LiteLLM) is given: ``<route>/<model>`` (``openai/chatgpt/gpt-5`` through serve)."""
+    return _PREFIX[model.api] + model.request_model
 
 
 @hookimpl
@@ -49,6 +49,9 @@ def exporter_info() -> dict[str, Any]:
         "description": f"{FILE_NAME} (context windows) plus the environment to run aider with",
         "format": "json",
         "apis": [API_CHAT, API_RESPONSES, API_MESSAGES],
+        # Through serve, Chat Completions rather than LiteLLM's Responses bridge: aider's
+        # LiteLLM (1.81) turns every error on that bridge into an unrelated TypeError.
+        "serve_apis": [API_CHAT, API_MESSAGES],
     }
 
 
@@ -92,8 +95,9 @@ def instructions(models: list[ExportModel], options: ExportOptions, path: str | 
         seen.add((prefix, m.base_url))
         # Never the secret itself on the terminal, even with --include-secrets: aider's file holds none.
         key = "$(oauth-hub serve --print-key)" if m.via_serve else f"$(oauth-hub token {options.provider} --api-key)"
+        # The weak model too: aider's default one (gpt-4o-mini, a Haiku…) may not be on the plan.
         lines.append(f'Run aider: {prefix}_API_BASE={m.base_url} {prefix}_API_KEY="{key}" '
-                     f"aider --model {model_name(m)}")
+                     f"aider --model {model_name(m)} --weak-model {model_name(m)}")
     if options.include_secrets:
         lines.append("--include-secrets changes nothing for aider: its file holds no secret, the environment does.")
     if any(m.via_serve for m in models):

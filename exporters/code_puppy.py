@@ -8,14 +8,17 @@ name to an entry in the format the stored ``<provider>_models.json`` already use
 ``oauth_source``). The ``type`` must be one Code Puppy's model factory builds with a
 custom endpoint:
 
-- ``custom_openai``: an OpenAI-compatible Chat Completions endpoint; ``api_key`` and
-  header values starting with ``$`` are read from that environment variable;
-- ``custom_anthropic``: a Messages API endpoint; the key is sent as ``x-api-key``.
+- ``custom_openai``: an OpenAI-compatible Chat Completions endpoint
+  (``{url}/chat/completions``, so the url ends in ``/v1``); ``api_key`` and header
+  values starting with ``$`` are read from that environment variable;
+- ``custom_openai_responses``: the same for the Responses API (``{url}/responses``;
+  pydantic-ai's ``OpenAIResponsesModel``, ``code_puppy/model_factory.py``);
+- ``custom_anthropic``: a Messages API endpoint; the Anthropic SDK adds
+  ``/v1/messages`` to the url and sends the key as ``x-api-key``.
 
-Code Puppy calls custom endpoints through Chat Completions only, so models that speak
-only the Responses API (a ChatGPT subscription's) are skipped; opencode, LiteLLM or
-aider can use those through ``oauth-hub serve``. Entries carry ``oauth_source`` (Code
-Puppy ignores keys it does not know), which is how ours are told apart.
+So every model keeps its own API, through ``oauth-hub serve`` for subscriptions.
+Entries carry ``oauth_source`` (Code Puppy ignores keys it does not know), which is
+how ours are told apart.
 
 This module also says what the ``type`` of a stored entry means (``entry_api``), since
 ``<provider>_models.json`` is in Code Puppy's format.
@@ -47,13 +50,15 @@ _TYPE_APIS = {
     "custom_openai": API_CHAT,
     "azure_openai": API_CHAT,
     "openrouter": API_CHAT,
+    "custom_openai_responses": API_RESPONSES,
     "chatgpt_subscription": API_RESPONSES,  # the seed's ChatGPT subscription entries
     "chatgpt_oauth": API_RESPONSES,  # Code Puppy's own ChatGPT plugin
     "anthropic": API_MESSAGES,
     "custom_anthropic": API_MESSAGES,
     "claude_code": API_MESSAGES,
 }
-_TYPE_FOR_API = {API_CHAT: "custom_openai", API_MESSAGES: "custom_anthropic"}
+_TYPE_FOR_API = {API_CHAT: "custom_openai", API_RESPONSES: "custom_openai_responses",
+                 API_MESSAGES: "custom_anthropic"}
 
 
 @hookimpl
@@ -68,7 +73,7 @@ def exporter_info() -> dict[str, Any]:
         "title": "Code Puppy",
         "description": "extra_models.json in Code Puppy's data directory",
         "format": "json",
-        "apis": [API_CHAT, API_MESSAGES],
+        "apis": [API_CHAT, API_RESPONSES, API_MESSAGES],
     }
 
 
@@ -86,7 +91,8 @@ def render(models: list[ExportModel], options: ExportOptions) -> dict[str, Any]:
         endpoint: dict[str, Any] = {"url": m.base_url, "api_key": secret_or(m, f"${m.secret_env}")}
         if m.headers:
             endpoint["headers"] = dict(m.headers)
-        entry: dict[str, Any] = {"type": _TYPE_FOR_API[m.api], "name": m.model, "custom_endpoint": endpoint}
+        entry: dict[str, Any] = {"type": _TYPE_FOR_API[m.api], "name": m.request_model,
+                                 "custom_endpoint": endpoint}
         if m.context_length:
             entry["context_length"] = m.context_length
         entry["oauth_source"] = m.marker

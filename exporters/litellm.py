@@ -78,7 +78,7 @@ def render(models: list[ExportModel], options: ExportOptions) -> dict[str, Any]:
     entries: dict[str, Any] = {}
     for m in models:
         params: dict[str, Any] = {
-            "model": _PREFIX[m.api] + m.model,
+            "model": _PREFIX[m.api] + m.request_model,
             "api_base": m.base_url,
             "api_key": secret_or(m, f"os.environ/{m.secret_env}"),
         }
@@ -116,5 +116,8 @@ def instructions(models: list[ExportModel], options: ExportOptions, path: str | 
     direct = sorted({m.secret_env for m in models if not m.via_serve})
     if direct and not options.include_secrets:
         lines.append(f'Set {", ".join(direct)} for the proxy: eval "$(oauth-hub env {options.provider})"')
+    # The proxy refuses to start without a master key (LiteLLM >= 1.108); its clients send it as their key.
+    lines.append('Give the proxy a master key, which its clients send as their API key: '
+                 'export LITELLM_MASTER_KEY="sk-$(openssl rand -hex 16)"')
     lines.append(f"Run the proxy: litellm --config {path or 'FILE'}   (then use model {models[0].key})")
     return lines + serve_note(models, options)

@@ -3,15 +3,18 @@
 llm reads that file in ``llm/default_plugins/openai_models.py``: a YAML list whose items
 have ``model_id`` (the name used with ``llm -m``) and ``model_name`` (sent upstream),
 and optionally ``api_base``, ``api_key_name``, ``headers``, ``aliases``, ``can_stream``,
-``supports_tools``, ``supports_schema``, ``vision``. Keys it does not know are ignored,
-so each item of ours carries ``oauth_source``.
+``supports_tools`` (needed for ``llm -T``), ``supports_schema``, ``vision`` and
+``responses: true`` (call the Responses API instead of Chat Completions). Keys it does
+not know are ignored, so each item of ours carries ``oauth_source``.
 
 The directory is ``$LLM_USER_PATH`` if set, else llm's click app dir
 (``io.datasette.llm`` under the platform config dir, e.g. ``~/.config/io.datasette.llm``).
 
 Secrets: llm keeps keys in its own store, and ``api_key_name`` names one
 (``llm keys set NAME``); the item never holds the key, so ``--include-secrets`` changes
-nothing here. These items speak Chat Completions only.
+nothing here. Models that speak the Responses API get ``responses: true``; any other
+(a Claude model's Messages API) is called through Chat Completions at ``oauth-hub
+serve``'s ``/v1``, which translates: llm's YAML has no Messages API.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 from oauth_core.exporters import (
     API_CHAT,
+    API_RESPONSES,
     ExportModel,
     ExportOptions,
     hookimpl,
@@ -50,7 +54,7 @@ def exporter_info() -> dict[str, Any]:
         "title": "llm",
         "description": f"{FILE_NAME} in llm's user directory",
         "format": "yaml",
-        "apis": [API_CHAT],
+        "apis": [API_CHAT, API_RESPONSES],
     }
 
 
@@ -66,10 +70,13 @@ def render(models: list[ExportModel], options: ExportOptions) -> dict[str, Any]:
     for m in models:
         item: dict[str, Any] = {
             "model_id": m.key,
-            "model_name": m.model,
+            "model_name": m.request_model,
             "api_base": m.base_url,
             "api_key_name": key_name(m),
+            "supports_tools": True,
         }
+        if m.api == API_RESPONSES:
+            item["responses"] = True
         if m.headers:
             item["headers"] = dict(m.headers)
         item["oauth_source"] = m.marker

@@ -16,7 +16,12 @@ opencode's substitution from the environment. The AI SDK package fixes the API:
 ``{baseURL}/responses``) and ``@ai-sdk/anthropic`` (Messages at ``{baseURL}/messages``,
 so its baseURL ends in ``/v1``).
 
-opencode checks its config strictly, so no marker key is added. A block is ours when
+A model entry's key is the name people pick (``-m oauth-hub-chatgpt/gpt-5``); its ``id``
+is what opencode sends, the gateway's ``<provider>/<model>`` for models that go through
+``oauth-hub serve``.
+
+No marker key is added to the blocks (opencode 1.18 tolerates unknown keys, but its
+schema does not promise to). A block is ours when
 its id is one of ours (``oauth-hub-<provider>``, or ``oauth-hub-<provider>-<api>`` when a
 provider's models speak more than one API) and its display ``name`` still ends with the
 marker in brackets (``"ChatGPT via oauth-hub [<oauth_source>]"``): a block the person
@@ -97,7 +102,10 @@ def render(models: list[ExportModel], options: ExportOptions) -> dict[str, Any]:
         })
         if m.headers:
             block["options"].setdefault("headers", {}).update(m.headers)
-        block["models"][m.model] = {"name": m.model}
+        entry = {"name": m.model}
+        if m.request_model != m.model:
+            entry["id"] = m.request_model  # what is sent (`<provider>/<model>` through serve); the key is shown
+        block["models"][m.model] = entry
     return blocks
 
 

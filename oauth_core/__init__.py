@@ -4,6 +4,9 @@ The public API is imported lazily (PEP 562) so that ``import oauth_core`` stays 
 for tools that only need a token::
 
     from oauth_core import get_token, OAuthHubAuth, login, status, logout
+
+``OAuthHubHttpxAuth`` / ``OAuthHubHttpx2Auth`` import ``httpx`` / ``httpx2`` when first
+used, so neither is a dependency of oauth-hub itself.
 """
 
 from __future__ import annotations
@@ -20,6 +23,13 @@ _EXPORTS = {
     "logout": "oauth_core.accounts",
     "Credentials": "oauth_core.credentials",
     "OAuthHubError": "oauth_core.errors",
+    "IdPError": "oauth_core.errors",
+    "NetworkError": "oauth_core.errors",
+    "LoginError": "oauth_core.errors",
+    "SignInEnded": "oauth_core.errors",
+    "authenticate_client": "oauth_core.client_auth",
+    "safe_payload": "oauth_core.claims",
+    "auth_headers": "oauth_core.tokens",
     "hookimpl": "oauth_core.hookspecs",
     "register_provider": "oauth_core.plugins",
     "unregister_provider": "oauth_core.plugins",
@@ -30,23 +40,31 @@ _EXPORTS = {
     "get_environment": "oauth_core.tokens",
     "refresh_credentials": "oauth_core.tokens",
     "OAuthHubAuth": "oauth_core.auth",
+    "OAuthHubHttpxAuth": "oauth_core.httpx_auth",
+    "OAuthHubHttpx2Auth": "oauth_core.httpx2_auth",
 }
 
 __all__ = [
-    "Credentials", "LoginResult", "LoginUI", "OAuthHubAuth", "OAuthHubError", "get_api_key", "get_credentials",
-    "get_environment", "get_token", "hookimpl", "login", "logout", "provider_names", "refresh_credentials",
-    "register_provider", "status", "unregister_provider",
+    "Credentials", "IdPError", "LoginError", "LoginResult", "LoginUI", "NetworkError", "OAuthHubAuth",
+    "OAuthHubError", "OAuthHubHttpx2Auth", "OAuthHubHttpxAuth", "SignInEnded", "auth_headers",
+    "authenticate_client", "get_api_key", "get_credentials", "get_environment", "get_token", "hookimpl", "login",
+    "logout", "provider_names", "refresh_credentials", "register_provider", "safe_payload", "status",
+    "unregister_provider",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .accounts import logout, status
     from .auth import OAuthHubAuth
+    from .claims import safe_payload
+    from .client_auth import authenticate_client
     from .credentials import Credentials
-    from .errors import OAuthHubError
+    from .errors import IdPError, LoginError, NetworkError, OAuthHubError, SignInEnded
     from .hookspecs import hookimpl
+    from .httpx2_auth import OAuthHubHttpx2Auth
+    from .httpx_auth import OAuthHubHttpxAuth
     from .login import LoginResult, LoginUI, login
     from .plugins import provider_names, register_provider, unregister_provider
-    from .tokens import get_api_key, get_credentials, get_environment, get_token, refresh_credentials
+    from .tokens import auth_headers, get_api_key, get_credentials, get_environment, get_token, refresh_credentials
 
 
 def __getattr__(name: str) -> Any:

@@ -42,7 +42,7 @@ def provider_status(name: str, store: Store) -> dict[str, Any]:
     """One provider's sign-in state as a JSON-ready dict."""
     row: dict[str, Any] = {"provider": name, "logged_in": False, "email": None, "plan": None,
                            "account_id": None, "has_api_key": False, "api_key_age_days": None,
-                           "expires_at": None, "expires_in": None, "last_refresh": None,
+                           "expires_at": None, "expires_in": None, "can_refresh": False, "last_refresh": None,
                            "models": [], "usage": None, "tokens_path": str(store.tokens_path(name)),
                            "error": None}
     try:
@@ -64,6 +64,7 @@ def provider_status(name: str, store: Store) -> dict[str, Any]:
         api_key_age_days=round((time.time() - obtained) / 86400, 1) if credentials.api_key and obtained else None,
         expires_at=_iso(credentials.expires_at),
         expires_in=int(left) if left is not None else None,
+        can_refresh=bool(credentials.refresh_token),
         last_refresh=credentials.last_refresh,
     )
     try:
@@ -106,7 +107,9 @@ def status(
     if name is not None:
         names = [known_name(name, store)]
     else:
-        names = sorted(set(plugins.provider_names(store.home)) | set(store.signed_in_providers()))
+        known = set(plugins.provider_names(store.home))
+        left_out = set(plugins.excluded_providers()) - known  # OAUTH_HUB_LOAD_PLUGINS: not shown, as everywhere
+        names = sorted((known | set(store.signed_in_providers())) - left_out)
     rows = []
     for n in names:
         refresh_error = _refresh_if_due(n, store) if refresh else None

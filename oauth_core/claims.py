@@ -16,6 +16,8 @@ from typing import Any
 # The last second a date can show (9999-12-31T23:59:59Z). An expiry beyond it (or NaN,
 # or infinite) is not a time: stored, it made `status` crash formatting it as a date
 # (tests/test_properties.py).
+__all__ = ["MAX_EPOCH", "expiry", "safe_payload"]
+
 MAX_EPOCH = 253402300799
 
 

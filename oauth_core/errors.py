@@ -16,6 +16,11 @@ import re
 _TOKEN_SHAPED = re.compile(r"[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]*|[A-Za-z0-9_\-]{32,}")
 
 
+__all__ = ["ConfigError", "CorruptFileError", "IdPError", "LoginCancelled", "LoginError", "LoginTimeout",
+           "NetworkError", "NotLoggedIn", "OAuthHubError", "PluginNotice", "PortBusy", "ProviderLoadError",
+           "ProviderNotFound", "SecurityNotice", "SignInEnded", "notify", "scrub"]
+
+
 def scrub(text: str, limit: int = 300) -> str:
     """Make untrusted text safe to show on one line: no tokens, no newlines, bounded."""
     text = _TOKEN_SHAPED.sub(lambda m: m.group(0)[:6] + "…", text)
@@ -29,6 +34,11 @@ class SecurityNotice(UserWarning):
     Issued with :func:`warnings.warn`, so an embedding tool sees an ordinary Python
     warning and the CLI prints it as a "Note:" line on stderr.
     """
+
+
+class PluginNotice(UserWarning):
+    """Something about the installed plugins a person should know, e.g. a name in
+    ``OAUTH_HUB_LOAD_PLUGINS`` that matches nothing. The CLI prints it as a "Note:" line."""
 
 
 def notify(message: str) -> None:

@@ -32,6 +32,8 @@ PROJECT = "oauth_hub"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
+__all__ = ["PROJECT", "hookimpl", "hookspec"]
+
 
 @hookspec(firstresult=True)
 def provider_defaults() -> dict[str, Any]:
@@ -104,6 +106,17 @@ def describe_account(settings: dict[str, Any], credentials: Any, answer: dict[st
     ``organization_id``, ``project_id``. The dict is stored as ``credentials.account``
     after the code exchange and after each refresh (``credentials.account`` still holds
     the previous one, to merge with), so ``status`` never has to import the provider.
+    """
+
+
+@hookspec(firstresult=True)
+def refusal_advice(settings: dict[str, Any], error: str) -> str | None:
+    """What to change when the provider refused the sign-in with the OAuth ``error`` code.
+
+    Called when the callback carries ``error`` (e.g. ``invalid_scope``), or the code
+    exchange is refused with one. Return a sentence naming the setting or command that
+    fixes it; it is added to the error shown in the terminal and on the browser page.
+    ``None``: the engine's message alone.
     """
 
 

@@ -231,10 +231,12 @@ class HttpClient:
         except (ValueError, RecursionError):
             parsed = None
         code, description = error_code_and_description(parsed)
-        detail = code or f"HTTP {status}"
+        detail = f"HTTP {status}"
+        if code:
+            detail += f", {code}"
         if description:
-            detail += f": {scrub(description, 200)}"
-        raise IdPError(f"{host} refused the {what} (HTTP {status}, {detail}).", status=status, code=code)
+            detail += f"{': ' if code else ', '}{scrub(description, 200)}"
+        raise IdPError(f"{host} refused the {what} ({detail}).", status=status, code=code)
 
     def get(self, url: str, **kwargs: Any) -> Any:
         return self.request("GET", url, **kwargs)

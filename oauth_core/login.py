@@ -63,6 +63,12 @@ class LoginUI:
     def auth_url(self, url: str) -> None:
         """The URL to open; show it always (a remote shell has no browser)."""
 
+    def redirect_uri(self, uri: str) -> None:
+        """Where the browser will come back to (host as the provider expects it: ``localhost`` or ``127.0.0.1``).
+
+        Called before :meth:`waiting`, in a loopback sign-in only.
+        """
+
     def browser_opened(self, opened: bool) -> None:
         """Whether a browser could be started."""
 
@@ -114,9 +120,14 @@ class LoginResult:
 LAST_MINUTE = 60.0  # warn when this many seconds are left
 
 
-def _ticker(ui: LoginUI, hint: str) -> Callable[[float], None]:
-    """``ui.tick`` plus one warning when the last minute starts."""
-    warned = False
+def _ticker(ui: LoginUI, hint: str, total: float) -> Callable[[float], None]:
+    """``ui.tick`` plus one warning when the last minute starts.
+
+    A wait of ``total`` seconds that is a minute or shorter from the start gets no such
+    warning: the person chose it (``--timeout 30``), and being told at once that less
+    than a minute is left is noise.
+    """
+    warned = total <= LAST_MINUTE
 
     def tick(left: float) -> None:
         nonlocal warned
@@ -180,6 +191,7 @@ def login(
         path=provider.settings["callback_path"], state=state, ports=[] if manual else provider.ports,
         provider=provider.title, login_hint=hint, busy_advice=advice,
         cancel_stale=bool(provider.settings["cancel_busy_port"]),
+        validate=lambda params: _judge_callback(provider, params, hint),
         success_url=str(provider.settings.get("success_url") or ""),
     )
     with contextlib.ExitStack() as stack:
@@ -194,16 +206,17 @@ def login(
         ui.auth_url(url)
         if open_browser:
             ui.browser_opened(open_in_browser(url))
-        ui.waiting(server.port, wait_for, paste is not None)
-        if paste is not None:
-            read_pastes(paste, server, ui.pasted)
-        try:
-            callback = server.wait(wait_for, tick=_ticker(ui, hint))
+        if not manual:
+            ui.redirect_uri(redirect_uri)
+        try:  # Ctrl+C from the moment the wait is announced ends the login the same way
+            ui.waiting(server.port, wait_for, paste is not None)
+            if paste is not None:
+                read_pastes(paste, server, ui.pasted)
+            callback = server.wait(wait_for, tick=_ticker(ui, hint, wait_for))
         except KeyboardInterrupt:
             server.cancel("Login interrupted.")
             raise LoginCancelled(f"Login interrupted; nothing was saved. Run `{hint}` to start again.") from None
 
-    _check_issuer(provider, callback.params, hint)
     with _record_space(store, name) as space:  # a full disk is found out before the code is spent
         ui.step("Exchanging the authorization code for tokens…")
         try:
@@ -212,7 +225,8 @@ def login(
                 code_verifier=pkce.verifier, state=state,
             )
         except IdPError as exc:
-            raise LoginError(f"{exc} Nothing was saved; run `{hint}` to try again.") from None
+            advice = _advice(provider, exc.code)
+            raise LoginError(f"{exc}{advice} Nothing was saved; run `{hint}` to try again.") from None
         return _complete(provider, store, http, answer, ui, hint, nonce=nonce, space=space)
 
 
@@ -229,6 +243,33 @@ def _prepare_home(store: Store, name: str) -> None:
 
 def _record_space(store: Store, name: str) -> Reservation:
     return Reservation(store.home, store.tokens_path(name).name, MAX_ANSWER + RESERVE_SLACK)
+
+
+def _advice(provider: Provider, error: str | None) -> str:
+    """" " + the provider's advice for the OAuth ``error`` code, or ""."""
+    if not error:
+        return ""
+    advice = provider.call("refusal_advice", required=False, error=error)
+    return f" {advice}" if advice else ""
+
+
+def _judge_callback(provider: Provider, params: dict[str, str], hint: str) -> None:
+    """Every check of a callback whose state matched, run before the browser gets its page.
+
+    So the page says what the terminal will say: a refused ``iss``, or a refusal by the
+    provider with its advice (an ``invalid_scope`` names the setting to change).
+    """
+    if "error" in params:
+        advice = _advice(provider, params.get("error"))
+        if advice:
+            from .errors import scrub
+
+            code = params.get("error") or "unknown_error"
+            description = params.get("error_description", "")
+            detail = scrub(f"{code}: {description}" if description else code, 200)
+            raise LoginError(f"{provider.title} refused the sign-in ({detail}).{advice} Then run `{hint}` again.")
+        return
+    _check_issuer(provider, params, hint)
 
 
 def choose_variant(provider: Provider, variant: str | None, ui: LoginUI) -> str | None:
@@ -307,7 +348,7 @@ def device_login(
 
         ui.browser_opened(open_in_browser(device["verification_uri"]))
     deadline = time.monotonic() + wait_for
-    tick = _ticker(ui, hint)
+    tick = _ticker(ui, hint, wait_for)
     with _record_space(store, name) as space:  # polling can end in a code exchange: space first
         try:
             while True:
@@ -322,6 +363,7 @@ def device_login(
                 answer = provider.call("poll_device_login", required=False, http=http, device=device)
                 if answer:
                     break
+                interval = _interval(device.get("interval"))  # a slow_down answer may have raised it
         except KeyboardInterrupt:
             raise LoginCancelled(f"Login interrupted; nothing was saved. Run `{hint}` to start again.") from None
         ui.step("Approved. Fetching tokens…")
@@ -350,6 +392,12 @@ def _complete(
     credentials = provider.credentials_from(answer, http=http, nonce=nonce)
 
     warnings: list[str] = []
+    if not credentials.refresh_token and provider.has("refresh_tokens"):
+        left = credentials.seconds_left()
+        until = f" in about {max(round(left / 60), 1)} minutes" if left is not None else " when the access token does"
+        warnings.append(
+            f"{provider.title} issued no refresh token, so this sign-in ends{until}; then run `{hint}` again."
+        )
     tokens_path = store.tokens_path(name)
     _set_aside_if_corrupt(tokens_path, warnings)
     previous = _previous_sign_in(store, name)

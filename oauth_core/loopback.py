@@ -8,6 +8,10 @@ registered for its redirect URI, and serves exactly one path. What it accepts:
   shown our page, or sent on to the provider's own success page when it has one
   (``success_url``), as some vendors' CLIs do.
 - the same with ``error=…``: a refusal by the provider, shown escaped, ending the login.
+- a callback with the right ``state`` that the login's own ``validate`` check refuses
+  (e.g. an ``iss`` naming another issuer, RFC 9207): the page says what the terminal
+  says, and the login ends. The check runs before the page is written, so the browser
+  never claims a sign-in the terminal refused.
 - a callback whose ``state`` is wrong or missing: an error page, and the server keeps
   waiting for the real one (a forged request cannot end or hijack the login).
 - ``GET /cancel``: a newer login (ours or the Codex CLI's) asking this stale one to
@@ -102,6 +106,7 @@ class CallbackServer:
         cancel_stale: bool = True,
         cancel_attempts: int = 25,
         cancel_interval: float = 0.2,
+        validate: Callable[[dict[str, str]], None] | None = None,
         success_url: str = "",
     ) -> None:
         self.path = path
@@ -114,6 +119,10 @@ class CallbackServer:
         self.cancel_stale = cancel_stale
         self.cancel_attempts = cancel_attempts
         self.cancel_interval = cancel_interval
+        #: Judges a callback whose state matched (error callbacks too) before its page is
+        #: written: raising LoginError refuses it, with that message on the page and as
+        #: the login's error.
+        self.validate = validate
         self.port: int | None = None
         self.notices: list[str] = []
         self._httpd: _Server | None = None
@@ -236,6 +245,13 @@ class CallbackServer:
                     "It is not from the login running in your terminal (its state differs), so it was ignored. "
                     "Finish signing in from the link the terminal shows.",
                 )
+            if self.validate is not None:
+                try:
+                    self.validate(dict(params))
+                except LoginError as exc:
+                    self._outcome.error = exc
+                    self._done.set()
+                    return Verdict(400, "Sign-in refused", f"{exc}")
             if "error" in params:
                 code = params.get("error") or "unknown_error"
                 description = params.get("error_description", "")

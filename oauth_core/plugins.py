@@ -13,32 +13,30 @@ Providers come from three places, resolved in this order:
 3. :func:`register_provider`, for tests and for host tools that ship a provider without
    packaging it.
 
-``OAUTH_HUB_LOAD_PLUGINS`` limits the third-party entry points, like llm's
-``LLM_LOAD_PLUGINS``: a comma-separated list of provider names to load; set but empty
-means built-ins only.
+Which entry points are used (names checked, built-ins first, ``OAUTH_HUB_LOAD_PLUGINS``
+taking entry-point or distribution names) is decided by :mod:`oauth_core.discovery`,
+the one rule every command and both plugin kinds follow.
 
 Each provider gets a :class:`pluggy.PluginManager` of its own holding just its module.
 That keeps every hook ``firstresult`` and spares providers from checking "is this call
 for me?". Names are listed from metadata and config without importing anything; a
 provider's module is imported only when that provider is used. A plugin that fails to
 import, or has a misspelled hook implementation (caught by ``check_pending()``), raises
-:class:`ProviderLoadError` for that provider alone; :func:`inspect_providers` reports it
+:class:`ProviderLoadError` for that provider alone; :func:`oauth_core.inventory.inspect_providers` reports it
 next to the healthy ones.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any
 
-from .entrypoints import entry_points, normalize
+from . import discovery
+from .discovery import BUILTIN_DISTRIBUTION, LOAD_ENV  # noqa: F401 - re-exported, the names plugins used before
 from .errors import ProviderLoadError, ProviderNotFound
 
 GROUP = "oauth_hub.providers"
 TYPES_GROUP = "oauth_hub.provider_types"
-LOAD_ENV = "OAUTH_HUB_LOAD_PLUGINS"
-BUILTIN_DISTRIBUTION = "oauth-hub"
 
 # Providers registered from Python. They shadow entry points of the same name.
 _registered: dict[str, Any] = {}
@@ -53,45 +51,24 @@ def unregister_provider(name: str) -> None:
     _registered.pop(name, None)
 
 
-def _dist_name(ep: Any) -> str | None:
-    return ep.dist_name
+_is_builtin = discovery.is_builtin
 
 
-def _is_builtin(ep: Any) -> bool:
-    return normalize(ep.folder_name) == BUILTIN_DISTRIBUTION
-
-
-@dataclass
-class _Discovery:
-    chosen: dict[str, Any]  # name -> entry point that will be used
-    shadowed: list[tuple[str, Any, str]]  # (name, entry point, why it is not used)
-
-
-def _discover(group: str = GROUP) -> _Discovery:
-    allowed = None
-    raw = os.environ.get(LOAD_ENV)
-    if raw is not None:
-        allowed = {item.strip() for item in raw.split(",") if item.strip()}
-    chosen: dict[str, Any] = {}
-    shadowed: list[tuple[str, Any, str]] = []
-    for ep in entry_points(group=group):
-        if allowed is not None and not _is_builtin(ep) and ep.name not in allowed:
-            continue  # not asked for; not listed either
-        current = chosen.get(ep.name)
-        if current is None:
-            chosen[ep.name] = ep
-        elif _is_builtin(ep) and not _is_builtin(current):
-            chosen[ep.name] = ep
-            shadowed.append((ep.name, current, "the built-in provider of that name wins"))
-        else:
-            why = "the built-in provider of that name wins" if _is_builtin(current) else (
-                f"{_dist_name(current) or current.value} registered that name first")
-            shadowed.append((ep.name, ep, why))
-    return _Discovery(chosen, shadowed)
+def _discover(group: str = GROUP) -> discovery.Discovery:
+    return discovery.discover(group, "provider" if group == GROUP else "provider type")
 
 
 def _entry_points() -> dict[str, Any]:
     return _discover().chosen
+
+
+def not_loaded(name: str) -> str | None:
+    """Why provider ``name`` is installed but left out by ``OAUTH_HUB_LOAD_PLUGINS``; ``None`` otherwise."""
+    if name in _registered:
+        return None
+    if name in _discover().excluded:
+        return discovery.not_loaded_message("provider", name)
+    return None
 
 
 def _configured(home: str | os.PathLike[str] | None) -> dict[str, dict[str, Any]]:
@@ -119,36 +96,12 @@ def provider_names(home: str | os.PathLike[str] | None = None) -> list[str]:
     return sorted(names)
 
 
-@dataclass
-class ProviderInfo:
-    """One row of ``oauth-hub providers``."""
-
-    name: str
-    module: str
-    distribution: str | None
-    version: str | None
-    error: str | None = None
-    description: str | None = None
-    source: str = "entry point"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "module": self.module,
-            "distribution": self.distribution,
-            "version": self.version,
-            "source": self.source,
-            "loaded": self.error is None,
-            "error": self.error,
-            "description": self.description,
-        }
-
-
 def _import_plugin(name: str, home: str | os.PathLike[str] | None = None) -> tuple[Any, str]:
     """Return (plugin object, where it came from)."""
     if name in _registered:
         return _registered[name], repr(_registered[name])
-    eps = _entry_points()
+    found = _discover()
+    eps = found.chosen
     if name in eps:
         ep = eps[name]
         if name in _configured(home):
@@ -160,11 +113,20 @@ def _import_plugin(name: str, home: str | os.PathLike[str] | None = None) -> tup
     configured = _configured(home)
     if name in configured:
         kind = configured[name]["type"]
-        types = _discover(TYPES_GROUP).chosen
-        if kind not in types:
-            known = ", ".join(sorted(types)) or "none"
+        types = _discover(TYPES_GROUP)
+        if kind in types.excluded:
+            raise ProviderLoadError(f"Provider {name!r} in config.toml has type {kind!r}: "
+                                    + discovery.not_loaded_message("provider type", kind))
+        if kind not in types.chosen:
+            known = ", ".join(sorted(types.chosen)) or "none"
             raise ProviderLoadError(f"Provider {name!r} in config.toml has unknown type {kind!r} (known: {known}).")
-        return _load_entry_point(name, types[kind]), f"{types[kind].value} (type {kind!r} from config.toml)"
+        ep = types.chosen[kind]
+        return _load_entry_point(name, ep), f"{ep.value} (type {kind!r} from config.toml)"
+    if name in found.excluded:
+        raise ProviderNotFound(discovery.not_loaded_message("provider", name))
+    for bad, ep, why in found.invalid:
+        if bad == name:
+            raise ProviderLoadError(f"Provider {name!r} ({ep.dist_name}) cannot be used: {why}.")
     known = ", ".join(provider_names(home)) or "none installed"
     raise ProviderNotFound(f"Unknown provider {name!r}. Known providers: {known}.")
 
@@ -182,7 +144,8 @@ def plugin_manager(name: str, home: str | os.PathLike[str] | None = None) -> Any
     """A plugin manager holding provider ``name``'s hook implementations, validated."""
     import pluggy
 
-    from . import hookspecs
+    from . import hookspecs, trace
+    from .hookcheck import hook_names, unmarked_hooks
 
     plugin, where = _import_plugin(name, home)
     pm = pluggy.PluginManager(hookspecs.PROJECT)
@@ -192,40 +155,16 @@ def plugin_manager(name: str, home: str | os.PathLike[str] | None = None) -> Any
         pm.check_pending()
     except Exception as exc:  # pluggy.PluginValidationError and friends
         raise ProviderLoadError(f"Provider {name!r} ({where}) is invalid: {exc}") from None
+    if not pm.hook.provider_defaults.get_hookimpls():
+        unmarked = unmarked_hooks(plugin, hook_names(pm), f"{hookspecs.PROJECT}_impl")
+        if unmarked:
+            raise ProviderLoadError(
+                f"Provider {name!r} ({where}) has {', '.join(unmarked)} but none is marked as a hook: "
+                "decorate each with @hookimpl from oauth_core (`from oauth_core import hookimpl`).")
+    trace.watch(pm, "provider", name)
     return pm
 
 
-def inspect_providers(home: str | os.PathLike[str] | None = None) -> list[ProviderInfo]:
-    """Load every provider and report each one, including failures and shadowed names."""
-    from .store import Store
-
-    rows: list[ProviderInfo] = []
-    found = _discover()
-    try:
-        configured = _configured(home)
-    except Exception as exc:
-        configured = {}
-        rows.append(ProviderInfo(name="(config.toml)", module=str(Store(home).config_path()), distribution=None,
-                                 version=None, error=str(exc), source="config"))
-    for name in provider_names(home):
-        ep = found.chosen.get(name) if name not in _registered else None
-        if name in _registered:
-            module, source = getattr(_registered[name], "__name__", repr(_registered[name])), "registered"
-        elif ep is not None:
-            module, source = ep.value, "built-in" if _is_builtin(ep) else "entry point"
-        else:
-            module, source = f"type {configured.get(name, {}).get('type')!r}", "config"
-        info = ProviderInfo(name=name, module=module, distribution=ep.dist_name if ep else None,
-                            version=ep.version if ep else None, source=source)
-        try:
-            pm = plugin_manager(name, home)
-            defaults = pm.hook.provider_defaults() or {}
-            info.description = defaults.get("description")
-        except Exception as exc:
-            info.error = str(exc)
-        rows.append(info)
-    for name, ep, why in found.shadowed:
-        rows.append(ProviderInfo(name=name, module=ep.value, distribution=ep.dist_name, version=ep.version,
-                                 source="entry point", error=f"not used: {why}"))
-    return rows
-
+def excluded_providers() -> list[str]:
+    """Installed providers that ``OAUTH_HUB_LOAD_PLUGINS`` leaves out (for a note in the listing)."""
+    return sorted(_discover().excluded)

@@ -33,7 +33,25 @@ ENGINE_DEFAULTS: dict[str, Any] = {
     "id_token_issuer": "{issuer}",
     "id_token_audience": "{client_id}",
     "description": "",
+    "secret_settings": [],  # names of settings that hold secrets (client_secret always does): masked when shown
 }
+
+# Settings that always hold a secret, whatever the provider declares.
+ALWAYS_SECRET = ("client_secret",)
+MASK = "********"
+
+
+def secret_setting_names(settings: dict[str, Any]) -> set[str]:
+    """Names of the settings whose values must not be shown: ``client_secret`` plus ``secret_settings``."""
+    declared = settings.get("secret_settings")
+    return set(ALWAYS_SECRET) | {str(n) for n in declared if isinstance(n, str)} if isinstance(declared, list) \
+        else set(ALWAYS_SECRET)
+
+
+def masked_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` fit to print: a secret that is set shows as ``********``, an unset one as it is."""
+    secret = secret_setting_names(settings)
+    return {k: (MASK if k in secret and v not in (None, "", [], {}) else v) for k, v in settings.items()}
 
 
 TEMPLATE_SETTINGS = ("jwks_uri", "id_token_issuer", "id_token_audience")
@@ -55,6 +73,24 @@ def check_name(name: str) -> str:
             "Run `oauth-hub providers` to see the installed ones."
         )
     return name
+
+
+def _is_port(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 65535
+
+
+def _check_ports(name: str, settings: dict[str, Any]) -> None:
+    """Refuse a provider whose callback ports cannot work when it is loaded, not halfway through a login."""
+    if "port" not in settings:
+        raise ProviderLoadError(f"Provider {name!r} declares no callback port (provider_defaults 'port').")
+    fallback = settings.get("fallback_ports")
+    if not isinstance(fallback, list):
+        raise ProviderLoadError(f"Provider {name!r}: fallback_ports must be a list of port numbers.")
+    for port in [settings["port"], *fallback]:
+        if not _is_port(port):
+            raise ProviderLoadError(
+                f"Provider {name!r}: {port!r} is not a port number (0-65535). Check its port and fallback_ports "
+                f"(provider_defaults, and [providers.{name}] in config.toml).")
 
 
 class Provider:
@@ -98,8 +134,7 @@ class Provider:
             for key in TEMPLATE_SETTINGS:
                 if isinstance(settings.get(key), str) and "{" in settings[key]:
                     settings[key] = _expand(settings[key], settings)
-        if not isinstance(settings.get("port"), int):
-            raise ProviderLoadError(f"Provider {name!r} declares no callback port (provider_defaults 'port').")
+        _check_ports(name, settings)
         return cls(name, pm, settings)
 
     @property

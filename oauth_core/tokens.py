@@ -58,6 +58,7 @@ from typing import Any
 
 from . import plugins
 from .credentials import Credentials, parse_iso, token_answer_problem
+from .discovery import LOAD_ENV
 from .errors import (
     BadAnswer,
     CorruptFileError,
@@ -66,6 +67,7 @@ from .errors import (
     NotLoggedIn,
     OAuthHubError,
     ProviderNotFound,
+    SignInEnded,
     notify,
 )
 from .provider import check_name
@@ -106,12 +108,17 @@ def known_name(name: str, store: Store) -> str:
     """Check ``name`` is an installed provider or has a token file; else list the known ones."""
     check_name(name)
     names = plugins.provider_names(store.home)
+    if name in names:
+        return name
+    excluded = plugins.not_loaded(name)  # left out by OAUTH_HUB_LOAD_PLUGINS: refused by every command alike
+    if excluded:
+        raise ProviderNotFound(excluded)
     try:
         signed_in = os.path.lexists(store.tokens_path(name))
     except OSError as exc:
         raise home_error(exc, store.tokens_path(name), "check") from None
-    if name in names or signed_in:
-        return name
+    if signed_in:
+        return name  # a sign-in whose provider was uninstalled can still be shown and logged out of
     known = ", ".join(names) or "none installed"
     raise ProviderNotFound(f"Unknown provider {name!r}. Known providers: {known}.")
 
@@ -212,6 +219,11 @@ def refresh_due_at(credentials: Credentials) -> float:
     """The epoch second from which the credentials need a refresh (``-inf``: already)."""
     if not credentials.access_token:
         return float("-inf")
+    if not credentials.refresh_token:
+        # Nothing to refresh with (an IdP that issued no refresh token): the access token
+        # is handed out for as long as it works, and only then does a refresh fail and
+        # say to log in again.
+        return credentials.expires_at if credentials.expires_at is not None else float("inf")
     due = float("inf")
     last = parse_iso(credentials.last_refresh)
     if credentials.expires_at is not None:
@@ -244,6 +256,8 @@ def _locate(name: str, home: str | Path | None) -> tuple[Store, str]:
 def _read(name: str, home: str | Path | None) -> tuple[Credentials, float]:
     """The stored credentials and when they fall due, cached while the file is unchanged."""
     store, path = _locate(name, home)
+    if LOAD_ENV in os.environ:
+        _check_loaded(name, store)
     signature = _signature(path)
     if signature is None:
         known_name(name, store)  # an unknown name gets the list of known ones
@@ -258,6 +272,20 @@ def _read(name: str, home: str | Path | None) -> tuple[Credentials, float]:
     with _cache_lock:
         _cache[path] = (signature, credentials, due)
     return credentials, due
+
+
+_loaded_checked: set[tuple[str, str, str]] = set()
+
+
+def _check_loaded(name: str, store: Store) -> None:
+    """With ``OAUTH_HUB_LOAD_PLUGINS`` set, refuse a provider it leaves out, as every command does.
+
+    Without the variable every installed provider is loaded, so the hot path skips this.
+    """
+    key = (name, os.environ.get(LOAD_ENV, ""), str(store.home))
+    if key not in _loaded_checked:
+        known_name(name, store)
+        _loaded_checked.add(key)
 
 
 def get_credentials(provider: str, *, home: str | Path | None = None, refresh: bool = True) -> Credentials:
@@ -390,6 +418,13 @@ def _refresh_locked(provider: str, store: Store, current: Credentials, http: Any
     from .http import MAX_ANSWER, HttpClient
     from .provider import Provider
 
+    if not current.refresh_token:
+        left = current.seconds_left()
+        when = "has expired" if left is None or left <= 0 else f"ends in {max(round(left / 60), 1)} minutes"
+        raise SignInEnded(
+            f"The {provider} sign-in {when} and came without a refresh token, so it cannot be renewed. "
+            f"Run `oauth-hub login {provider}` to sign in again."
+        )
     loaded = Provider.load(provider, store)
     http = http or HttpClient()
     loaded.resolve(http)

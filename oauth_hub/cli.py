@@ -127,6 +127,7 @@ class TerminalLoginUI:
         self.prompting = False  # a paste prompt is on screen below the countdown
         self.counting = False  # an in-place countdown occupies the current line
         self._last_minute: int | None = None
+        self.callback_host = "127.0.0.1"  # as written in the redirect URI (some providers want localhost)
 
     def _line(self, message: str, **style: Any) -> None:
         """Print a whole line without tearing the countdown or the prompt."""
@@ -153,6 +154,11 @@ class TerminalLoginUI:
 
     def begin(self, title: str) -> None:
         self.title = title
+
+    def redirect_uri(self, uri: str) -> None:
+        from urllib.parse import urlsplit
+
+        self.callback_host = urlsplit(uri).hostname or self.callback_host
 
     def choose_variant(self, title: str, variants: list[dict[str, str]]) -> str | None:
         """Ask on a terminal which kind of sign-in; elsewhere say which one is used."""
@@ -190,7 +196,8 @@ class TerminalLoginUI:
             say(f"After signing in, the page shows a code: copy it, paste it here and press Enter "
                 f"(up to {_duration(timeout)}; Ctrl+C to stop).")
         else:
-            say(f"Waiting for the sign-in on http://127.0.0.1:{port} (up to {_duration(timeout)}; Ctrl+C to stop).")
+            say(f"Waiting for the sign-in on http://{self.callback_host}:{port} "
+                f"(up to {_duration(timeout)}; Ctrl+C to stop).")
             if paste:
                 say("If the browser cannot reach this machine (SSH, a container), it ends on an error page: "
                     "copy that page's address from the address bar, paste it here and press Enter.")
@@ -298,11 +305,11 @@ def status(provider: str | None, as_json: bool) -> None:
     rows = read_status(provider, refresh=True)
     if as_json:
         out(json.dumps(rows, indent=2))
-        return
-    for row in rows:
-        _print_status(row)
+    else:
+        for row in rows:
+            _print_status(row)
     if provider is not None and not rows[0]["logged_in"]:
-        sys.exit(1)
+        sys.exit(1)  # with --json too: a script asks "is NAME signed in?" by the exit code
 
 
 def _print_status(row: dict[str, Any]) -> None:
@@ -323,8 +330,15 @@ def _print_status(row: dict[str, Any]) -> None:
         key = "yes" + ("" if age is None else " (obtained today)" if age < 1 else f" (obtained {age:.0f} days ago)")
     out(f"  API key:  {key}")
     if row["expires_in"] is not None:
-        when = f"in {_duration(row['expires_in'])}" if row["expires_in"] > 0 else "expired (refreshed on next use)"
-        out(f"  token:    expires {when} ({row['expires_at']})")
+        if row["expires_in"] > 0:
+            when = f"expires in {_duration(row['expires_in'])}"
+        elif row.get("can_refresh", True):
+            when = "expired (refreshed on next use)"
+        else:
+            when = f"expired (no refresh token: run `oauth-hub login {name}`)"
+        out(f"  token:    {when} ({row['expires_at']})")
+    if not row.get("can_refresh", True) and (row["expires_in"] or 0) > 0:
+        out(f"  refresh:  none (the IdP issued no refresh token; run `oauth-hub login {name}` when it expires)")
     names = ", ".join(row["models"][:5]) + (", …" if len(row["models"]) > 5 else "")
     out(f"  models:   {len(row['models'])}" + (f" ({names})" if names else ""))
     usage = row.get("usage")
@@ -461,24 +475,35 @@ def _export_summary(item: Any) -> str:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def providers(as_json: bool) -> None:
-    """List installed providers, and any that failed to load."""
-    from oauth_core.plugins import inspect_providers
+    """List installed providers, what each can do, and any that failed to load.
+
+    \b
+    Each provider is imported and checked as a command would load it. Set
+    OAUTH_HUB_TRACE_PLUGINS=1 to see every hook call on stderr (never a secret).
+    """
+    from oauth_core.inventory import inspect_providers
+    from oauth_core.plugins import LOAD_ENV, excluded_providers
 
     rows = inspect_providers()
+    left_out = excluded_providers()
+    if left_out:
+        say(f"Note: {LOAD_ENV} leaves out {', '.join(left_out)}.", fg="yellow")
     if as_json:
         out(json.dumps([r.to_json() for r in rows], indent=2))
-        return
-    if not rows:
+    elif not rows:
         out("No providers installed.")
-        return
-    for row in rows:
+    for row in rows if not as_json else []:
         origin = f"{row.distribution} {row.version}" if row.distribution else row.module
         if row.error:
             out(f"{row.name:<14} FAILED  ({origin}): {row.error}")
+        elif row.note:
+            out(f"{row.name:<14} note: {origin} is {row.note}")
         else:
             out(f"{row.name:<14} {origin}" + (f" — {row.description}" if row.description else ""))
-    if any(r.error and not r.error.startswith("not used:") for r in rows):
-        sys.exit(1)  # something is broken (a name merely shadowed by a built-in is not)
+            can = row.to_json()["capabilities"]
+            out(f"{'':<14} can: {', '.join(can) if can else 'nothing yet (no login hooks)'}")
+    if any(r.error for r in rows):
+        sys.exit(1)  # something is broken (a name merely shadowed by a built-in is a note, not a failure)
 
 
 # -- doctor ---------------------------------------------------------------------------
@@ -549,19 +574,31 @@ def config_get(key: str) -> None:
 @click.argument("key")
 @click.argument("value")
 def config_set(key: str, value: str) -> None:
-    """Override a setting, e.g. `config set chatgpt.prefix gpt-`."""
+    """Override a setting, e.g. `config set chatgpt.prefix gpt-`.
+
+    \b
+    For a secret (client_secret …), pass - as VALUE to read it from stdin:
+      oauth-hub config set work.client_secret - < secret.txt
+    """
     from oauth_core import config as cfg
+    from oauth_core.provider import MASK, secret_setting_names
     from oauth_core.store import Store
 
     name, setting = _split_key(key)
     provider = _provider(name)
     if setting not in provider.settings or setting == "name":
         fail(f"{name} has no setting {setting!r}. Run `oauth-hub config show {name}` to list them.")
+    secret = setting in secret_setting_names(provider.settings)
+    if secret and value == "-":  # a secret on the command line is visible to `ps`; read it from stdin instead
+        value = sys.stdin.readline().rstrip("\r\n")
+        if not value:
+            fail(f"No value on stdin for {name}.{setting}.")
     parsed = cfg.parse_value(value, provider.settings[setting], key)
     store = Store()
     store.ensure()
     cfg.set_value(store.config_path(), name, setting, parsed)
-    say(f"Set {name}.{setting} = {json.dumps(parsed)} in {store.config_path()}")
+    shown = MASK if secret else json.dumps(parsed)
+    say(f"Set {name}.{setting} = {shown} in {store.config_path()}")
 
 
 @config.command("unset")
@@ -583,13 +620,15 @@ def config_unset(key: str) -> None:
 @click.argument("name")
 @click.option("--issuer", required=True, help="The IdP's issuer URL (its /.well-known/openid-configuration is read).")
 @click.option("--client-id", required=True, help="The public (native) client id registered at the IdP.")
-@click.option("--scopes", default="openid profile email offline_access", show_default=True)
+@click.option("--scopes", default=None,
+              help="Space-separated scopes. Default: openid plus whichever of profile, email and offline_access "
+                   "the IdP lists in its scopes_supported.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="Loopback callback port registered at the IdP; 0 picks a free one (RFC 8252).")
 @click.option("--redirect-path", default="/callback", show_default=True)
 @click.option("--audience", default="", help="An audience/resource parameter, for IdPs that want one.")
 @click.option("--no-check", is_flag=True, help="Write the table without reading the IdP's discovery document.")
-def config_add_oidc(name: str, issuer: str, client_id: str, scopes: str, port: int, redirect_path: str,
+def config_add_oidc(name: str, issuer: str, client_id: str, scopes: str | None, port: int, redirect_path: str,
                     audience: str, no_check: bool) -> None:
     """Add an OpenID Connect provider NAME that needs no code, only this configuration."""
     from oauth_core import config as cfg
@@ -602,8 +641,10 @@ def config_add_oidc(name: str, issuer: str, client_id: str, scopes: str, port: i
         fail(f"{name!r} is an installed provider; pick another name for the OIDC provider.")
     if not redirect_path.startswith("/"):
         fail("--redirect-path must start with '/'.")
-    table = {"type": "oidc", "issuer": issuer.rstrip("/"), "client_id": client_id, "scopes": scopes,
-             "port": port, "redirect_path": redirect_path}
+    table: dict[str, Any] = {"type": "oidc", "issuer": issuer.rstrip("/"), "client_id": client_id,
+                             "port": port, "redirect_path": redirect_path}
+    if scopes is not None:
+        table["scopes"] = " ".join(scopes.split())
     if audience:
         table["audience"] = audience
     store = Store()
@@ -624,19 +665,42 @@ def config_add_oidc(name: str, issuer: str, client_id: str, scopes: str, port: i
         except OAuthHubError as exc:
             cfg.save(path, before)
             fail(f"{exc} Nothing was added (use --no-check to add it anyway).")
-        say(f"Found {provider.settings['issuer']}: sign-in page {provider.settings['authorization_endpoint']}")
+        _describe_oidc(name, provider.settings, chosen=scopes is None)
     say(f"Added [providers.{name}] to {path}. Sign in with: oauth-hub login {name}", fg="green")
+
+
+def _describe_oidc(name: str, settings: dict[str, Any], chosen: bool) -> None:
+    """What discovery told us, and what a person may have to set by hand."""
+    say(f"Found {settings['issuer']}: sign-in page {settings['authorization_endpoint']}")
+    origin = " (from its scopes_supported)" if chosen else ""
+    say(f"  Scopes:      {settings['scopes']}{origin}; change with `oauth-hub config set {name}.scopes \"…\"`")
+    if "offline_access" not in settings["scopes"].split():
+        say("               (no offline_access: if the IdP then issues no refresh token, the sign-in lasts as "
+            "long as its access token)")
+    say(f"  Revocation:  {settings['revocation_endpoint'] or 'none advertised'}")
+    if not settings["revocation_endpoint"]:
+        say(f"               logout will only delete the local tokens; if the IdP has a revocation endpoint: "
+            f"`oauth-hub config set {name}.revocation_endpoint URL`", fg="yellow")
+    say(f"  User info:   {settings['userinfo_endpoint'] or 'none advertised'}")
+    device = settings["device_authorization_endpoint"]
+    say(f"  Device code: {device + ' (oauth-hub login ' + name + ' --device)' if device else 'none advertised'}")
 
 
 @config.command("show")
 @click.argument("provider", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def config_show(provider: str | None, as_json: bool) -> None:
-    """Show effective settings (defaults plus config.toml) of one or all providers."""
+    """Show effective settings (defaults plus config.toml) of one or all providers.
+
+    Secrets (client_secret and what a provider marks secret) show as ********;
+    `oauth-hub config get PROVIDER.KEY` prints one when you need it.
+    """
     from oauth_core.plugins import provider_names
+    from oauth_core.provider import masked_settings
 
     names = [provider] if provider else provider_names()
-    shown = {name: {k: v for k, v in _provider(name).settings.items() if k != "name"} for name in names}
+    shown = {name: {k: v for k, v in masked_settings(_provider(name).settings).items() if k != "name"}
+             for name in names}
     if as_json:
         out(json.dumps(shown, indent=2))
         return
@@ -661,18 +725,19 @@ def _show_notices() -> None:
     """Print the engine's SecurityNotice warnings as "Note:" lines, each time they occur."""
     import warnings
 
-    from oauth_core.errors import SecurityNotice
+    from oauth_core.errors import PluginNotice, SecurityNotice
 
     original = warnings.showwarning
 
     def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
-        if issubclass(category, SecurityNotice):
+        if issubclass(category, (SecurityNotice, PluginNotice)):
             say(f"Note: {message}", fg="yellow")
         else:
             original(message, category, filename, lineno, file, line)
 
     warnings.showwarning = show
     warnings.simplefilter("always", SecurityNotice)
+    warnings.simplefilter("always", PluginNotice)
 
 
 def main() -> None:

@@ -65,9 +65,12 @@ def export(provider: str | None, tool: str, output: Path | None, print_only: boo
             if row["error"]:
                 say(f"{row['name']:<12} failed to load: {row['error']}", fg="red")
                 continue
+            if row["note"]:
+                say(f"{row['name']:<12} note: {row['description']} is {row['note']}", fg="yellow")
+                continue
             where = row["default_path"] or "(--output required)"
             say(f"{row['name']:<12} {row['title']}: {where}")
-            say(f"{'':<12} speaks: {', '.join(row['apis'])}")
+            say(f"{'':<12} speaks: {', '.join(row['apis'])}; file format: {row['format']}")
         return
     if not provider:
         raise OAuthHubError("Name the provider to export, e.g. `oauth-hub export chatgpt --to llm` "

@@ -306,7 +306,7 @@ def test_corrupt_token_file_is_reported_and_kept(cli, chatgpt_home, idp):
     assert len(tok.stderr.strip().splitlines()) == 1
 
     status = cli("status", "chatgpt", "--json")
-    assert status.returncode == 0
+    assert status.returncode == 1  # not signed in, as plain `status` says too
     assert str(path) in status.json[0]["error"]
     human = cli("status", "chatgpt")
     assert human.returncode == 1 and "unreadable" in human.stdout

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import inspect
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -263,3 +264,55 @@ def test_contributing_minimal_provider_loads(minimal_provider, tmp_path):
     url = provider.call("build_auth_url", redirect_uri=provider.redirect_uri(provider.settings["port"]),
                         state="s" * 43, code_challenge="c" * 43, nonce="n" * 43)
     assert "code_challenge_method=S256" in url
+
+
+# -- settings ------------------------------------------------------------------------------------
+
+
+def _engine_defaults_table() -> dict[str, str]:
+    text = HOOKS_MD.read_text(encoding="utf-8")
+    block = text.split("1. the engine defaults", 1)[1].split("\n2. ", 1)[0]
+    return {m.group(1): m.group(2) for m in re.finditer(r"^\s*\| `(\w+)` \| `(.*)` \|$", block, re.M)}
+
+
+def test_the_engine_defaults_list_is_complete_and_right():
+    from oauth_core.provider import ENGINE_DEFAULTS
+
+    documented = _engine_defaults_table()
+    assert set(documented) == set(ENGINE_DEFAULTS) | {"prefix", "oauth_source"}, (
+        "docs/hooks.md's engine-defaults table and oauth_core.provider.ENGINE_DEFAULTS differ")
+    for key, value in ENGINE_DEFAULTS.items():
+        assert json.loads(documented[key]) == value, f"docs/hooks.md gives {key} = {documented[key]}"
+
+
+def test_every_engine_setting_is_described_under_provider_defaults():
+    from oauth_core.provider import ENGINE_DEFAULTS
+
+    text = HOOKS_MD.read_text(encoding="utf-8")
+    section = text.split("\n## provider_defaults()", 1)[1].split("\n## ", 1)[0]
+    missing = [key for key in [*ENGINE_DEFAULTS, "port", "prefix", "oauth_source", "title"]
+               if f"`{key}`" not in section]
+    assert not missing, f"the provider_defaults section of docs/hooks.md does not describe: {missing}"
+
+
+def _refresh_posts(code: str) -> list[ast.Call]:
+    """``http.post(...)`` calls inside ``refresh_tokens`` implementations of ``code``."""
+    calls = []
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.FunctionDef) and node.name == "refresh_tokens":
+            calls += [c for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute)
+                      and c.func.attr == "post"]
+    return calls
+
+
+def test_documented_refreshes_never_resend_a_spent_refresh_token():
+    """Copying an example must not give a refresh that is retried after a read timeout (rotating tokens)."""
+    sources = [b.code for path in (HOOKS_MD, CONTRIBUTING_MD) for b in parse_markdown(path)[1] if b.lang == "python"]
+    sources += [p.read_text() for p in (ROOT / "examples").rglob("*.py")]
+    posts = [call for code in sources for call in _refresh_posts(code)]
+    assert posts, "no refresh_tokens example found"
+    for call in posts:
+        keywords = {k.arg: k.value for k in call.keywords}
+        if "retries" in keywords:
+            flag = keywords.get("idempotent")
+            assert isinstance(flag, ast.Constant) and flag.value is False, ast.unparse(call)

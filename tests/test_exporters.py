@@ -100,17 +100,30 @@ def test_code_puppy_subscription_for_messages_points_at_serve(home, claude_accou
     assert data
     for entry in data.values():
         assert entry["type"] == "custom_anthropic"
-        assert entry["custom_endpoint"] == {"url": "http://127.0.0.1:4242/claude_code",
-                                            "api_key": "$OAUTH_HUB_SERVE_KEY"}
+        # The Anthropic SDK inside Code Puppy adds /v1/messages to the gateway's root.
+        assert entry["custom_endpoint"] == {"url": "http://127.0.0.1:4242", "api_key": "$OAUTH_HUB_SERVE_KEY"}
+    sent = {f"claude_code/{m}" for m in stored_names(home, "claude_code").values()}
+    assert {e["name"] for e in data.values()} == sent
     assert claude_account.access_token not in target.read_text()
 
 
-def test_code_puppy_skips_responses_only_models(home, subscription_account, tmp_path):
+def test_code_puppy_takes_responses_models_through_the_gateway(home, subscription_account, tmp_path):
     target = tmp_path / "extra_models.json"
     result = export_models("chatgpt", output=target, home=home)
-    assert result.keys == [] and len(result.skipped) == len(stored_names(home, "chatgpt"))
-    assert all("Responses API" in s["reason"] for s in result.skipped)
-    assert not target.exists()  # nothing to write, so no empty file either
+    assert result.skipped == [] and set(result.keys) == set(stored_names(home, "chatgpt"))
+    data = json.loads(target.read_text())
+    for key, entry in data.items():
+        assert entry["type"] == "custom_openai_responses"  # pydantic-ai's OpenAIResponsesModel
+        assert entry["name"] == "chatgpt/" + stored_names(home, "chatgpt")[key]
+        assert entry["custom_endpoint"] == {"url": "http://127.0.0.1:4141/v1", "api_key": "$OAUTH_HUB_SERVE_KEY"}
+
+
+def test_no_built_in_exporter_skips_a_model(home, subscription_account, claude_account):
+    """Through the gateway every tool reaches every model, in the API the tool speaks."""
+    for name in exporter_names():
+        for provider in ("chatgpt", "claude_code"):
+            result = export_models(provider, name, print_only=True, home=home)
+            assert result.skipped == [] and set(result.models) == set(stored_names(home, provider)), (name, provider)
 
 
 def test_llm_yaml_matches_extra_openai_models_schema(home, api_key_account, tmp_path):
@@ -124,8 +137,9 @@ def test_llm_yaml_matches_extra_openai_models_schema(home, api_key_account, tmp_
         assert item["model_name"] == stored_names(home, "chatgpt")[item["model_id"]]
         assert item["api_base"].endswith("/v1")
         assert item["api_key_name"] == "oauth-hub-chatgpt"
-        assert item["oauth_source"] == CHATGPT_SOURCE
-        assert set(item) <= {"model_id", "model_name", "api_base", "api_key_name", "headers", "oauth_source"}
+        assert item["oauth_source"] == CHATGPT_SOURCE and item["supports_tools"] is True
+        assert set(item) <= {"model_id", "model_name", "api_base", "api_key_name", "headers", "oauth_source",
+                             "supports_tools"}
     assert any("llm keys set oauth-hub-chatgpt" in line for line in result.instructions)
     assert API_KEY not in target.read_text()
 
@@ -142,8 +156,8 @@ def test_litellm_yaml_matches_the_proxy_config_schema(home, claude_account, tmp_
     for d in deployments:
         params = d["litellm_params"]
         assert isinstance(d["model_name"], str)
-        assert params["model"] == "anthropic/" + stored_names(home, "claude_code")[d["model_name"]]
-        assert params["api_base"].endswith("/claude_code")
+        assert params["model"] == "anthropic/claude_code/" + stored_names(home, "claude_code")[d["model_name"]]
+        assert params["api_base"] == "http://127.0.0.1:4141"  # LiteLLM adds /v1/messages
         assert params["api_key"] == "os.environ/OAUTH_HUB_SERVE_KEY"
         assert d["model_info"]["mode"] == "chat" and d["model_info"]["oauth_source"] == "claude-code-plugin"
 
@@ -157,9 +171,11 @@ def test_litellm_responses_models_use_the_bridge_prefix(home, subscription_accou
     result = export_models("chatgpt", "litellm", print_only=True, home=home)
     config = yaml.safe_load(result.text)
     models = {d["litellm_params"]["model"] for d in config["model_list"]}
-    assert models == {f"openai/responses/{m}" for m in stored_names(home, "chatgpt").values()}
-    assert {d["litellm_params"]["api_base"] for d in config["model_list"]} == {"http://127.0.0.1:4141/chatgpt"}
+    assert models == {f"openai/responses/chatgpt/{m}" for m in stored_names(home, "chatgpt").values()}
+    assert {d["litellm_params"]["api_base"] for d in config["model_list"]} == {"http://127.0.0.1:4141/v1"}
     assert {d["model_info"]["mode"] for d in config["model_list"]} == {"responses"}
+    # LiteLLM's proxy refuses to start without a master key: the instructions say how to set one.
+    assert any('export LITELLM_MASTER_KEY="sk-' in line for line in result.instructions)
 
 
 def test_aider_metadata_matches_litellm_model_cost_schema(home, api_key_account, tmp_path):
@@ -185,9 +201,10 @@ def test_opencode_json_matches_its_provider_schema(home, subscription_account, t
     assert config["theme"] == "opencode" and "mine" in config["provider"]
     block = config["provider"]["oauth-hub-chatgpt"]
     assert block["npm"] == "@ai-sdk/openai"  # its default model speaks the Responses API
-    assert block["options"] == {"baseURL": "http://127.0.0.1:4141/chatgpt", "apiKey": "{env:OAUTH_HUB_SERVE_KEY}"}
+    assert block["options"] == {"baseURL": "http://127.0.0.1:4141/v1", "apiKey": "{env:OAUTH_HUB_SERVE_KEY}"}
     assert set(block["models"]) == set(stored_names(home, "chatgpt").values())
-    assert all(isinstance(m, dict) for m in block["models"].values())
+    # Picked by the upstream id, sent as the gateway's <provider>/<model>.
+    assert all(m == {"name": k, "id": f"chatgpt/{k}"} for k, m in block["models"].items())
     assert result.keys == ["oauth-hub-chatgpt"]
     assert any("opencode -m oauth-hub-chatgpt/" in line for line in result.instructions)
 
@@ -196,7 +213,7 @@ def test_opencode_messages_base_url_ends_in_v1(home, claude_account):
     result = export_models("claude_code", "opencode", print_only=True, home=home)
     block = json.loads(result.text)["provider"]["oauth-hub-claude_code"]
     assert block["npm"] == "@ai-sdk/anthropic"
-    assert block["options"]["baseURL"] == "http://127.0.0.1:4141/claude_code/v1"
+    assert block["options"]["baseURL"] == "http://127.0.0.1:4141/v1"  # @ai-sdk/anthropic adds /messages
 
 
 def test_default_paths_follow_each_tools_rules(tmp_path):
@@ -304,7 +321,7 @@ def test_include_secrets_writes_the_api_key_for_direct_entries(home, api_key_acc
 def test_via_serve_points_api_key_accounts_at_serve_too(home, api_key_account):
     result = export_models("chatgpt", "llm", via_serve=True, print_only=True, home=home)
     items = yaml.safe_load(result.text)
-    assert {i["api_base"] for i in items} == {"http://127.0.0.1:4141/chatgpt"}
+    assert {i["api_base"] for i in items} == {"http://127.0.0.1:4141/v1"}
     assert {i["api_key_name"] for i in items} == {"oauth-hub-serve"}
 
 
@@ -409,12 +426,12 @@ def test_logout_of_one_provider_keeps_the_other_providers_exports(home, api_key_
 # -- plugins and the CLI -------------------------------------------------------------------------
 
 
-class TomlExporter:
+class JsonTool:
     """A third-party exporter, as a package would register it under `oauth_hub.exporters`."""
 
     @hookimpl
     def exporter_info(self):
-        return {"title": "Toml tool", "format": "json", "apis": [API_CHAT]}
+        return {"title": "Json tool", "format": "json", "apis": [API_CHAT]}
 
     @hookimpl
     def render(self, models, options):
@@ -434,15 +451,15 @@ def test_built_in_exporters_come_from_the_entry_point_group():
 
 
 def test_third_party_exporters_plug_in(home, api_key_account, tmp_path):
-    register_exporter("toml-tool", TomlExporter())
+    register_exporter("json-tool", JsonTool())
     try:
         target = tmp_path / "tool.json"
-        result = export_models("chatgpt", "toml-tool", output=target, home=home)
+        result = export_models("chatgpt", "json-tool", output=target, home=home)
         assert set(json.loads(target.read_text())) == set(result.keys)
         logout("chatgpt", home=home)
         assert json.loads(target.read_text()) == {}
     finally:
-        unregister_exporter("toml-tool")
+        unregister_exporter("json-tool")
 
 
 def test_unknown_exporter_lists_the_known_ones():
@@ -500,3 +517,16 @@ def test_pyproject_registers_every_built_in_exporter():
     group = data["project"]["entry-points"]["oauth_hub.exporters"]
     assert set(group) == {"code_puppy", "llm", "litellm", "aider", "opencode"}
     assert any(d.lower().startswith("pyyaml") for d in data["project"]["dependencies"])
+
+
+def test_a_direct_model_in_an_api_the_tool_lacks_goes_through_the_gateway(home, claude_home, anthropic):
+    """A Console (API-key) Claude account speaks Messages; llm's YAML has no Messages API, so those
+    entries go through serve's /v1 as Chat Completions instead of being skipped; aider keeps them direct."""
+    key = anthropic.mint_api_key()
+    seed_sign_in("claude_code", anthropic.mint_tokens(console=True), home=claude_home, api_key=key)
+    seed_models("claude_code", claude_home)
+    items = yaml.safe_load(export_models("claude_code", "llm", print_only=True, home=home).text)
+    assert items and all(i["api_base"] == "http://127.0.0.1:4141/v1" and i["api_key_name"] == "oauth-hub-serve"
+                         and i["model_name"].startswith("claude_code/") and "responses" not in i for i in items)
+    direct = json.loads(export_models("claude_code", "aider", print_only=True, home=home).text)
+    assert direct and all(name.startswith("anthropic/claude-") for name in direct)

@@ -692,3 +692,108 @@ def test_main_prints_a_config_snippet_and_serves() -> None:
         assert proc.wait(timeout=10) == 0
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+# ---------------------------------------------------------------- device authorization (RFC 8628)
+
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+def start_device(fake: FakeOIDC, **form: str) -> dict[str, Any]:
+    config = discover(fake)
+    assert DEVICE_GRANT in config["grant_types_supported"]
+    resp = requests.post(config["device_authorization_endpoint"], timeout=TIMEOUT,
+                         data={"client_id": fake.client_id, "scope": "openid email offline_access", **form})
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def poll(fake: FakeOIDC, device_code: str, client_id: str | None = None) -> requests.Response:
+    return requests.post(fake.token_endpoint, timeout=TIMEOUT, data={
+        "grant_type": DEVICE_GRANT, "device_code": device_code, "client_id": client_id or fake.client_id})
+
+
+def test_device_flow_pending_then_tokens_once(fake: FakeOIDC) -> None:
+    fake.device_interval = 0  # no pacing here: the slow_down test below covers it
+    device = start_device(fake)
+    assert set(device) == {"device_code", "user_code", "verification_uri", "verification_uri_complete",
+                           "expires_in", "interval"}
+    assert device["verification_uri"] == fake.verification_uri
+    assert error(poll(fake, device["device_code"])) == "authorization_pending"
+    assert error(poll(fake, device["device_code"], client_id="other")) == "invalid_client"
+    page = requests.get(device["verification_uri_complete"], timeout=TIMEOUT)
+    assert page.status_code == 200 and device["user_code"] in page.text
+    fake.approve_device(device["user_code"].lower())  # people type codes in any case
+    tokens = poll(fake, device["device_code"])
+    assert tokens.status_code == 200 and {"access_token", "id_token", "refresh_token"} <= set(tokens.json())
+    assert "nonce" not in fake.verify_jwt(tokens.json()["id_token"])
+    assert error(poll(fake, device["device_code"])) == "invalid_grant"  # used up
+    with pytest.raises(KeyError):
+        fake.approve_device(device["user_code"])
+    assert fake.device_poll_answers == ["authorization_pending", "tokens", "invalid_grant"]
+
+
+def test_device_flow_paces_polls_and_expires(fake: FakeOIDC) -> None:
+    fake.device_interval = 30
+    device = start_device(fake)
+    assert error(poll(fake, device["device_code"])) == "authorization_pending"
+    assert error(poll(fake, device["device_code"])) == "slow_down"  # 30 s had not passed
+    fake.clock_offset += 36  # interval is now 35 s
+    assert error(poll(fake, device["device_code"])) == "authorization_pending"
+    fake.clock_offset += fake.device_code_ttl
+    assert error(poll(fake, device["device_code"])) == "expired_token"
+
+
+def test_device_flow_denied_unknown_scope_and_off(fake: FakeOIDC) -> None:
+    fake.device_interval = 0
+    device = start_device(fake)
+    fake.approve_device(device["user_code"], approve=False)
+    assert error(poll(fake, device["device_code"])) == "access_denied"
+    bad = requests.post(fake.device_authorization_endpoint, timeout=TIMEOUT,
+                        data={"client_id": fake.client_id, "scope": "openid admin"})
+    assert bad.status_code == 400 and error(bad) == "invalid_scope"
+    fake.device_flow = False
+    assert "device_authorization_endpoint" not in discover(fake)
+    assert error(poll(fake, device["device_code"])) == "unsupported_grant_type"
+
+
+# ---------------------------------------------------------------- servers that differ within the standards
+
+
+@pytest.mark.parametrize("alg", ["PS512", "ES512", "EdDSA"])
+def test_signing_algorithm_is_published_and_used(alg: str) -> None:
+    with FakeOIDC(signing_alg=alg) as fake:
+        config = discover(fake)
+        assert config["id_token_signing_alg_values_supported"] == [alg]
+        token = fake.mint_tokens()["id_token"]
+        [jwk] = requests.get(config["jwks_uri"], timeout=TIMEOUT).json()["keys"]
+        assert jwk["alg"] == alg and jwt.get_unverified_header(token)["alg"] == alg
+        claims = jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=[alg], audience=fake.client_id)
+        assert claims["email"] == fake.email
+        assert jwt.get_unverified_header(fake.forge({"a": 1}))["alg"] == alg  # forgeries look alike
+
+
+def test_claims_kept_out_of_the_id_token_are_at_userinfo() -> None:
+    with FakeOIDC(claims_in_id_token=False) as fake:
+        answer = fake.mint_tokens()
+        assert {"email", "name"}.isdisjoint(fake.verify_jwt(answer["id_token"]))
+        info = requests.get(fake.userinfo_endpoint, timeout=TIMEOUT,
+                            headers={"Authorization": f"Bearer {answer['access_token']}"}).json()
+        assert info["email"] == fake.email and info["name"] == fake.name
+
+
+def test_discovery_can_leave_out_endpoints_that_still_work() -> None:
+    with FakeOIDC(omit_from_discovery=["revocation_endpoint"]) as fake:
+        assert "revocation_endpoint" not in discover(fake)
+        answer = fake.mint_tokens()
+        revoked = requests.post(fake.revocation_endpoint, timeout=TIMEOUT,
+                                data={"token": answer["refresh_token"], "client_id": fake.client_id})
+        assert revoked.status_code == 200
+
+
+def test_callback_iss_knob() -> None:
+    for value, expected in (("https://evil.example", ["https://evil.example"]), ("", None)):
+        with FakeOIDC(callback_iss=value) as fake:
+            assert discover(fake)["authorization_response_iss_parameter_supported"] is True
+            location = urlsplit(authorize(fake).headers["Location"])
+            assert parse_qs(location.query).get("iss") == expected

@@ -934,7 +934,7 @@ def test_codex_responses_stream_text_with_usage_and_rate_limits(fake: FakeOpenAI
 
 
 def test_codex_responses_function_call_round_trip(fake: FakeOpenAI) -> None:
-    tools = [{"type": "function", "name": "weather", "parameters": {"type": "object"}}]
+    tools = [{"type": "function", "name": "weather", "parameters": {"type": "object"}, "strict": False}]
     events = sse_data(codex_call(fake, codex_body(tools=tools)).text)
     (call,) = [e["item"] for e in events if e["type"] == "response.output_item.done"]
     assert call["type"] == "function_call" and call["name"] == "weather"
@@ -947,3 +947,29 @@ def test_codex_responses_function_call_round_trip(fake: FakeOpenAI) -> None:
     ])
     events = sse_data(codex_call(fake, follow).text)
     assert [e["item"]["type"] for e in events if e["type"] == "response.output_item.done"] == ["message"]
+
+
+@pytest.mark.parametrize("strict", ["absent", None, True])
+def test_codex_tools_are_strict_unless_they_say_false(fake: FakeOpenAI, strict: Any) -> None:
+    loose = {"type": "object", "properties": {"city": {"type": "string"}, "unit": {"type": "string"}},
+             "required": ["city"]}
+    tool: dict[str, Any] = {"type": "function", "name": "weather", "parameters": loose}
+    if strict != "absent":
+        tool["strict"] = strict
+    refused = codex_call(fake, codex_body(tools=[tool]))
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "invalid_function_parameters"
+    assert refused.json()["error"]["message"] == ("Invalid schema for function 'weather': In context=(), "
+                                                  "'additionalProperties' is required to be supplied and to be false.")
+    fixed = {**loose, "additionalProperties": False, "required": ["city", "unit"]}
+    assert codex_call(fake, codex_body(tools=[{**tool, "parameters": fixed}])).status_code == 200
+    assert codex_call(fake, codex_body(tools=[{**tool, "strict": False}])).status_code == 200
+
+
+def test_codex_stream_break_ends_the_connection_mid_answer(fake: FakeOpenAI) -> None:
+    fake.stream_break = True
+    try:
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):
+            codex_call(fake, codex_body()).text  # noqa: B018 - reading the body is the point
+    finally:
+        fake.stream_break = False

@@ -481,6 +481,17 @@ def test_a_directory_at_the_token_path_is_refused_before_the_code_is_spent(cli, 
     assert idp.count("/oauth/authorize") == 0 and idp.count("/oauth/token") == 0
 
 
+@pytest.mark.parametrize("name", ["chatgpt_oauth.json", "chatgpt_models.json"])
+def test_a_link_where_login_writes_is_refused_before_the_code_is_spent(cli, chatgpt_home, idp, tmp_path, name):
+    target = tmp_path / "elsewhere.json"
+    target.write_text("{}\n")
+    (chatgpt_home / name).symlink_to(target)
+    error = one_line_error(cli("login", "chatgpt"))
+    assert "symbolic link" in error and name in error
+    assert idp.count("/oauth/authorize") == 0 and idp.count("/oauth/token") == 0
+    assert target.read_text() == "{}\n"
+
+
 def test_a_home_the_user_cannot_enter_is_one_line(cli, chatgpt_home, idp):
     expired(idp, chatgpt_home)
     os.chmod(chatgpt_home, 0)
@@ -522,3 +533,21 @@ def test_a_caller_that_cannot_get_the_lock_gets_the_still_valid_token(chatgpt_ho
         release.set()
         holder.join()
     assert idp.count("/oauth/token") == 0
+
+
+def test_a_thread_waits_for_another_threads_refresh_no_longer_than_the_timeout(chatgpt_home, idp, monkeypatch):
+    from oauth_core.store import LockBusy
+
+    expired(idp, chatgpt_home)
+    monkeypatch.setattr(tokens, "LOCK_TIMEOUT", 0.5)
+    hold = idp.hold_next("/oauth/token", timeout=5)  # the first thread's refresh is slow to come back
+    first = threading.Thread(target=tokens.get_token, args=("chatgpt",), kwargs={"home": chatgpt_home})
+    first.start()
+    try:
+        assert hold.arrived.wait(30)
+        with pytest.raises(LockBusy, match="Another program has been using the chatgpt sign-in"):
+            tokens.get_token("chatgpt", home=chatgpt_home)
+    finally:
+        hold.release.set()
+        first.join(30)
+    assert idp.count("/oauth/token", REFRESH) == 1

@@ -258,13 +258,23 @@ def test_ctrl_c_stops_cleanly(cli, chatgpt_home, idp):
     assert port_is_free(1455)
 
 
-def test_timeout_warns_then_stops_and_leaves_nothing(cli, chatgpt_home, idp):
+def test_timeout_stops_and_leaves_nothing(cli, chatgpt_home, idp):
     result = cli("login", "chatgpt", "--no-browser", "--timeout", "2")
     assert result.returncode == 1
-    assert "Less than a minute left" in result.stderr
+    # A wait of a minute or less was chosen so: no "less than a minute left" right at the start.
+    assert "Less than a minute left" not in result.stderr
     assert "No sign-in arrived within 2 seconds" in result.stderr
     assert sorted(p.name for p in chatgpt_home.iterdir()) == ["config.toml"]
     assert port_is_free(1455)
+
+
+def test_the_last_minute_is_announced_when_it_starts(cli, chatgpt_home, idp):
+    login = Running(cli, "login", "chatgpt", "--no-browser", "--timeout", "61")
+    login.wait_for("Waiting for the sign-in on http://127.0.0.1:1455 \\(up to 1:01")
+    login.wait_for("Less than a minute left: finish signing in now")
+    login.proc.send_signal(signal.SIGINT)
+    assert login.finish() == 130
+    assert login.stderr.count("Less than a minute left") == 1
 
 
 # -- browsers --------------------------------------------------------------------------------

@@ -251,3 +251,34 @@ def test_stale_login_gives_way_on_cancel():
     finally:
         stale.close()
         fresh.close()
+
+
+def test_a_callback_the_login_refuses_gets_a_page_saying_why():
+    """The validate check runs before the page is written: the browser never says "signed in"."""
+    seen: list[dict] = []
+
+    def validate(params: dict) -> None:
+        seen.append(params)
+        if params.get("iss") != "https://id.example":
+            raise LoginError("The sign-in came back from <evil>, so it was refused. Run `oauth-hub login x` again.")
+
+    srv = CallbackServer(path="/cb", state=STATE, ports=[free_port()], provider="Example", validate=validate)
+    with srv:
+        forged = get(srv, "/cb?code=abc&state=wrong&iss=https://id.example")  # wrong state: never validated
+        assert forged.status_code == 400 and seen == []
+        refused = get(srv, f"/cb?code=abc&state={STATE}&iss=https://evil.example")
+        assert refused.status_code == 400
+        assert "signed in" not in refused.text
+        assert "came back from &lt;evil&gt;, so it was refused." in refused.text  # escaped, like every echo
+        with pytest.raises(LoginError, match="came back from <evil>"):
+            srv.wait(1)
+        assert [p["iss"] for p in seen] == ["https://evil.example"]
+        assert get(srv, f"/cb?code=abc&state={STATE}&iss=https://id.example").status_code == 409  # finished
+
+
+def test_a_callback_the_login_accepts_is_answered_as_before():
+    srv = CallbackServer(path="/cb", state=STATE, ports=[free_port()], provider="Example",
+                         validate=lambda params: None)
+    with srv:
+        assert get(srv, f"/cb?code=abc&state={STATE}").status_code == 200
+        assert srv.wait(1).code == "abc"

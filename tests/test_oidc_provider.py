@@ -38,8 +38,9 @@ def test_add_oidc_writes_the_table(cli, home, oidc, work):
     import tomllib
 
     table = tomllib.loads((home / "config.toml").read_text())["providers"]["work"]
-    assert table == {"type": "oidc", "issuer": oidc.issuer, "client_id": oidc.client_id,
-                     "scopes": "openid profile email offline_access", "port": 0, "redirect_path": "/callback"}
+    # No scopes key: they are chosen from the IdP's scopes_supported at each login.
+    assert table == {"type": "oidc", "issuer": oidc.issuer, "client_id": oidc.client_id, "port": 0,
+                     "redirect_path": "/callback"}
     rows = {row["name"]: row for row in cli("providers", "--json").json}
     assert rows["work"]["loaded"] and rows["work"]["source"] == "config"
 
@@ -173,7 +174,9 @@ def test_a_third_party_package_cannot_take_over_a_builtin_name(cli, tmp_path, ch
     make_dist(site, "oauth-hub-impostor", {"chatgpt": "impostor"},
               {"impostor": "raise SystemExit('the impostor was imported')\n"})
     cli.env["PYTHONPATH"] = str(site)
-    assert cli("providers").returncode == 0  # a shadowed name is reported, but nothing is broken
+    human = cli("providers")
+    assert human.returncode == 0  # a shadowed name is reported, but nothing is broken
+    assert "FAILED" not in human.stdout and "note: oauth-hub-impostor 1.2.3 is not used" in human.stdout
     rows = cli("providers", "--json").json
     chatgpt = [r for r in rows if r["name"] == "chatgpt"]
     assert len(chatgpt) == 2
@@ -181,7 +184,8 @@ def test_a_third_party_package_cannot_take_over_a_builtin_name(cli, tmp_path, ch
     shadowed = next(r for r in chatgpt if not r["loaded"])
     assert used["distribution"] == "oauth-hub" and used["source"] == "built-in"
     assert shadowed["distribution"] == "oauth-hub-impostor"
-    assert shadowed["error"] == "not used: the built-in provider of that name wins"
+    assert shadowed["error"] is None and shadowed["status"] == "not used"
+    assert shadowed["note"] == "not used: the built-in provider of that name wins"
     login = cli("login", "chatgpt")
     assert login.returncode == 0  # the built-in ran; importing the impostor would have exited
     assert "impostor" not in login.stderr

@@ -387,7 +387,7 @@ def test_cli_on_a_hostile_token_file(tmp_path, name):
     assert human.returncode == 1 and "Traceback" not in human.stderr and "unreadable" in human.stdout
     assert_clean(human.stdout + human.stderr)
     as_json = run_cli(home, "status", "chatgpt", "--json")
-    assert as_json.returncode == 0 and json.loads(as_json.stdout)[0]["error"]
+    assert as_json.returncode == 1 and json.loads(as_json.stdout)[0]["error"]  # not signed in
     assert_clean(as_json.stdout + as_json.stderr)
 
 

@@ -298,13 +298,18 @@ def test_short_lived_tokens_refresh_half_way_not_on_every_use():
 
     now = time.time()
     issued = datetime.fromtimestamp(now - 50, UTC).isoformat()
-    young = Credentials("x", access_token="a", expires_at=now + 70, last_refresh=issued)  # lives 120 s
+    young = Credentials("x", access_token="a", refresh_token="r", expires_at=now + 70,
+                        last_refresh=issued)  # lives 120 s
     assert not tokens.needs_refresh(young, now)
-    old = Credentials("x", access_token="a", expires_at=now + 40, last_refresh=issued)  # lives 90 s, 40 left
+    old = Credentials("x", access_token="a", refresh_token="r", expires_at=now + 40,
+                      last_refresh=issued)  # lives 90 s, 40 left
     assert tokens.needs_refresh(old, now)
     hour_ago = datetime.fromtimestamp(now - 3600, UTC).isoformat()
-    normal = Credentials("x", access_token="a", expires_at=now + 299, last_refresh=hour_ago)
+    normal = Credentials("x", access_token="a", refresh_token="r", expires_at=now + 299, last_refresh=hour_ago)
     assert tokens.needs_refresh(normal, now)
-    assert not tokens.needs_refresh(Credentials("x", access_token="a", expires_at=now + 301,
+    assert not tokens.needs_refresh(Credentials("x", access_token="a", refresh_token="r", expires_at=now + 301,
                                                 last_refresh=hour_ago), now)
     assert tokens.needs_refresh(Credentials("x", access_token=None), now)
+    # Without a refresh token there is nothing to refresh with: due only when it expires.
+    lasting = Credentials("x", access_token="a", expires_at=now + 299, last_refresh=hour_ago)
+    assert not tokens.needs_refresh(lasting, now) and tokens.needs_refresh(lasting, now + 300)

@@ -5,19 +5,18 @@ See the package docstring for the steps.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import CorruptFileError, OAuthHubError
 from ..store import Store, read_json
-from .formats import _read_text, backup_file, dump_document, parse_document, write_file
-from .hookspecs import API_CHAT, API_MESSAGES, API_RESPONSES, APIS, ExportModel, ExportOptions
-from .loading import Exporter, exporter_names, load_exporter
+from .formats import _read_text, backup_file, write_file
+from .hookspecs import API_CHAT, API_MESSAGES, APIS, ExportModel, ExportOptions
+from .loading import Exporter, load_exporter
 from .records import _record
 
 DEFAULT_EXPORTER = "code_puppy"
@@ -92,11 +91,17 @@ def build_export_models(
     via_serve: bool = False,
     serve_port: int | None = None,
     include_secrets: bool = False,
+    tool_apis: Sequence[str] | None = None,
+    serve_apis: Sequence[str] | None = None,
 ) -> tuple[list[ExportModel], ExportOptions]:
     """One :class:`ExportModel` per model entry the provider wrote, and the export's options.
 
-    Direct when the account has an API key and the entry names the variable that holds
-    it; through ``oauth-hub serve`` otherwise (or when ``via_serve``).
+    Direct when the account has an API key, the entry names the variable that holds it,
+    and the tool speaks the model's API (``tool_apis``; ``None``: any); through
+    ``oauth-hub serve`` otherwise (or when ``via_serve``). Through serve a model keeps
+    its API when it is in ``serve_apis`` (default ``tool_apis``), else takes the first
+    of them: the gateway's ``/v1`` translates. Without ``tool_apis`` every model keeps
+    its own API.
     """
     from ..provider import Provider
     from ..serve import DEFAULT_PORT, KEY_ENV, local_base_url, stable_key, upstream_base
@@ -117,27 +122,33 @@ def build_export_models(
                             "it lists the models the account can use.")
     serve_url = local_base_url(serve_port or DEFAULT_PORT)
     direct_base = upstream_base(loaded, credentials, store) if credentials.api_key and not via_serve else None
+    through = [a for a in (serve_apis if serve_apis is not None else tool_apis) or () if a in APIS]
     models = []
     for key, entry in own:
         endpoint = entry.get("custom_endpoint") if isinstance(entry.get("custom_endpoint"), dict) else {}
         env = _env_ref(endpoint.get("api_key"))
-        direct = direct_base is not None and env is not None
-        headers = {}
-        if direct and isinstance(endpoint.get("headers"), dict):
-            headers = {str(k): v for k, v in endpoint["headers"].items()
-                       if isinstance(v, str) and v and _env_ref(v) is None}
-        secret = None
-        if include_secrets:
-            secret = credentials.api_key if direct else stable_key(store.home)
+        native = entry_api(entry)
+        direct = direct_base is not None and env is not None and (tool_apis is None or native in tool_apis)
+        model = str(entry.get("name") or key)
         context = entry.get("context_length")
-        base_url, secret_env = (direct_base, env) if direct_base is not None and env is not None else (
-            f"{serve_url}/{provider}", KEY_ENV)
+        common = {"provider": provider, "key": str(key), "model": model, "marker": marker,
+                  "context_length": context if isinstance(context, int) and not isinstance(context, bool) else None}
+        if direct:
+            assert direct_base is not None and env is not None
+            headers = {str(k): v for k, v in (endpoint.get("headers") or {}).items()
+                       if isinstance(v, str) and v and _env_ref(v) is None} \
+                if isinstance(endpoint.get("headers"), dict) else {}
+            models.append(ExportModel(api=native, base_url=direct_base, secret_env=env, via_serve=False,
+                                      headers=headers, secret=credentials.api_key if include_secrets else None,
+                                      **common))
+            continue
+        api = native if tool_apis is None or native in through else (through[0] if through else None)
+        if api is None:
+            continue  # the tool lists no API: export_models reports it as skipped
         models.append(ExportModel(
-            provider=provider, key=str(key), model=str(entry.get("name") or key), api=entry_api(entry),
-            base_url=base_url, secret_env=secret_env, via_serve=not direct, marker=marker,
-            context_length=context if isinstance(context, int) and not isinstance(context, bool) else None,
-            headers=headers, secret=secret,
-        ))
+            api=api, base_url=serve_url if api == API_MESSAGES else f"{serve_url}/v1", secret_env=KEY_ENV,
+            via_serve=True, secret=stable_key(store.home) if include_secrets else None,
+            request_model=f"{provider}/{model}", **common))
     options = ExportOptions(provider=provider, title=loaded.title, marker=marker, serve_url=serve_url,
                             serve_key_env=KEY_ENV, include_secrets=include_secrets)
     return models, options
@@ -163,36 +174,38 @@ def export_models(
     tool's file, not a backup, not the record.
     """
     tool = load_exporter(exporter)
+    serve_apis = tool.info.get("serve_apis")
     models, options = build_export_models(provider, home=home, via_serve=via_serve, serve_port=serve_port,
-                                          include_secrets=include_secrets)
-    usable = [m for m in models if m.api in tool.apis]
+                                          include_secrets=include_secrets, tool_apis=tool.apis,
+                                          serve_apis=serve_apis if isinstance(serve_apis, list) else None)
+    usable = models
     result = ExportResult(provider=provider, exporter=tool.name, tool=tool.title, path=None,
                           via_serve=any(m.via_serve for m in usable))
-    for m in models:
-        if m.api not in tool.apis:
-            result.skipped.append({"key": m.key, "model": m.model, "api": m.api,
-                                   "reason": f"{tool.title} cannot call the {_API_NAMES[m.api]}"})
+    if not models:  # only a tool that lists no API at all
+        result.skipped = [{"key": k, "model": k, "api": "", "reason": f"{tool.title} names no API it can call"}
+                          for k in _stored_keys(provider, home)]
     result.models = [m.key for m in usable]
-    if result.skipped:
-        result.notes.append(_alternatives(tool, {s["api"] for s in result.skipped}))
     entries = tool.call("render", models=usable, options=options) or {}
     target = _target(tool, output)
     if target is None and not print_only:
         raise OAuthHubError(f"{tool.title} has no standard configuration file: pass --output PATH "
                             "(or --print to see the entries).")
     old_text = _read_text(target) if target is not None else None
-    document = parse_document(old_text, tool.format, target) if old_text is not None else None
-    before = _ours(tool, document, options.marker)
+    document = tool.parse(old_text, target) if old_text is not None else None
+    # Counted on a copy of its own: merge may change the document in place (which is
+    # how a TOML file keeps its comments).
+    before = _ours(tool, tool.parse(old_text, target) if old_text is not None else None, options.marker)
     new_document, conflicts = tool.call("merge", document=document, entries=entries, marker=options.marker)
     result.conflicts = list(conflicts)
     result.keys = [k for k in entries if k not in result.conflicts]
     result.removed_stale = len(before - set(result.keys))
-    result.text = dump_document(new_document, tool.format)
+    result.text = tool.dump(new_document)
     result.path = str(target) if target is not None else None
     result.instructions = list(tool.call("instructions", required=False, models=usable, options=options,
                                          path=result.path) or [])
-    if tool.format == "yaml" and old_text and any(line.lstrip().startswith("#") for line in old_text.splitlines()):
-        result.notes.append("Comments in the YAML file are not kept when it is rewritten; the backup has them.")
+    if not tool.keeps_comments and old_text and any(line.lstrip().startswith("#") for line in old_text.splitlines()):
+        result.notes.append(f"Comments in the {tool.format.upper()} file are not kept when it is rewritten; "
+                            "the backup has them.")
     if print_only:
         return result
     assert target is not None
@@ -213,23 +226,9 @@ def export_models(
     return result
 
 
-_API_NAMES = {API_CHAT: "Chat Completions API", API_RESPONSES: "Responses API", API_MESSAGES: "Messages API"}
-
-
-def _alternatives(tool: Exporter, apis: set[str]) -> str:
-    """Which installed exporters could take the models ``tool`` had to skip."""
-    able = []
-    for name in exporter_names():
-        try:
-            other = load_exporter(name)
-        except OAuthHubError:
-            continue
-        if other.name != tool.name and apis <= set(other.apis):
-            able.append(name)
-    what = " and ".join(_API_NAMES[a] for a in sorted(apis))
-    if not able:
-        return f"No installed exporter can write models that speak the {what}."
-    return f"For models that speak the {what}, use --to {' / '.join(able)}."
+def _stored_keys(provider: str, home: str | Path | None) -> list[str]:
+    data = read_json(Store(home).models_path(provider))
+    return [str(k) for k in data] if isinstance(data, dict) else []
 
 
 def _target(tool: Exporter, output: str | Path | None) -> Path | None:
@@ -247,12 +246,7 @@ def _ours(tool: Exporter, document: Any, marker: str) -> set[str]:
     if document is None:
         return set()
     try:
-        _, removed = tool.call("remove", document=_copy(document), keys=None, marker=marker)
+        _, removed = tool.call("remove", document=document, keys=None, marker=marker)
     except OAuthHubError:
         return set()
     return set(removed or ())
-
-
-def _copy(document: Any) -> Any:
-    return json.loads(json.dumps(document))
-

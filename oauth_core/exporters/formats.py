@@ -12,7 +12,8 @@ from typing import Any
 from ..errors import CorruptFileError, OAuthHubError
 from ..store import write_private
 
-_FORMATS = ("json", "yaml")
+BUILT_IN_FORMATS = ("json", "yaml", "toml")
+KEEPS_COMMENTS = {"json": True, "yaml": False, "toml": True}  # JSON has none to lose
 
 
 def _read_text(path: Path) -> str | None:
@@ -24,10 +25,19 @@ def _read_text(path: Path) -> str | None:
         raise OAuthHubError(f"Cannot read {path}: {getattr(exc, 'strerror', None) or exc}.") from None
 
 
-def parse_document(text: str, fmt: str, path: Path | None = None) -> Any:
-    """Parse a tool's file with that format's own parser; empty means no document yet.
+def not_valid(where: str, fmt: str, line: int | None = None) -> CorruptFileError:
+    """The error for a tool's file that does not parse: named, left alone, and what to do."""
+    at = f" (line {line})" if line else ""
+    return CorruptFileError(f"{where} is not valid {fmt.upper() if len(fmt) <= 4 else fmt}{at}; it was left "
+                            "untouched. Fix it, or use --print and copy the entries in by hand.")
 
-    A file that does not parse is reported by name and left exactly as it is.
+
+def parse_document(text: str, fmt: str, path: Path | None = None) -> Any:
+    """Parse a tool's file with a built-in format's own parser; empty means no document yet.
+
+    A file that does not parse is reported by name and left exactly as it is. TOML is
+    parsed with ``tomlkit``, whose document keeps the file's comments and layout through
+    an in-place merge (see :mod:`.merge`).
     """
     if not text.strip():
         return None
@@ -38,32 +48,55 @@ def parse_document(text: str, fmt: str, path: Path | None = None) -> Any:
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise CorruptFileError(f"{where} is not valid JSON (line {exc.lineno}); it was left untouched. "
-                                   "Fix it, or use --print and copy the entries in by hand.") from None
+            raise not_valid(where, fmt, exc.lineno) from None
         except RecursionError:
             raise nested from None
-    import yaml
+    if fmt == "toml":
+        import tomlkit
+        from tomlkit.exceptions import ParseError
 
-    try:
-        return yaml.safe_load(text)
-    except RecursionError:
-        raise nested from None
-    except yaml.YAMLError as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        at = f" (line {line + 1})" if line is not None else ""
-        raise CorruptFileError(f"{where} is not valid YAML{at}; it was left untouched. "
-                               "Fix it, or use --print and copy the entries in by hand.") from None
+        try:
+            return tomlkit.parse(text)
+        except ParseError as exc:
+            raise not_valid(where, fmt, exc.line) from None
+        except RecursionError:
+            raise not_valid(where, fmt) from None
+    if fmt == "yaml":
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except RecursionError:
+            raise nested from None
+        except yaml.YAMLError as exc:
+            line = getattr(getattr(exc, "problem_mark", None), "line", None)
+            raise not_valid(where, fmt, line + 1 if line is not None else None) from None
+    raise OAuthHubError(f"{fmt!r} is not a built-in document format ({', '.join(BUILT_IN_FORMATS)}).")
 
 
 def dump_document(document: Any, fmt: str) -> str:
-    """Serialise a tool's file: JSON with two-space indent, or block-style YAML, in the order given."""
+    """Serialise a tool's file in a built-in format, in the order given.
+
+    JSON with two-space indent; block-style YAML; TOML through ``tomlkit`` (a parsed
+    document comes back with its comments, a new one is laid out as tables).
+    """
     if document is None:
         return ""
     if fmt == "json":
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    import yaml
+    if fmt == "toml":
+        import tomlkit
+        from tomlkit.exceptions import ConvertError
 
-    return yaml.safe_dump(document, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)
+        try:
+            return tomlkit.dumps(document)
+        except ConvertError as exc:  # TOML has no null, and no mixed-type arrays in old readers
+            raise OAuthHubError(f"The entries cannot be written as TOML ({exc}); TOML has no null value.") from None
+    if fmt == "yaml":
+        import yaml
+
+        return yaml.safe_dump(document, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)
+    raise OAuthHubError(f"{fmt!r} is not a built-in document format ({', '.join(BUILT_IN_FORMATS)}).")
 
 
 def backup_file(path: Path, mode: int | None = None) -> Path:

@@ -14,9 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pluggy
+from ..hookspecs import PROJECT, hookimpl, hookspec
 
-PROJECT = "oauth_hub_exporters"
 MARKER_KEY = "oauth_source"  # the key that marks our entries, where a tool's format has room for one
 
 # The APIs a model entry can speak (pass-through: a tool must speak the same one).
@@ -25,8 +24,12 @@ API_RESPONSES = "responses"  # POST {base}/responses
 API_MESSAGES = "messages"  # POST {base}/v1/messages
 APIS = (API_CHAT, API_RESPONSES, API_MESSAGES)
 
-hookspec = pluggy.HookspecMarker(PROJECT)
-hookimpl = pluggy.HookimplMarker(PROJECT)
+# One marker for every oauth-hub plugin: ``oauth_core.hookimpl`` and
+# ``oauth_core.exporters.hookimpl`` are the same object, so an exporter cannot pick the
+# wrong one. Providers and exporters still never mix: each plugin gets a plugin manager
+# holding only its own group's specs, and pluggy refuses a hook the group does not have.
+__all__ = ["API_CHAT", "API_MESSAGES", "API_RESPONSES", "APIS", "MARKER_KEY", "PROJECT", "ExportModel",
+           "ExportOptions", "ExporterSpec", "hookimpl", "hookspec"]
 
 
 # -- what exporters receive and return ---------------------------------------------------
@@ -42,15 +45,24 @@ class ExportModel:
 
     provider: str
     key: str  # the entry's name in <provider>_models.json, e.g. "<prefix><model>"
-    model: str  # the upstream model id, sent in requests
-    api: str  # one of APIS
-    base_url: str  # the provider's API base (direct) or http://127.0.0.1:PORT/<provider> (via serve)
+    model: str  # the upstream model id
+    api: str  # one of APIS: the API the tool calls (through serve, not always the backend's own)
+    # Direct: the provider's API base. Through serve: http://127.0.0.1:PORT/v1 for the OpenAI
+    # APIs, http://127.0.0.1:PORT for Messages (whose clients add /v1/messages themselves).
+    base_url: str
     secret_env: str  # the environment variable that holds the secret to send
     via_serve: bool
     marker: str  # the value of MARKER_KEY on our entries
     context_length: int | None = None
     headers: dict[str, str] = field(default_factory=dict)  # non-secret headers the upstream needs
     secret: str | None = field(default=None, repr=False)
+    # The model name the tool sends: the upstream id (direct), ``<provider>/<model>`` through
+    # serve (the gateway's name for it, as GET /v1/models lists it). Empty means ``model``.
+    request_model: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.request_model:
+            self.request_model = self.model
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -81,10 +93,37 @@ class ExporterSpec:
     def exporter_info() -> dict[str, Any]:
         """Describe the tool. Required.
 
-        Return a dict with ``title`` (the tool's name), ``format`` (``"json"`` or
-        ``"yaml"``: how its file is parsed and written), ``apis`` (the subset of
-        :data:`APIS` the tool can call; other models are skipped with a note) and
-        optionally ``description``.
+        Return a dict with ``title`` (the tool's name), ``format`` (how its file is
+        parsed and written: ``"json"``, ``"yaml"`` or ``"toml"`` are built in; any other
+        name needs the :meth:`parse` and :meth:`serialize` hooks), ``apis`` (the subset
+        of :data:`APIS` the tool can call, most preferred first) and optionally
+        ``description`` and ``serve_apis``.
+
+        A model whose API is in ``apis`` is exported as it is (direct when the account
+        has an API key). Any other goes through ``oauth-hub serve``, whose ``/v1``
+        speaks every API for every model: it keeps its own API when the tool speaks it,
+        else it gets the tool's first. ``serve_apis`` (default ``apis``) narrows the
+        choice for models that go through serve, for a tool that calls one API better
+        than another. A model is skipped only when the tool lists no API at all.
+        """
+
+    @staticmethod
+    @hookspec(firstresult=True)
+    def parse(text: str) -> Any:
+        """Parse the tool's file, for a format that is not built in (or to override one).
+
+        ``text`` is never empty (an empty file is no document). Return what ``merge``
+        and ``remove`` work on. Raise ``ValueError`` when the text is not valid: the
+        engine reports the file as unparsable and leaves it untouched.
+        """
+
+    @staticmethod
+    @hookspec(firstresult=True)
+    def serialize(document: Any) -> str:
+        """The file's new text for ``document`` (what ``merge`` or ``remove`` returned).
+
+        Implemented together with :meth:`parse`. The engine writes the text atomically
+        and keeps a backup of the old file.
         """
 
     @staticmethod
@@ -119,7 +158,7 @@ class ExporterSpec:
 
     @staticmethod
     @hookspec(firstresult=True)
-    def remove(document: Any, keys: list[str], marker: str) -> tuple[Any, list[str]]:
+    def remove(document: Any, keys: list[str] | None, marker: str) -> tuple[Any, list[str]]:
         """Take out our entries named in ``keys`` (and still marked ``marker``). Required.
 
         Called by ``logout`` (and, with ``keys=None`` meaning "all of ours", to count the

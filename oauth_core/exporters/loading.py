@@ -9,19 +9,14 @@ an exporter's module is imported only when it is used.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
-import pluggy
-
 from ..errors import OAuthHubError
-from .formats import _FORMATS
+from .formats import BUILT_IN_FORMATS, KEEPS_COMMENTS, dump_document, not_valid, parse_document
 from .hookspecs import APIS, PROJECT, ExporterSpec
 
 GROUP = "oauth_hub.exporters"
-
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 class ExporterNotFound(OAuthHubError):
@@ -30,8 +25,10 @@ class ExporterNotFound(OAuthHubError):
 
 class ExporterLoadError(OAuthHubError):
     """An exporter is installed but could not be imported, or its hooks are wrong."""
-_REQUIRED_HOOKS = ("exporter_info", "render", "merge", "remove")
 
+
+_REQUIRED_HOOKS = ("exporter_info", "render", "merge", "remove")
+_FORMAT_HOOKS = ("parse", "serialize")
 
 _registered: dict[str, Any] = {}
 
@@ -45,16 +42,15 @@ def unregister_exporter(name: str) -> None:
     _registered.pop(name, None)
 
 
-def _entry_points() -> dict[str, Any]:
-    """Exporter entry points by name; as for providers, a built-in name wins over a third party's."""
-    from ..entrypoints import entry_points
-    from ..plugins import _is_builtin
+def _discover() -> Any:
+    """The exporter entry points, chosen by the rule every plugin follows (:mod:`oauth_core.discovery`)."""
+    from ..discovery import discover
 
-    found: dict[str, Any] = {}
-    for ep in entry_points(group=GROUP):
-        if ep.name not in found or (_is_builtin(ep) and not _is_builtin(found[ep.name])):
-            found[ep.name] = ep
-    return found
+    return discover(GROUP, "exporter")
+
+
+def _entry_points() -> dict[str, Any]:
+    return _discover().chosen
 
 
 def exporter_names() -> list[str]:
@@ -85,6 +81,38 @@ class Exporter:
     def apis(self) -> tuple[str, ...]:
         return tuple(self.info.get("apis") or ())
 
+    @property
+    def provides_format(self) -> bool:
+        """Whether the exporter parses and writes its files itself (the ``parse`` and ``serialize`` hooks)."""
+        return bool(self.pm.hook.parse.get_hookimpls())
+
+    @property
+    def keeps_comments(self) -> bool:
+        """Whether rewriting the tool's file keeps its comments (unknown for a format of the exporter's own)."""
+        return self.provides_format or KEEPS_COMMENTS.get(self.format, False)
+
+    def parse(self, text: str, path: Path | None = None) -> Any:
+        """The tool's file parsed: by the exporter's ``parse`` hook, else by the built-in format."""
+        if not self.provides_format:
+            return parse_document(text, self.format, path)
+        if not text.strip():
+            return None
+        try:
+            return self.pm.hook.parse(text=text)
+        except (ValueError, RecursionError):  # the file is not valid in that format
+            raise not_valid(str(path) if path is not None else "the file", self.format) from None
+
+    def dump(self, document: Any) -> str:
+        """The file's text for ``document``: by the exporter's ``serialize`` hook, else the built-in format."""
+        if not self.provides_format:
+            return dump_document(document, self.format)
+        if document is None:
+            return ""
+        text = self.pm.hook.serialize(document=document)
+        if not isinstance(text, str):
+            raise OAuthHubError(f"Exporter {self.name!r}: serialize returned {type(text).__name__}, not text.")
+        return text
+
     def call(self, hook: str, *, required: bool = True, **kwargs: Any) -> Any:
         caller = getattr(self.pm.hook, hook)
         if not caller.get_hookimpls():
@@ -94,22 +122,35 @@ class Exporter:
         return caller(**kwargs)
 
 
+def _plugin(name: str) -> tuple[Any, str]:
+    """The exporter's module (or object) and where it came from."""
+    from ..discovery import NAME_PATTERN, NAME_RULE, not_loaded_message
+
+    if not NAME_PATTERN.match(name or ""):
+        raise ExporterNotFound(f"{name!r} is not a valid exporter name ({NAME_RULE}). Known exporters: {_known()}.")
+    if name in _registered:
+        return _registered[name], repr(_registered[name])
+    found = _discover()
+    if name in found.excluded:
+        raise ExporterNotFound(not_loaded_message("exporter", name))
+    if name not in found.chosen:
+        raise ExporterNotFound(f"Unknown exporter {name!r}. Known exporters: {_known()}.")
+    ep = found.chosen[name]
+    try:
+        return ep.load(), ep.value
+    except Exception as exc:  # a broken third-party exporter must not take the CLI down
+        raise ExporterLoadError(
+            f"Exporter {name!r} ({ep.value}) failed to import: {type(exc).__name__}: {exc}") from None
+
+
 def load_exporter(name: str) -> Exporter:
     """Import exporter ``name``, check its hooks, and read its description."""
-    if not _NAME.match(name or ""):
-        raise ExporterNotFound(f"{name!r} is not a valid exporter name. Known exporters: {_known()}.")
-    if name in _registered:
-        plugin, where = _registered[name], repr(_registered[name])
-    else:
-        eps = _entry_points()
-        if name not in eps:
-            raise ExporterNotFound(f"Unknown exporter {name!r}. Known exporters: {_known()}.")
-        where = eps[name].value
-        try:
-            plugin = eps[name].load()
-        except Exception as exc:  # a broken third-party exporter must not take the CLI down
-            raise ExporterLoadError(
-                f"Exporter {name!r} ({where}) failed to import: {type(exc).__name__}: {exc}") from None
+    import pluggy
+
+    from .. import trace
+    from ..hookcheck import hook_names, unmarked_hooks
+
+    plugin, where = _plugin(name)
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(ExporterSpec)
     try:
@@ -119,11 +160,25 @@ def load_exporter(name: str) -> Exporter:
         raise ExporterLoadError(f"Exporter {name!r} ({where}) is invalid: {exc}") from None
     missing = [hook for hook in _REQUIRED_HOOKS if not getattr(pm.hook, hook).get_hookimpls()]
     if missing:
-        raise ExporterLoadError(f"Exporter {name!r} ({where}) does not implement {', '.join(missing)}.")
+        unmarked = unmarked_hooks(plugin, hook_names(pm), f"{PROJECT}_impl")
+        hint = (f" It has {', '.join(unmarked)}, but not marked as hooks: decorate each with @hookimpl "
+                "(`from oauth_core.exporters import hookimpl`, the same marker as `oauth_core.hookimpl`).") \
+            if unmarked else ""
+        raise ExporterLoadError(f"Exporter {name!r} ({where}) does not implement {', '.join(missing)}.{hint}")
+    own_format = [hook for hook in _FORMAT_HOOKS if getattr(pm.hook, hook).get_hookimpls()]
+    if len(own_format) == 1:
+        raise ExporterLoadError(f"Exporter {name!r} ({where}) implements {own_format[0]} without "
+                                f"{({'parse', 'serialize'} - set(own_format)).pop()}: a format needs both.")
+    trace.watch(pm, "exporter", name)
     info = pm.hook.exporter_info() or {}
-    if info.get("format") not in _FORMATS or not set(info.get("apis") or ()) <= set(APIS):
-        raise ExporterLoadError(f"Exporter {name!r} ({where}) describes itself wrongly: format must be one of "
-                                f"{', '.join(_FORMATS)} and apis a subset of {', '.join(APIS)}.")
+    fmt = info.get("format")
+    if not isinstance(fmt, str) or not fmt or (fmt not in BUILT_IN_FORMATS and not own_format):
+        raise ExporterLoadError(
+            f"Exporter {name!r} ({where}) declares format {fmt!r}: use one of the built-in formats "
+            f"({', '.join(BUILT_IN_FORMATS)}), or implement the parse and serialize hooks for another.")
+    if not set(info.get("apis") or ()) <= set(APIS):
+        raise ExporterLoadError(f"Exporter {name!r} ({where}) describes itself wrongly: apis must be a subset of "
+                                f"{', '.join(APIS)}.")
     return Exporter(name, pm, dict(info))
 
 
@@ -132,19 +187,36 @@ def _known() -> str:
 
 
 def inspect_exporters() -> list[dict[str, Any]]:
-    """Every exporter with its title, format and APIs, or the reason it failed to load."""
+    """Every exporter with its title, format and APIs, or the reason it failed to load.
+
+    Exporters another package registers under a name already taken are listed with a
+    ``note`` ("not used: …"), not an error: nothing is broken.
+    """
     rows = []
+
+    def row(name: str, **values: Any) -> dict[str, Any]:
+        base: dict[str, Any] = {"name": name, "title": None, "format": None, "apis": [], "description": None,
+                                "default_path": None, "error": None, "note": None, "hooks": []}
+        base.update(values)
+        return base
+
+    from ..hookcheck import implemented_hooks
+
+    found = _discover()
     for name in exporter_names():
-        row: dict[str, Any] = {"name": name, "title": None, "format": None, "apis": [], "description": None,
-                               "default_path": None, "error": None}
+        current = row(name)
         try:
             tool = load_exporter(name)
-            row.update(title=tool.title, format=tool.format, apis=list(tool.apis),
-                       description=tool.info.get("description"),
-                       default_path=tool.call("default_path", required=False, environ=dict(os.environ),
-                                              home=Path.home()))
+            current.update(title=tool.title, format=tool.format, apis=list(tool.apis),
+                           description=tool.info.get("description"), hooks=implemented_hooks(tool.pm),
+                           default_path=tool.call("default_path", required=False, environ=dict(os.environ),
+                                                  home=Path.home()))
         except OAuthHubError as exc:
-            row["error"] = str(exc)
-        rows.append(row)
+            current["error"] = str(exc)
+        rows.append(current)
+    for name, ep, why in found.invalid:
+        rows.append(row(name, error=why, description=ep.value))
+    for name, ep, why in found.shadowed:
+        rows.append(row(name, note=f"not used: {why}", description=f"{ep.value} ({ep.dist_name})"))
     return rows
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import CorruptFileError, OAuthHubError
 from ..store import Store, read_json, write_json
-from .formats import _read_text, backup_file, dump_document, parse_document, write_file
+from .formats import _read_text, backup_file, write_file
 from .loading import load_exporter
 
 RECORD_FILE = "exports.json"
@@ -92,7 +92,7 @@ def remove_exports(provider: str, *, home: str | Path | None = None) -> dict[str
             text = _read_text(path)
             if text is None:
                 continue  # the file is gone, and our entries with it
-            document = parse_document(text, tool.format, path)
+            document = tool.parse(text, path)
             if document is None:
                 continue
             new_document, removed = tool.call("remove", document=document, keys=list(row.get("keys") or []),
@@ -100,7 +100,7 @@ def remove_exports(provider: str, *, home: str | Path | None = None) -> dict[str
             if removed:
                 secret = row.get("secrets", True) is not False
                 backup = None if secret else backup_file(path)
-                write_file(path, dump_document(new_document, tool.format))
+                write_file(path, tool.dump(new_document))
                 report["removed"].append({"exporter": tool.name, "path": str(path), "keys": list(removed),
                                           "backup": str(backup) if backup else None})
                 if secret:
@@ -119,10 +119,10 @@ def remove_exports(provider: str, *, home: str | Path | None = None) -> dict[str
 def _scrub(tool: Any, path: Path, keys: list[str] | None, marker: str) -> bool:
     """Take our entries (``keys``; ``None``: all of ours) out of a file in place; whether any were there."""
     text = _read_text(path)
-    document = parse_document(text, tool.format, path) if text is not None else None
+    document = tool.parse(text, path) if text is not None else None
     if document is None:
         return False
     new_document, removed = tool.call("remove", document=document, keys=keys, marker=marker)
     if removed:
-        write_file(path, dump_document(new_document, tool.format))
+        write_file(path, tool.dump(new_document))
     return bool(removed)

@@ -139,22 +139,43 @@ class Exchange:
 
     async def _relay_stream(self, answer: Any, hook: Callable[[dict[str, Any]], dict[str, Any]] | None
                             ) -> web.StreamResponse:
-        """Same dialect on both sides: the backend's bytes as they arrive (re-encoded only for an event hook)."""
+        """Same dialect on both sides: the backend's events as they arrive (re-encoded only for an event hook).
+
+        Only whole events are passed on, so that when the backend breaks off (or ends
+        before its answer is complete) the client gets a well-formed error event of its
+        dialect after them instead of a cut connection: tools show that message, while a
+        dropped connection reads as a network fault they retry.
+        """
         response = await self._start_stream()
-        reader = sse.SSEReader() if hook is not None else None
+        reader = sse.SSEReader()
+        decoder = dialects.get(self.client).StreamReader()
+        pending = b""
+        ended = False  # the backend said it finished, or failed, in its own words
+        broke = False
         try:
             async for chunk in answer.content.iter_any():
-                if reader is None:
-                    await response.write(chunk)
-                    continue
                 out = b""
                 for name, data in reader.feed(chunk):
-                    out += sse.event(name if name != "message" else None, _apply(hook, data))
+                    if hook is not None:
+                        data = _apply(hook, data)
+                        out += sse.event(name if name != "message" else None, data)
+                    ended = any(isinstance(e, (neutral.Finished, neutral.Failed)) for e in decoder.feed(name, data)) \
+                        or ended
+                if hook is None:
+                    pending += chunk
+                    cut = max(pending.rfind(b"\n\n") + 2, pending.rfind(b"\r\n\r\n") + 4, 0)
+                    out, pending = pending[:cut], pending[cut:]
                 if out:
                     await response.write(out)
         except (ClientError, TimeoutError):
-            response.force_close()  # the backend broke off: end the connection so the client sees it
-            return response
+            broke = True
+        failures = [e for e in decoder.close() if isinstance(e, neutral.Failed)]
+        if broke and not ended and not failures:
+            failures = [neutral.Failed(502, "The backend broke off the answer before it was complete.")]
+        if not failures and pending:
+            await response.write(pending)  # a last event without its blank line: the stream ended cleanly
+        if failures and not ended:
+            await response.write(dialects.get(self.client).StreamWriter({}).write(failures[0]))
         await response.write_eof()
         return response
 

@@ -156,7 +156,8 @@ class Gateway:
             return await asyncio.to_thread(refresh_credentials, name, home=self.home,
                                            stale_token=stale.access_token or "")
         except (NotLoggedIn, SignInEnded) as exc:
-            raise GatewayError(503, str(exc)) from None
+            # 401, not 5xx: only a new `oauth-hub login` fixes it, and tools retry every 5xx.
+            raise GatewayError(401, str(exc)) from None
         except OAuthHubError as exc:
             raise GatewayError(502, str(exc)) from None
 

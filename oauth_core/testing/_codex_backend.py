@@ -14,7 +14,11 @@ the opencode Codex plugins, ChatMock):
 * no ``item_reference`` items, no stored item ids and no ``previous_response_id``: with
   ``store: false`` nothing is persisted;
 * only models the plan allows (the fake's ``codex_models``);
-* every ``function_call_output`` answers a ``function_call`` of the same input.
+* every ``function_call_output`` answers a ``function_call`` of the same input;
+* a function tool is strict unless it says ``"strict": false`` (the Responses API's
+  default; Codex itself always sends ``false``), and a strict tool's schema must follow
+  the structured-outputs rules (``additionalProperties: false`` and every property
+  required, on every object) or the request is refused.
 
 The answer is always a stream of server-sent events in the Responses API's shape
 (``response.created`` … ``response.completed`` with usage), with the plan's rate-limit
@@ -31,7 +35,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from oauth_core.testing._server import JSON, ReplyError, Request, Response, Stall, json_response
+from oauth_core.testing._server import JSON, Break, ReplyError, Request, Response, Stall, json_response
 
 #: Parameters the backend refuses (the reference clients never send them).
 UNSUPPORTED = ("max_output_tokens", "max_tokens", "max_completion_tokens", "temperature", "top_p")
@@ -60,6 +64,32 @@ def _chunks(text: str, parts: int = 3) -> list[str]:
     return [text[i:i + step] for i in range(0, len(text), step)]
 
 
+def _strict_schema_problem(schema: Any, context: tuple[str, ...] = ()) -> str | None:
+    """Why ``schema`` cannot be used in strict mode (the Responses API's structured-outputs rules), or None.
+
+    Every object must list all its properties in ``required`` and set
+    ``additionalProperties: false``; the API's message names the place as a tuple.
+    """
+    if not isinstance(schema, dict):
+        return None
+    where = f"In context={context!r}" if context else "In context=()"
+    if schema.get("type") == "object" or "properties" in schema:
+        if schema.get("additionalProperties") is not False:
+            return f"{where}, 'additionalProperties' is required to be supplied and to be false."
+        properties = schema.get("properties") or {}
+        missing = [k for k in properties if k not in (schema.get("required") or [])]
+        if missing:
+            return (f"{where}, 'required' is required to be supplied and to be an array including every key in "
+                    f"properties. Missing '{missing[0]}'.")
+        for name, sub in properties.items():
+            problem = _strict_schema_problem(sub, (*context, "properties", name))
+            if problem:
+                return problem
+    if isinstance(schema.get("items"), dict):
+        return _strict_schema_problem(schema["items"], (*context, "items"))
+    return None
+
+
 class CodexResponsesMixin:
     """Adds ``/backend-api/codex/responses`` to FakeOpenAI. See the module docstring."""
 
@@ -67,11 +97,15 @@ class CodexResponsesMixin:
     reply_text: str = "pong"
     #: The arguments (JSON text) of the function call the fake makes when offered tools.
     tool_call_arguments: str = '{"city": "Paris"}'
+    #: The tool the fake calls when offered it (by name); otherwise the first tool offered.
+    tool_call_name: str | None = None
     #: Seconds between streamed deltas.
     stream_delay: float = 0.0
     #: When > 0, the stream goes silent this long after its first delta (a model that
     #: thinks), and notices meanwhile when the client hangs up (``aborted_streams``).
     stream_stall: float = 0.0
+    #: When true, the backend dies after the first delta: the connection closes mid-answer.
+    stream_break: bool = False
     #: Rate-limit state sent back in headers: window -> (used percent, window minutes, resets in s).
     codex_usage: dict[str, tuple[float, int, int]] = {  # noqa: RUF012 - replaced per instance
         "primary": (12.0, 300, 3600),
@@ -167,10 +201,18 @@ class CodexResponsesMixin:
             if not isinstance(tool.get("name"), str):
                 raise _param_error(f"Missing required parameter: 'tools[{index}].name'.", f"tools[{index}].name",
                                    "missing_required_parameter")
+            if "strict" in tool and tool["strict"] is not None and not isinstance(tool["strict"], bool):
+                raise _param_error(f"Invalid type for 'tools[{index}].strict': expected a boolean.",
+                                   f"tools[{index}].strict", "invalid_type")
+            if tool.get("strict") is not False:  # left out or null: the Responses API's default, strict
+                problem = _strict_schema_problem(tool.get("parameters"))
+                if problem:
+                    raise _param_error(f"Invalid schema for function '{tool['name']}': {problem}",
+                                       f"tools[{index}].parameters", "invalid_function_parameters")
         return [t for t in raw if isinstance(t, dict) and t.get("type") == "function"]
 
     def _codex_events(self, body: dict[str, Any], model: str, items: list[dict[str, Any]],
-                      tools: list[dict[str, Any]]) -> Iterator[bytes | Stall]:
+                      tools: list[dict[str, Any]]) -> Iterator[bytes | Stall | Break]:
         seq = iter(range(1 << 30))
         rid = "resp_" + secrets.token_hex(12)
         created = int(time.time())
@@ -197,7 +239,7 @@ class CodexResponsesMixin:
         index = len(output)
         stalled = False
         if call_tool:
-            tool = tools[0]
+            tool = next((t for t in tools if t.get("name") == self.tool_call_name), tools[0])
             item_id = "fc_" + secrets.token_hex(12)
             item = {"id": item_id, "type": "function_call", "status": "in_progress", "arguments": "",
                     "call_id": "call_" + secrets.token_hex(10), "name": tool["name"]}
@@ -207,6 +249,9 @@ class CodexResponsesMixin:
                     time.sleep(self.stream_delay)
                 yield event("response.function_call_arguments.delta", item_id=item_id, output_index=index,
                             delta=piece)
+                if self.stream_break:
+                    yield Break()
+                    return
                 if self.stream_stall and not stalled:
                     stalled = True
                     yield Stall(self.stream_stall)
@@ -226,6 +271,9 @@ class CodexResponsesMixin:
                     time.sleep(self.stream_delay)
                 yield event("response.output_text.delta", item_id=item_id, output_index=index, content_index=0,
                             delta=piece, logprobs=[])
+                if self.stream_break:
+                    yield Break()
+                    return
                 if self.stream_stall and not stalled:
                     stalled = True
                     yield Stall(self.stream_stall)

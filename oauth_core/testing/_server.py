@@ -145,6 +145,12 @@ class Stall:
 
 
 @dataclass
+class Break:
+    """An item of a streamed body: the backend dies here (the connection closes mid-answer,
+    without the stream's end), as when a server restarts or a proxy times out."""
+
+
+@dataclass
 class Response:
     status: int
     body: bytes = b""
@@ -153,7 +159,7 @@ class Response:
     #: When set, the body is sent with chunked transfer encoding, one HTTP chunk
     #: per item, flushed as the iterator yields (server-sent events). A
     #: :class:`Stall` item pauses the stream.
-    stream: Iterable[bytes | Stall] | None = None
+    stream: Iterable[bytes | Stall | Break] | None = None
     #: Faults of the transport (see ``FakeServer.fail_next``): seconds between bytes,
     #: bytes after which the connection is dropped, a Content-Length that lies.
     drip: float = 0.0
@@ -674,6 +680,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.flush()
             for chunk in response.stream:
+                if isinstance(chunk, Break):
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 if isinstance(chunk, Stall):
                     if self._client_left_within(chunk.seconds):
                         raise ConnectionResetError

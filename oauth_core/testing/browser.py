@@ -15,6 +15,9 @@ Environment knobs:
 ``OAUTH_HUB_TEST_BROWSER_LOG=<file>``
     append every URL navigated to (the opened one, then each redirect target),
     one per line, so a test can assert the authorize URL's parameters;
+``OAUTH_HUB_TEST_BROWSER_PAGE=<file>``
+    write the last page reached there: its HTTP status on the first line, then its
+    text (tags stripped), so a test can check what the person was shown;
 ``OAUTH_HUB_TEST_BROWSER_DELAY=<seconds>``
     sleep before doing anything (a slow user);
 ``OAUTH_HUB_TEST_BROWSER_FAIL=1``
@@ -41,6 +44,7 @@ __all__ = ["browser_command", "follow", "main", "write_browser_script"]
 
 ENV_LOG = "OAUTH_HUB_TEST_BROWSER_LOG"
 ENV_DELAY = "OAUTH_HUB_TEST_BROWSER_DELAY"
+ENV_PAGE = "OAUTH_HUB_TEST_BROWSER_PAGE"
 ENV_FAIL = "OAUTH_HUB_TEST_BROWSER_FAIL"
 
 _USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) oauth-hub-test-browser/1.0"
@@ -142,14 +146,26 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     url = args[0]
     try:
-        follow(url)
+        _, status, body = follow(url)
     except requests.RequestException as exc:
         print(
             f"test browser: request to {_redact(url)} failed: {type(exc).__name__}",
             file=sys.stderr,
         )
         return 2
+    page = os.environ.get(ENV_PAGE)
+    if page:
+        Path(page).write_text(f"{status}\n{page_text(body)}\n", encoding="utf-8")
     return 0
+
+
+def page_text(body: str) -> str:
+    """What a person reads on an HTML page: tags dropped, entities decoded, spaces collapsed."""
+    import html
+    import re
+
+    body = re.sub(r"<(head|style|script)\b.*?</\1\s*>", " ", body, flags=re.DOTALL | re.IGNORECASE)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())
 
 
 if __name__ == "__main__":

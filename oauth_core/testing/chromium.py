@@ -38,6 +38,8 @@ Environment knobs (all optional):
     the Chromium executable (default ``/usr/bin/chromium``);
 ``OAUTH_HUB_TEST_OIDC_LOGIN=<name>``
     the login name typed into oidc-provider's login page (default ``alice``);
+``OAUTH_HUB_TEST_OIDC_PASSWORD=<password>``
+    the password typed with it (oidc-provider ignores it; a Django login checks it);
 ``OAUTH_HUB_TEST_OIDC_CONSENT=accept|deny``
     press "Continue" (default) or "[ Cancel ]" on oidc-provider's consent page;
 ``OAUTH_HUB_TEST_BROWSER_EXPECT=<text>``
@@ -85,6 +87,7 @@ ENV_LOG = "OAUTH_HUB_TEST_BROWSER_LOG"
 ENV_EXECUTABLE = "OAUTH_HUB_TEST_CHROMIUM"
 ENV_LOGIN = "OAUTH_HUB_TEST_OIDC_LOGIN"
 ENV_CONSENT = "OAUTH_HUB_TEST_OIDC_CONSENT"
+ENV_PASSWORD = "OAUTH_HUB_TEST_OIDC_PASSWORD"
 ENV_EXPECT = "OAUTH_HUB_TEST_BROWSER_EXPECT"
 ENV_TIMEOUT = "OAUTH_HUB_TEST_CHROMIUM_TIMEOUT"
 
@@ -185,6 +188,11 @@ def _callback_prefix(url: str) -> str | None:
     return redact(values[0]) if values else None
 
 
+# The identity providers' own pages, recognised by their forms: panva's oidc-provider
+# (dev login "login", consent "prompt=consent", device code entry and confirmation) and
+# django-oauth-toolkit with Django's login form ("username"/"password", the
+# "authorizationForm" consent, the device code and accept/deny pages), and FakeOIDC's
+# device page.
 _STATE_JS = """() => {
   const body = document.body;
   const form = (sel) => !!document.querySelector(sel);
@@ -193,10 +201,23 @@ _STATE_JS = """() => {
     title: document.title,
     ready: document.readyState,
     text: body ? body.innerText : "",
-    login: form('form input[name="login"]'),
-    consent: form('form input[name="prompt"][value="consent"]'),
+    login: form('form input[name="login"]') ? "login" : form('form input[name="username"]') ? "username" : "",
+    consent: form('form input[name="prompt"][value="consent"]') ? "oidc-provider"
+      : form('form#authorizationForm input[name="allow"]') ? "dot"
+      : form('form button[name="action"][value="accept"]') ? "dot-device" : "",
+    user_code: form('form input[name="user_code"]:not([type="hidden"])'),
+    device_confirm: form('form[id="op.deviceConfirmForm"]'),
+    decision: form('form button[name="decision"][value="approve"]'),
   };
 }"""
+
+# What to press on each consent page: (accept, deny).
+_CONSENT_BUTTONS = {
+    "oidc-provider": ('form button[type="submit"]', 'a[href*="/abort"]'),
+    "dot": ('form#authorizationForm input[name="allow"]',
+            'form#authorizationForm input[type="submit"]:not([name="allow"])'),
+    "dot-device": ('form button[name="action"][value="accept"]', 'form button[name="action"][value="deny"]'),
+}
 
 
 def drive_oidc_login(
@@ -205,6 +226,7 @@ def drive_oidc_login(
     login: str = "alice",
     password: str = "any password",  # noqa: S107 (oidc-provider's dev login ignores it)
     consent: str = "accept",
+    user_code: str | None = None,
     expect_text: str = SUCCESS_TEXT,
     callback_url: str | None = None,
     timeout: float = 60.0,
@@ -270,7 +292,7 @@ def drive_oidc_login(
             page = context.pages[0] if context.pages else context.new_page()
             page.on("request", log_navigation)
             page.set_default_timeout(max(1_000, int(timeout * 1000)))
-            _drive(page, url, outcome, login=login, password=password, consent=consent,
+            _drive(page, url, outcome, login=login, password=password, consent=consent, user_code=user_code,
                    expect_text=expect_text, callback=callback, deadline=started + timeout, shots=shots)
             if outcome.ok and linger > 0:
                 page.wait_for_timeout(linger * 1000)
@@ -311,7 +333,8 @@ def _page_state(page: Any) -> dict[str, Any] | None:
 
 
 def _drive(page: Any, url: str, outcome: LoginOutcome, *, login: str, password: str, consent: str,
-           expect_text: str, callback: str | None, deadline: float, shots: Path | None) -> None:
+           user_code: str | None, expect_text: str, callback: str | None, deadline: float,
+           shots: Path | None) -> None:
     page.goto(url, wait_until="load")
     last_url, since = "", time.monotonic()
     while True:
@@ -328,7 +351,7 @@ def _drive(page: Any, url: str, outcome: LoginOutcome, *, login: str, password: 
             last_url, since = here, now
         if expect_text in state["text"] and (callback is None or here == callback):
             outcome.ok = True
-            outcome.steps.append("callback")
+            outcome.steps.append("callback" if callback is not None else "done")
             return
         if callback is not None and here == callback:
             outcome.steps.append("callback")
@@ -337,20 +360,40 @@ def _drive(page: Any, url: str, outcome: LoginOutcome, *, login: str, password: 
         if state["login"]:
             outcome.steps.append("login")
             _step_screenshot(page, shots, outcome)
-            page.fill('input[name="login"]', login)
+            field = f'input[name="{state["login"]}"]'
+            page.fill(field, login)
             if page.locator('input[name="password"]').count():
                 page.fill('input[name="password"]', password)
             with page.expect_navigation(wait_until="load"):
-                page.click('form button[type="submit"]')
+                page.click(f'form:has({field}) [type="submit"]')
             continue
         if state["consent"]:
             outcome.steps.append("consent" if consent == "accept" else "deny")
             _step_screenshot(page, shots, outcome)
+            accept, deny = _CONSENT_BUTTONS[state["consent"]]
+            with page.expect_navigation(wait_until="load"):
+                page.click(accept if consent == "accept" else deny)
+            continue
+        if state["user_code"] and user_code is not None:
+            # A device sign-in's verification page: type the code the terminal showed.
+            outcome.steps.append("code")
+            field = 'form input[name="user_code"]:not([type="hidden"])'
+            page.fill(field, user_code)
+            _step_screenshot(page, shots, outcome)
+            with page.expect_navigation(wait_until="load"):
+                if state["decision"]:  # FakeOIDC's page decides on the same form
+                    page.click(f'form button[name="decision"][value="{"approve" if consent == "accept" else "deny"}"]')
+                else:
+                    page.press(field, "Enter")
+            continue
+        if state["device_confirm"]:
+            outcome.steps.append("confirm" if consent == "accept" else "deny")
+            _step_screenshot(page, shots, outcome)
             with page.expect_navigation(wait_until="load"):
                 if consent == "accept":
-                    page.click('form button[type="submit"]')
+                    page.click('button[type="submit"][form="op.deviceConfirmForm"]:not([name="abort"])')
                 else:
-                    page.click('a[href*="/abort"]')
+                    page.click('button[name="abort"][form="op.deviceConfirmForm"]')
             continue
         if now - since > _STALL:
             outcome.error = f"stuck on {here}: {state['title']!r}: {' '.join(state['text'].split())[:200]!r}"
@@ -473,6 +516,7 @@ def main(argv: list[str] | None = None) -> int:
         outcome = drive_oidc_login(
             args[0],
             login=env.get(ENV_LOGIN) or "alice",
+            password=env.get(ENV_PASSWORD) or "any password",
             consent=env.get(ENV_CONSENT) or "accept",
             expect_text=env.get(ENV_EXPECT) or SUCCESS_TEXT,
             timeout=timeout,

@@ -75,6 +75,7 @@ from oauth_core.testing._server import (
     JSON,
     NO_STORE,
     VERIFIER_RE,
+    Break,
     RecordedRequest,
     ReplyError,
     Request,
@@ -315,8 +316,10 @@ class FakeAnthropic(VendorGrantBook):
         stream_delay: float = 0.05,
         require_claude_code_system: bool = True,
         tool_call_arguments: str = '{"city": "Paris"}',
+        tool_call_name: str | None = None,
         tool_preamble: str = "Let me check.",
         stream_stall: float = 0.0,
+        stream_break: bool = False,
         clock_offset: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -372,10 +375,14 @@ class FakeAnthropic(VendorGrantBook):
         #: When offered tools (and no tool result came back yet) the fake calls the first
         #: one with these arguments (JSON text), after ``tool_preamble`` as text if set.
         self.tool_call_arguments = tool_call_arguments
+        #: The tool the fake calls when offered it (by name); otherwise the first tool offered.
+        self.tool_call_name = tool_call_name
         self.tool_preamble = tool_preamble
         #: When > 0, the stream goes silent this long after its first delta and notices
         #: meanwhile when the client hangs up (``aborted_streams``).
         self.stream_stall = stream_stall
+        #: When true, the API dies after the first delta: the connection closes mid-answer.
+        self.stream_break = stream_break
         #: Subscription usage sent back on OAuth calls: window -> (utilization 0..1, resets in s).
         self.unified_usage: dict[str, tuple[float, int]] = {"5h": (0.21, 3600), "7d": (0.68, 3 * 86400)}
 
@@ -986,7 +993,8 @@ class FakeAnthropic(VendorGrantBook):
             blocks: list[dict[str, Any]] = []
             if self.tool_preamble:
                 blocks.append({"type": "text", "text": self.tool_preamble})
-            blocks.append({"type": "tool_use", "id": "toolu_" + secrets.token_hex(12), "name": tools[0]["name"],
+            tool = next((t for t in tools if t.get("name") == self.tool_call_name), tools[0])
+            blocks.append({"type": "tool_use", "id": "toolu_" + secrets.token_hex(12), "name": tool["name"],
                            "input": json.loads(self.tool_call_arguments)})
             return blocks
         return [{"type": "text", "text": self.reply_text}]
@@ -1003,7 +1011,7 @@ class FakeAnthropic(VendorGrantBook):
         return headers
 
     def _stream_events(self, msg_id: str, model: str, blocks: list[dict[str, Any]], stop_reason: str,
-                       input_tokens: int, output_tokens: int) -> Iterator[bytes | Stall]:
+                       input_tokens: int, output_tokens: int) -> Iterator[bytes | Stall | Break]:
         delay = self.stream_delay
         stalled = False
         yield _sse(
@@ -1044,6 +1052,9 @@ class FakeAnthropic(VendorGrantBook):
                     time.sleep(delay)
                 yield _sse("content_block_delta",
                            {"type": "content_block_delta", "index": index, "delta": {"type": kind, field: part}})
+                if self.stream_break:
+                    yield Break()
+                    return
                 if self.stream_stall and not stalled:
                     stalled = True
                     yield Stall(self.stream_stall)

@@ -25,7 +25,19 @@ the standards promise:
 * refresh-token rotation with reuse detection: a reused refresh token kills the whole
   grant (OAuth 2.0 Security BCP, RFC 9700 4.14.2);
 * ``iss`` in every authorization response (RFC 9207);
-* token revocation (RFC 7009), RP-initiated logout.
+* token revocation (RFC 7009), RP-initiated logout;
+* the device authorization grant (RFC 8628): ``authorization_pending`` until the code
+  is approved at the verification page, ``slow_down`` (and 5 more seconds of interval)
+  for a poll that comes too early, ``expired_token``, ``access_denied``;
+* ID tokens signed with any asymmetric JOSE algorithm (``signing_alg``: RS*, PS*, ES*,
+  EdDSA), as ``id_token_signing_alg_values_supported`` says.
+
+Knobs for servers that behave differently within the standards: claims kept out of the
+ID token (``claims_in_id_token=False``, panva's oidc-provider default: the email is
+only at ``/userinfo``), ``scopes_supported`` without ``offline_access`` (then no refresh
+token, as at most providers), no refresh token at all (``issue_refresh_token=False``),
+and metadata left out of discovery although the endpoint exists (``omit_from_discovery``,
+as django-oauth-toolkit leaves out its revocation endpoint).
 
 Scope drives claims, as at real providers: ``email``/``email_verified`` only with the
 ``email`` scope, ``name`` only with ``profile``; a client that asks for ``openid`` alone
@@ -42,6 +54,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import html
 import re
 import secrets
 from dataclasses import dataclass
@@ -71,6 +84,7 @@ from oauth_core.testing._server import (
     Response,
     add_query,
     check_overrides,
+    html_page,
     json_response,
     oauth_error,
     serve_until_interrupted,
@@ -82,6 +96,9 @@ from oauth_core.testing.jwt_keys import SigningKey
 __all__ = [
     "AUTHORIZE_PATH",
     "DEFAULT_CLIENT_ID",
+    "DEVICE_AUTHORIZATION_PATH",
+    "DEVICE_CODE_GRANT",
+    "DEVICE_PATH",
     "DEFAULT_SCOPES",
     "DISCOVERY_PATH",
     "END_SESSION_PATH",
@@ -105,6 +122,10 @@ JWKS_PATH = "/keys/jwks.json"
 USERINFO_PATH = "/userinfo"
 REVOKE_PATH = "/revoke"
 END_SESSION_PATH = "/logout"
+DEVICE_AUTHORIZATION_PATH = "/device_authorization"
+DEVICE_PATH = "/device"  # the verification page a person opens (RFC 8628 3.3)
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+SLOW_DOWN_STEP = 5  # seconds added to the interval by each slow_down (RFC 8628 3.5)
 
 ACCESS_TOKEN_TYP = "at+jwt"
 
@@ -133,6 +154,19 @@ class _AuthCode(AuthCode):
 @dataclass(kw_only=True)
 class _AccessRecord(AccessRecord):
     scope: str
+
+
+@dataclass(kw_only=True)
+class _DeviceRecord:
+    """One device authorization (RFC 8628), until its tokens are fetched or it expires."""
+
+    client_id: str
+    scope: str
+    user_code: str
+    expires_at: float
+    interval: float
+    status: str = "pending"  # "approved", "denied", "used"
+    last_poll: float | None = None
 
 
 def _invalid_client(description: str) -> ReplyError:
@@ -265,6 +299,14 @@ class FakeOIDC(GrantBook):
         connection_timeout: float = 10.0,
         signing_key: SigningKey | None = None,
         forge_key: SigningKey | None = None,
+        signing_alg: str = "RS256",
+        id_token_signing_alg_values: list[str] | None = None,
+        claims_in_id_token: bool = True,
+        device_flow: bool = True,
+        device_interval: int = 5,
+        device_code_ttl: float = 600,
+        omit_from_discovery: list[str] | None = None,
+        callback_iss: str | None = None,
     ) -> None:
         super().__init__(host=host, port=port, connection_timeout=connection_timeout, clock_offset=clock_offset)
         self.client_id = client_id
@@ -295,17 +337,39 @@ class FakeOIDC(GrantBook):
         self.name = name
         #: RFC 9207: add iss to every authorization response (and say so in discovery).
         self.send_iss_in_callback = send_iss_in_callback
+        #: A misbehaving (or mixed-up) server: the iss value its callbacks carry instead of
+        #: the issuer; "" leaves iss out although discovery says it is sent.
+        self.callback_iss = callback_iss
         #: When set (e.g. "access_denied"), a valid authorize request redirects with it.
         self.authorize_error = authorize_error
         #: Accept an ``audience`` authorize parameter (Auth0 style) and make it the
         #: access token's aud. False: the parameter is ignored, as OIDC says unknown
         #: parameters must be.
         self.audience_param = audience_param
+        #: Put the scope's claims (email, name) into the ID token. False: only ``sub`` and
+        #: the protocol claims are there, the rest is served at /userinfo (OIDC Core 5.4
+        #: allows either; panva's oidc-provider does this by default).
+        self.claims_in_id_token = claims_in_id_token
+        #: What discovery lists as id_token_signing_alg_values_supported; None: the
+        #: signing key's algorithm.
+        self.id_token_signing_alg_values = id_token_signing_alg_values
+        #: Offer the device authorization grant (RFC 8628) and advertise its endpoint.
+        self.device_flow = device_flow
+        #: Seconds a client must wait between polls of one device code.
+        self.device_interval = device_interval
+        self.device_code_ttl = device_code_ttl
+        #: Number of upcoming device polls answered slow_down whatever their timing.
+        self.force_slow_down = 0
+        #: Discovery metadata keys to leave out (the endpoints keep working).
+        self.omit_from_discovery: list[str] = list(omit_from_discovery or [])
+        #: Every device poll's outcome in order: an error code or "tokens".
+        self.device_poll_answers: list[str] = []
+        self._devices: dict[str, _DeviceRecord] = {}
 
         # Published keys, oldest first; the last one signs. A fresh key per instance
         # by default so tokens never verify against another test's server; a suite
         # may pass a shared one to skip RSA key generation.
-        self._keys: list[SigningKey] = [signing_key or SigningKey()]
+        self._keys: list[SigningKey] = [signing_key or SigningKey(alg=signing_alg)]
         self._forge_key = forge_key
         self._routes = {
             DISCOVERY_PATH: {"GET": self._discovery},
@@ -315,6 +379,8 @@ class FakeOIDC(GrantBook):
             USERINFO_PATH: {"GET": self._userinfo, "POST": self._userinfo},
             REVOKE_PATH: {"POST": self._revoke},
             END_SESSION_PATH: {"GET": self._end_session, "POST": self._end_session},
+            DEVICE_AUTHORIZATION_PATH: {"POST": self._device_authorization},
+            DEVICE_PATH: {"GET": self._device_page, "POST": self._device_decision},
         }
 
     # ------------------------------------------------------------------ addresses
@@ -346,6 +412,14 @@ class FakeOIDC(GrantBook):
     @property
     def end_session_endpoint(self) -> str:
         return self.issuer + END_SESSION_PATH
+
+    @property
+    def device_authorization_endpoint(self) -> str:
+        return self.issuer + DEVICE_AUTHORIZATION_PATH
+
+    @property
+    def verification_uri(self) -> str:
+        return self.issuer + DEVICE_PATH
 
     def redirect_uri_allowed(self, uri: str) -> bool:
         """Whether ``/authorize`` accepts ``uri`` under the current knobs."""
@@ -380,7 +454,7 @@ class FakeOIDC(GrantBook):
         """A key that is never published: what :meth:`forge` signs with."""
         with self._lock:
             if self._forge_key is None:
-                self._forge_key = SigningKey()
+                self._forge_key = SigningKey(alg=self._keys[-1].alg)
             return self._forge_key
 
     def rotate_keys(self, *, keep_old: bool = True, new_key: SigningKey | None = None) -> SigningKey:
@@ -390,7 +464,7 @@ class FakeOIDC(GrantBook):
         tokens already issued still verify). Without it they vanish at once, so tokens
         signed by them fail everywhere, and a client must re-fetch the JWKS.
         """
-        key = new_key or SigningKey()
+        key = new_key or SigningKey(alg=self.key.alg)
         with self._lock:
             self._keys = [*self._keys, key] if keep_old else [key]
         return key
@@ -517,10 +591,10 @@ class FakeOIDC(GrantBook):
             }
             if nonce is not None:
                 id_claims["nonce"] = nonce
-            if "email" in scopes:
+            if "email" in scopes and self.claims_in_id_token:
                 id_claims["email"] = ident["email"]
                 id_claims["email_verified"] = bool(ident["email_verified"])
-            if "profile" in scopes:
+            if "profile" in scopes and self.claims_in_id_token:
                 id_claims["name"] = ident["name"]
             out["id_token"] = self.sign(id_claims)
         if refresh and self.issue_refresh_token and "offline_access" in _scope_list(grant.scope):
@@ -643,34 +717,38 @@ class FakeOIDC(GrantBook):
     def _discovery(self, req: Request) -> Response:
         iss = self.issuer
         auth_methods = ["none"] if self.client_secret is None else ["client_secret_basic", "client_secret_post"]
-        return json_response(
-            200,
-            {
-                "issuer": iss,
-                "authorization_endpoint": iss + AUTHORIZE_PATH,
-                "token_endpoint": iss + TOKEN_PATH,
-                "jwks_uri": iss + JWKS_PATH,
-                "userinfo_endpoint": iss + USERINFO_PATH,
-                "revocation_endpoint": iss + REVOKE_PATH,
-                "end_session_endpoint": iss + END_SESSION_PATH,
-                "response_types_supported": ["code"],
-                "response_modes_supported": ["query"],
-                "grant_types_supported": ["authorization_code", "refresh_token"],
-                "subject_types_supported": ["public"],
-                "id_token_signing_alg_values_supported": ["RS256"],
-                "code_challenge_methods_supported": ["S256"],
-                "scopes_supported": list(self.scopes_supported),
-                "token_endpoint_auth_methods_supported": auth_methods,
-                "revocation_endpoint_auth_methods_supported": auth_methods,
-                "claims_supported": [
-                    "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
-                    "email", "email_verified", "name",
-                ],
-                "authorization_response_iss_parameter_supported": bool(self.send_iss_in_callback),
-                "request_parameter_supported": False,
-                "request_uri_parameter_supported": False,
-            },
-        )
+        grant_types = ["authorization_code", "refresh_token"] + ([DEVICE_CODE_GRANT] if self.device_flow else [])
+        algs = self.id_token_signing_alg_values or [self.key.alg]
+        doc: dict[str, Any] = {
+            "issuer": iss,
+            "authorization_endpoint": iss + AUTHORIZE_PATH,
+            "token_endpoint": iss + TOKEN_PATH,
+            "jwks_uri": iss + JWKS_PATH,
+            "userinfo_endpoint": iss + USERINFO_PATH,
+            "revocation_endpoint": iss + REVOKE_PATH,
+            "end_session_endpoint": iss + END_SESSION_PATH,
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": grant_types,
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": list(algs),
+            "code_challenge_methods_supported": ["S256"],
+            "scopes_supported": list(self.scopes_supported),
+            "token_endpoint_auth_methods_supported": auth_methods,
+            "revocation_endpoint_auth_methods_supported": auth_methods,
+            "claims_supported": [
+                "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
+                "email", "email_verified", "name",
+            ],
+            "authorization_response_iss_parameter_supported": bool(self.send_iss_in_callback),
+            "request_parameter_supported": False,
+            "request_uri_parameter_supported": False,
+        }
+        if self.device_flow:
+            doc["device_authorization_endpoint"] = iss + DEVICE_AUTHORIZATION_PATH
+        for key in self.omit_from_discovery:
+            doc.pop(key, None)
+        return json_response(200, doc)
 
     def _jwks(self, req: Request) -> Response:
         return json_response(200, self.jwks())
@@ -698,8 +776,8 @@ class FakeOIDC(GrantBook):
         def redirect(params: dict[str, str]) -> Response:
             if state:
                 params["state"] = state
-            if self.send_iss_in_callback:
-                params["iss"] = issuer
+            if self.send_iss_in_callback and self.callback_iss != "":
+                params["iss"] = issuer if self.callback_iss is None else self.callback_iss
             return Response(302, b"", "text/plain", {"Location": add_query(redirect_uri, params), **NO_STORE})
 
         def fail(error: str, description: str) -> Response:
@@ -786,6 +864,8 @@ class FakeOIDC(GrantBook):
             body = self._grant_code(params, client_id)
         elif grant_type == "refresh_token":
             body = self._grant_refresh(params, client_id)
+        elif grant_type == DEVICE_CODE_GRANT and self.device_flow:
+            body = self._grant_device_code(params, client_id)
         else:
             raise oauth_error(400, "unsupported_grant_type", f"Unsupported grant_type {grant_type!r}.")
         return json_response(200, body, NO_STORE)
@@ -873,6 +953,116 @@ class FakeOIDC(GrantBook):
             body["email"] = ident["email"]
             body["email_verified"] = bool(ident["email_verified"])
         return json_response(200, body, NO_STORE)
+
+    # ------------------------------------------------------------------ device flow (RFC 8628)
+
+    def approve_device(self, user_code: str, *, approve: bool = True) -> None:
+        """What a person does at the verification page: approve (or deny) ``user_code``.
+
+        Raises ``KeyError`` for a code that is unknown, expired or already decided.
+        """
+        with self._lock:
+            record = self._pending_device(user_code)
+            if record is None:
+                raise KeyError(f"no pending device authorization with user code {user_code!r}")
+            record.status = "approved" if approve else "denied"
+
+    def _pending_device(self, user_code: str) -> _DeviceRecord | None:
+        wanted = user_code.strip().upper().replace("-", "")
+        for record in self._devices.values():
+            if record.user_code.replace("-", "") == wanted:
+                if record.status == "pending" and self.now() <= record.expires_at:
+                    return record
+                return None
+        return None
+
+    def _device_authorization(self, req: Request) -> Response:
+        if not self.device_flow:
+            return self._not_found(req)
+        params = self._form(req)
+        client_id = self._authenticate_client(req, params)
+        scopes = _scope_list(params.get("scope", "")) or ["openid"]
+        unknown = [s for s in scopes if s not in self.scopes_supported]
+        if unknown:
+            raise oauth_error(400, "invalid_scope", f"Unsupported scope(s): {' '.join(unknown)}.")
+        device_code = secrets.token_urlsafe(32)
+        letters = "BCDFGHJKLMNPQRSTVWXZ"  # RFC 8628 6.1: no vowels, no look-alikes
+        user_code = "".join(secrets.choice(letters) for _ in range(8))
+        user_code = f"{user_code[:4]}-{user_code[4:]}"
+        with self._lock:
+            self._devices[device_code] = _DeviceRecord(
+                client_id=client_id, scope=" ".join(scopes), user_code=user_code,
+                expires_at=self.now() + self.device_code_ttl, interval=float(self.device_interval),
+            )
+        uri = self.issuer + DEVICE_PATH
+        return json_response(200, {
+            "device_code": device_code,
+            "user_code": user_code,
+            "verification_uri": uri,
+            "verification_uri_complete": add_query(uri, {"user_code": user_code}),
+            "expires_in": int(self.device_code_ttl),
+            "interval": self.device_interval,
+        }, NO_STORE)
+
+    def _grant_device_code(self, params: dict[str, str], client_id: str) -> dict[str, Any]:
+        device_code = _required(params, "device_code")
+        with self._lock:
+            record = self._devices.get(device_code)
+            if record is None or record.client_id != client_id or record.status == "used":
+                self.device_poll_answers.append("invalid_grant")
+                raise oauth_error(400, "invalid_grant", "Unknown or already used device_code.")
+            now = self.now()
+            answer = self._device_answer(record, now)
+            self.device_poll_answers.append(answer)
+            if answer != "tokens":
+                raise oauth_error(400, answer, {
+                    "authorization_pending": "The user has not approved the device yet.",
+                    "slow_down": f"Poll at most every {record.interval:g} seconds.",
+                    "expired_token": "The device_code has expired; start over.",
+                    "access_denied": "The user denied the request.",
+                }[answer])
+            record.status = "used"
+            grant = self._new_grant(client_id, record.scope, None, int(now), {})
+            return self._issue(grant, record.scope, None)
+
+    def _device_answer(self, record: _DeviceRecord, now: float) -> str:
+        """The outcome of one poll; the caller holds the lock."""
+        previous, record.last_poll = record.last_poll, now
+        if now > record.expires_at:
+            return "expired_token"
+        # A little tolerance: the client's sleep and our clock are not the same clock.
+        too_early = previous is not None and now - previous < record.interval * 0.9
+        if self.force_slow_down > 0 or too_early:
+            self.force_slow_down = max(self.force_slow_down - 1, 0)
+            record.interval += SLOW_DOWN_STEP
+            return "slow_down"
+        if record.status == "denied":
+            record.status = "used"
+            return "access_denied"
+        return "tokens" if record.status == "approved" else "authorization_pending"
+
+    def _device_page(self, req: Request) -> Response:
+        """The verification page: a form for the user code (prefilled from the URL)."""
+        if not self.device_flow:
+            return self._not_found(req)
+        code = html.escape(single(req.query, "user_code") or "", quote=True)
+        body = (f'<form method="post" action="{DEVICE_PATH}"><label>Code <input name="user_code" value="{code}">'
+                '</label> <button name="decision" value="approve">Approve</button> '
+                '<button name="decision" value="deny">Deny</button></form>')
+        return html_page(200, "Connect a device", body, {"Cache-Control": "no-store"})
+
+    def _device_decision(self, req: Request) -> Response:
+        if not self.device_flow:
+            return self._not_found(req)
+        form = req.form or {}
+        user_code = single(form, "user_code") or ""
+        decision = single(form, "decision")
+        try:
+            self.approve_device(user_code, approve=decision != "deny")
+        except KeyError:
+            return _html_page(400, "Unknown code", "That code is unknown, expired or already used.")
+        return _html_page(200, "Device approved" if decision != "deny" else "Device denied",
+                          "You can close this page and return to your device.")
 
     # ------------------------------------------------------------------ /revoke
 

@@ -7,6 +7,8 @@ a login would (same labelling by ``describe_account``, same private atomic write
 
 from __future__ import annotations
 
+import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,8 @@ from oauth_core.provider import Provider
 from oauth_core.store import Store
 from oauth_core.tokens import save_credentials
 
+__all__ = ["seed_sign_in"]
+
 
 def seed_sign_in(provider: str, answer: dict[str, Any], *, home: str | Path | None = None,
                  **fields: Any) -> Credentials:
@@ -22,10 +26,15 @@ def seed_sign_in(provider: str, answer: dict[str, Any], *, home: str | Path | No
 
     For example ``seed_sign_in("chatgpt", fake.mint_tokens(expires_in=-10), home=h)``
     stores an already-expired access token, and ``last_refresh="2020-01-01T00:00:00Z"``
-    an old one.
+    an old one. A negative or zero ``expires_in`` is stored as an expiry in the past even
+    for opaque (non-JWT) tokens: a login ignores such a value from a real server, but a
+    test asks for it on purpose.
     """
     store = Store(home)
     credentials = Provider.load(provider, store).credentials_from(answer)
+    past = _seconds(answer.get("expires_in"))
+    if past is not None and past <= 0:
+        credentials.expires_at = time.time() + past
     for name, value in fields.items():
         if not hasattr(credentials, name):
             raise TypeError(f"Credentials has no field {name!r}")
@@ -33,3 +42,12 @@ def seed_sign_in(provider: str, answer: dict[str, Any], *, home: str | Path | No
     store.ensure()
     save_credentials(store, credentials)
     return credentials
+
+
+def _seconds(value: Any) -> float | None:
+    """``expires_in`` as a finite number of seconds (servers send numbers or numeric strings)."""
+    try:
+        seconds = float(value) if isinstance(value, (int, float, str)) and not isinstance(value, bool) else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and math.isfinite(seconds) else None

@@ -375,6 +375,8 @@ def gateway_request(settings: dict[str, Any], credentials: Any, request: Any) ->
             lead.append(_text_of(items.pop(0).get("content")))
         body["instructions"] = "\n\n".join(t for t in lead if t) or DEFAULT_INSTRUCTIONS
     body["input"] = items
+    if isinstance(body.get("tools"), list):
+        body["tools"] = [_codex_tool(t) for t in body["tools"]]
     for param in CODEX_UNSUPPORTED:
         body.pop(param, None)
     body["store"] = False
@@ -391,6 +393,17 @@ def gateway_request(settings: dict[str, Any], credentials: Any, request: Any) ->
         "session_id": request.client_headers.get("session_id") or str(uuid.uuid4()),
         "Accept": "text/event-stream",
     })
+
+
+def _codex_tool(tool: Any) -> Any:
+    """A function tool as Codex sends its own: ``strict`` a boolean, ``false`` unless the caller said true.
+
+    Left out or ``null`` (LiteLLM's bridges send ``"strict": null``), the Responses API would
+    make the tool strict, and refuse every schema that is not strict-compatible.
+    """
+    if isinstance(tool, dict) and tool.get("type") == "function" and not isinstance(tool.get("strict"), bool):
+        return {**tool, "strict": False}
+    return tool
 
 
 def _text_of(content: Any) -> str:

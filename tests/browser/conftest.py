@@ -6,6 +6,13 @@
 - ``oidc_provider``: panva's ``oidc-provider`` (npm, v9) on a free loopback port, one
   native public client (PKCE required, refresh rotation, revocation, dev login pages).
   ``oidc_provider_factory`` starts more, or with other settings.
+- ``strict_oidc_provider``: the same server left at oidc-provider's defaults where a
+  deployment would be (EdDSA ID tokens, claims at userinfo only, refresh tokens only
+  for offline_access with consent), device flow on, 30-second access tokens, and a clock
+  the test can move ahead. One per module.
+- ``dot_server``: django-oauth-toolkit in a minimal Django site (tests/dot_server), with
+  a user, Django's login form and DOT's consent page. One per module (migrating its
+  database takes a while).
 
 Set up a machine with ``scripts/install-test-deps.sh`` (Debian's chromium, the npm
 packages) and ``pip install -e '.[test]'`` (Playwright's Python package). When any of
@@ -22,6 +29,8 @@ import pytest
 
 from oauth_core.testing import chromium
 
+from .dot_process import DotServer, DotServerUnavailable, start_dot_server
+from .dot_process import check_installed as check_dot_installed
 from .oidc_process import OidcServer, OidcServerUnavailable, check_installed, start_oidc_server
 
 HERE = Path(__file__).resolve().parent
@@ -103,3 +112,22 @@ def oidc_provider_factory(oidc_server_installed: None, tmp_path: Path) -> Iterat
 def oidc_provider(oidc_provider_factory: Callable[..., OidcServer]) -> OidcServer:
     """oidc-provider on a free port: ``.issuer``, ``.client_id``, ``.redirect_uris``, ``.log()``."""
     return oidc_provider_factory()
+
+
+@pytest.fixture(scope="module")
+def strict_oidc_provider(oidc_server_installed: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcServer]:
+    log = tmp_path_factory.mktemp("strict-oidc-provider") / "oidc-provider.log"
+    server = start_oidc_server(log, strict=True, test_clock=True, access_token_ttl=30)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def dot_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DotServer]:
+    try:
+        check_dot_installed()
+    except DotServerUnavailable as exc:
+        pytest.fail(f"{exc} (Or deselect these tests with -m 'not browser'.)", pytrace=False)
+    server = start_dot_server(tmp_path_factory.mktemp("dot-server"), access_token_ttl=300)
+    yield server
+    server.stop()

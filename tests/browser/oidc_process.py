@@ -61,6 +61,13 @@ class OidcServer:
     def discovery_url(self) -> str:
         return f"{self.issuer}/.well-known/openid-configuration"
 
+    def advance_clock(self, seconds: float) -> None:
+        """Move the server's clock ahead (started with ``test_clock=True``): its tokens age at once."""
+        import requests
+
+        answer = requests.post(f"{self.issuer}/__test/clock", params={"advance": str(seconds)}, timeout=10)
+        answer.raise_for_status()
+
     def log(self) -> str:
         """What the server wrote on stderr so far (warnings, request lines, errors)."""
         return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
@@ -94,6 +101,8 @@ def start_oidc_server(
     refresh_token_ttl: int | None = None,
     log_requests: bool = True,
     port: int = 0,
+    strict: bool = False,
+    test_clock: bool = False,
 ) -> OidcServer:
     """Start the server and wait until it listens; raise with its log if it does not."""
     node = check_installed()
@@ -106,6 +115,10 @@ def start_oidc_server(
             command += [flag, str(value)]
     if log_requests:
         command.append("--log-requests")
+    if strict:
+        command.append("--strict")
+    if test_clock:
+        command.append("--test-clock")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OIDC_")}
     env["NO_COLOR"] = "1"
     log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,17 @@
 // Usage:
 //   node server.mjs [--port N] [--client-id ID] [--redirect-uri URI ...]
 //                   [--access-token-ttl S] [--id-token-ttl S] [--refresh-token-ttl S]
-//                   [--log-requests]
+//                   [--log-requests] [--strict] [--test-clock]
+//
+// --strict runs it the way a deployment that left oidc-provider's defaults alone does,
+// which is what oauth-hub meets in the wild: ID tokens signed with EdDSA (an Ed25519
+// key, the client registered with id_token_signed_response_alg EdDSA), the scope's
+// claims (email) only at userinfo (conformIdTokenClaims), a refresh token only for
+// offline_access granted with prompt=consent, and the device flow (RFC 8628) on, for
+// the same client. RFC 9207's iss is sent in every mode.
+// --test-clock adds POST /__test/clock?advance=S, which moves the server's clock S
+// seconds ahead (Date.now, which all of oidc-provider's expiry checks read), so a test
+// can let a 30-second access token expire without waiting for it.
 // Environment fallbacks: OIDC_PORT, OIDC_CLIENT_ID, OIDC_REDIRECT_URIS (space or comma
 // separated), OIDC_ACCESS_TOKEN_TTL, OIDC_ID_TOKEN_TTL, OIDC_REFRESH_TOKEN_TTL,
 // OIDC_LOG_REQUESTS=1.
@@ -57,6 +67,8 @@ const { values: args } = parseArgs({
     'id-token-ttl': { type: 'string' },
     'refresh-token-ttl': { type: 'string' },
     'log-requests': { type: 'boolean' },
+    strict: { type: 'boolean' },
+    'test-clock': { type: 'boolean' },
   },
   strict: true,
 });
@@ -75,11 +87,21 @@ const idTokenTtl = seconds(args['id-token-ttl'] ?? env.OIDC_ID_TOKEN_TTL, 'ID to
 const refreshTokenTtl = seconds(args['refresh-token-ttl'] ?? env.OIDC_REFRESH_TOKEN_TTL, 'refresh token TTL',
   14 * 24 * 3600);
 const logRequests = Boolean(args['log-requests'] || env.OIDC_LOG_REQUESTS === '1');
+const strict = Boolean(args.strict);
+const testClock = Boolean(args['test-clock']);
+const idTokenAlg = strict ? 'EdDSA' : 'RS256';
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
+// The server's clock, movable by a test (see --test-clock). oidc-provider reads the time
+// through Date.now() only.
+let clockOffsetMs = 0;
+const realNow = Date.now.bind(Date);
+Date.now = () => realNow() + clockOffsetMs;
 
 // A fresh signing key per run: tests fetch it from the JWKS like any relying party.
-const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const { privateKey } = strict ? generateKeyPairSync('ed25519') : generateKeyPairSync('rsa', { modulusLength: 2048 });
 const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: `test-${randomBytes(6).toString('hex')}`,
-  use: 'sig', alg: 'RS256' };
+  use: 'sig', alg: idTokenAlg };
 
 // Any login name is an account; its email is the name itself when it looks like one.
 function accountFor(id) {
@@ -110,10 +132,21 @@ const client = {
   client_id: clientId,
   application_type: 'native', // loopback redirect URIs match on any port (RFC 8252 7.3)
   token_endpoint_auth_method: 'none', // a public client: no secret
-  grant_types: ['authorization_code', 'refresh_token'],
+  grant_types: ['authorization_code', 'refresh_token', ...(strict ? [DEVICE_GRANT] : [])],
   response_types: ['code'],
   redirect_uris: redirectUris,
-  id_token_signed_response_alg: 'RS256',
+  id_token_signed_response_alg: idTokenAlg,
+};
+
+// What --strict leaves at oidc-provider's defaults, the other mode sets for convenience.
+const lenient = strict ? {} : {
+  // Put the scope's claims (email) into the ID token, not only into userinfo.
+  conformIdTokenClaims: false,
+  // Without this, offline_access (and so a refresh token) is dropped unless the
+  // request has prompt=consent. A client allowed the refresh_token grant always gets one.
+  issueRefreshToken: async (ctx, c) => c.grantTypeAllowed('refresh_token'),
+  // Refresh tokens outlive the browser session (the browser is gone after login).
+  expiresWithSession: async () => false,
 };
 
 const provider = new Provider(issuer, {
@@ -127,20 +160,15 @@ const provider = new Provider(issuer, {
     email: ['email', 'email_verified'],
     profile: ['name', 'preferred_username'],
   },
-  // Put the scope's claims (email) into the ID token, not only into userinfo.
-  conformIdTokenClaims: false,
+  ...lenient,
   features: {
     devInteractions: { enabled: true },
     revocation: { enabled: true },
     userinfo: { enabled: true },
+    deviceFlow: { enabled: strict },
   },
-  // Without this, offline_access (and so a refresh token) is dropped unless the
-  // request has prompt=consent. A client allowed the refresh_token grant always gets one.
-  issueRefreshToken: async (ctx, c) => c.grantTypeAllowed('refresh_token'),
   // Every refresh returns a new refresh token; using an old one revokes the grant.
   rotateRefreshToken: true,
-  // Refresh tokens outlive the browser session (the browser is gone after login).
-  expiresWithSession: async () => false,
   findAccount: async (ctx, sub) => accountFor(sub),
   ttl: {
     AccessToken: accessTokenTtl,
@@ -150,6 +178,7 @@ const provider = new Provider(issuer, {
     Grant: refreshTokenTtl,
     Interaction: 600,
     Session: 3600,
+    DeviceCode: 600,
   },
   // Errors render as plain pages; the debug details of the default page are noise here.
   renderError: async (ctx, out) => {
@@ -175,7 +204,21 @@ provider.on('grant.revoked', (ctx, grantId) => {
   console.error(`oidc server: grant revoked (${grantId.slice(0, 6)}…)`);
 });
 
-server.on('request', provider.callback());
+const handle = provider.callback();
+server.on('request', (req, res) => {
+  if (testClock && req.method === 'POST' && req.url.startsWith('/__test/clock')) {
+    const advance = Number(new URL(req.url, issuer).searchParams.get('advance'));
+    if (!Number.isFinite(advance)) {
+      res.writeHead(400).end('advance must be a number of seconds\n');
+      return;
+    }
+    clockOffsetMs += advance * 1000;
+    console.error(`oidc server: clock moved ${advance}s ahead (now +${clockOffsetMs / 1000}s)`);
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ offset: clockOffsetMs / 1000 }));
+    return;
+  }
+  handle(req, res);
+});
 
 function stop(code = 0) {
   server.close();
@@ -192,4 +235,5 @@ if (!process.stdin.isTTY) {
 
 process.stdout.write(`ISSUER=${issuer}\n`);
 process.stdout.write(`CONFIG=${JSON.stringify({ issuer, client_id: clientId, redirect_uris: redirectUris,
-  access_token_ttl: accessTokenTtl, id_token_ttl: idTokenTtl, refresh_token_ttl: refreshTokenTtl })}\n`);
+  access_token_ttl: accessTokenTtl, id_token_ttl: idTokenTtl, refresh_token_ttl: refreshTokenTtl, strict,
+  id_token_alg: idTokenAlg, test_clock: testClock })}\n`);

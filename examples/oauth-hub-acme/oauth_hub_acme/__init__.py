@@ -1,8 +1,17 @@
-"""Acme AI: an example oauth-hub provider (plain OAuth 2.0 + PKCE).
+"""Acme AI: an example oauth-hub provider (OAuth 2.0 + PKCE, confidential client).
 
 Every function here is a hook implementation (see oauth-hub's ``docs/hooks.md``).
 Settings come from ``provider_defaults`` and can be overridden per person in
 ``config.toml`` under ``[providers.acme]``, which is how the tests point it at a fake.
+
+Acme registers its CLI as a *confidential* client: every token-endpoint request also
+proves the client secret, with ``client_secret_basic`` unless
+``token_endpoint_auth_method`` says otherwise. ``authenticate_client`` builds that
+(RFC 6749 §2.3.1, including the form-encoding of id and secret); the person sets the
+secret with ``oauth-hub config set acme.client_secret -`` and ``config show`` masks it.
+
+Only public names of oauth-hub are used: ``oauth_core`` and ``oauth_core.exporters``
+(see :mod:`oauth_hub_acme.export` for the package's exporter).
 """
 
 from __future__ import annotations
@@ -10,10 +19,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from oauth_core.errors import IdPError, SignInEnded
-from oauth_core.hookspecs import hookimpl
+from oauth_core import IdPError, OAuthHubError, SignInEnded, authenticate_client, hookimpl, safe_payload
 
-__version__ = "0.3.1"
+__version__ = "0.4.0"
 
 
 @hookimpl
@@ -26,6 +34,8 @@ def provider_defaults() -> dict[str, Any]:
         "revoke_url": "https://id.acme.example/revoke",
         "api_base": "https://api.acme.example/v1",
         "client_id": "oauth-hub-acme",
+        "client_secret": "",  # per person, in config.toml; shown as ******** by `oauth-hub config show`
+        "token_endpoint_auth_method": "",  # "" = client_secret_basic once a secret is set
         "scopes": "openid email offline_access",
         "port": 0,  # any free loopback port: the IdP allows loopback redirects on any port (RFC 8252)
         "callback_path": "/acme/callback",
@@ -50,16 +60,14 @@ def build_auth_url(settings: dict[str, Any], redirect_uri: str, state: str, code
 
 @hookimpl
 def exchange_code(settings: dict[str, Any], http: Any, code: str, redirect_uri: str, code_verifier: str) -> dict:
-    return http.post(settings["token_url"], what="token exchange", form={
+    return http.post(settings["token_url"], what="token exchange", **authenticate_client(settings, {
         "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-        "client_id": settings["client_id"], "code_verifier": code_verifier,
-    })
+        "code_verifier": code_verifier,
+    }))
 
 
 @hookimpl
 def describe_account(credentials: Any) -> dict[str, Any]:
-    from oauth_core.claims import safe_payload
-
     # Acme's ID token is used only as a label here; a provider that trusts its claims
     # for more should publish `jwks_uri` so the engine verifies it.
     claims = safe_payload(credentials.id_token)
@@ -69,11 +77,13 @@ def describe_account(credentials: Any) -> dict[str, Any]:
 @hookimpl
 def refresh_tokens(settings: dict[str, Any], http: Any, credentials: Any) -> dict[str, Any]:
     try:
-        return http.post(settings["token_url"], what="token refresh", retries=3, idempotent=False, form={
-            "grant_type": "refresh_token", "refresh_token": credentials.refresh_token,
-            "client_id": settings["client_id"],
-        })
+        return http.post(settings["token_url"], what="token refresh", retries=3, idempotent=False,
+                         **authenticate_client(settings, {"grant_type": "refresh_token",
+                                                          "refresh_token": credentials.refresh_token}))
     except IdPError as exc:
+        if exc.code == "invalid_client":  # the client secret, not the sign-in: fixable without a login
+            raise OAuthHubError("Acme refused the client secret (invalid_client). Set the current one with "
+                                "`oauth-hub config set acme.client_secret -`.") from None
         if exc.code == "invalid_grant":
             raise SignInEnded("Your Acme sign-in has ended. Run `oauth-hub login acme` to sign in again.") from None
         raise
@@ -81,9 +91,9 @@ def refresh_tokens(settings: dict[str, Any], http: Any, credentials: Any) -> dic
 
 @hookimpl
 def revoke_tokens(settings: dict[str, Any], http: Any, credentials: Any) -> bool:
-    http.post(settings["revoke_url"], what="token revocation", form={
-        "token": credentials.refresh_token, "token_type_hint": "refresh_token", "client_id": settings["client_id"],
-    })
+    http.post(settings["revoke_url"], what="token revocation", **authenticate_client(settings, {
+        "token": credentials.refresh_token, "token_type_hint": "refresh_token",
+    }))
     return True
 
 

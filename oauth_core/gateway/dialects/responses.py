@@ -151,8 +151,10 @@ def write_request(conv: Conversation) -> dict[str, Any]:
     if conv.system:
         body["instructions"] = "\n\n".join(conv.system)
     if conv.tools:
+        # strict: false, said out loud: the Responses API makes a tool strict when it is left out,
+        # and the other dialects' tools are not (their schemas need not be strict-compatible).
         body["tools"] = [{"type": "function", "name": t.name, "description": t.description,
-                          "parameters": t.parameters} for t in conv.tools]
+                          "parameters": t.parameters, "strict": False} for t in conv.tools]
     if isinstance(conv.tool_choice, dict):
         body["tool_choice"] = {"type": "function", "name": conv.tool_choice["name"]}
     elif conv.tool_choice:
@@ -323,7 +325,7 @@ class StreamReader:
             events.append(Finished(_stop_reason(response, bool(self._calls)), _read_usage(response.get("usage"))))
         elif kind in ("response.failed", "error"):
             self.finished = True
-            events.append(Failed(500, _failure_message(payload)))
+            events.append(_failure(payload))
         return events
 
     def close(self) -> list[Event]:
@@ -333,13 +335,22 @@ class StreamReader:
         return []
 
 
-def _failure_message(payload: dict[str, Any]) -> str:
+#: Error codes of a failed response that a retry can fix, with the status that says so; any
+#: other code (an invalid prompt, a context too long) is the request's fault: 400.
+_RETRYABLE_CODES = {"server_error": 500, "rate_limit_exceeded": 429, "insufficient_quota": 429,
+                    "vector_store_timeout": 504}
+
+
+def _failure(payload: dict[str, Any]) -> Failed:
+    """A ``response.failed`` or ``error`` event as a failure, with a status a client can act on."""
     error = (payload.get("response") or {}).get("error") if payload.get("type") == "response.failed" else payload
-    if isinstance(error, dict):
-        if isinstance(error.get("error"), dict):
-            error = error["error"]
-        return str(error.get("message") or error.get("code") or "The backend reported an error.")
-    return "The backend reported an error."
+    if isinstance(error, dict) and isinstance(error.get("error"), dict):
+        error = error["error"]
+    if not isinstance(error, dict):
+        return Failed(500, "The backend reported an error.")
+    code = str(error.get("code") or error.get("type") or "")
+    status = _RETRYABLE_CODES.get(code, 400 if code else 500)
+    return Failed(status, str(error.get("message") or error.get("code") or "The backend reported an error."))
 
 
 class StreamWriter:
