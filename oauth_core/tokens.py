@@ -494,7 +494,7 @@ class _Keeper:
 def _keep_pending(store: Store, provider: str, answer: Any, received_at: float, space: Reservation | None) -> None:
     journal = json.dumps({"version": 1, "received_at": received_at, "answer": answer}).encode("utf-8")
     path = store.pending_path(provider)
-    if space is not None and len(journal) <= space.size:
+    if space is not None and space.path is not None and len(journal) <= space.size:
         space.fill(path, journal, sync_first=False)  # in place at once: a kill -9 must find it
     else:
         write_private(path, journal)
