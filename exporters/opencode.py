@@ -92,7 +92,7 @@ def render(models: list[ExportModel], options: ExportOptions) -> dict[str, Any]:
     apis = sorted({m.api for m in models})
     blocks: dict[str, Any] = {}
     for m in models:
-        block_id = f"{_PREFIX}{m.provider}" if len(apis) == 1 else f"{_PREFIX}{m.provider}-{_SUFFIX[m.api]}"
+        block_id = f"{_PREFIX}{m.label}" if len(apis) == 1 else f"{_PREFIX}{m.label}-{_SUFFIX[m.api]}"
         base = m.base_url + "/v1" if m.api == API_MESSAGES else m.base_url
         block = blocks.setdefault(block_id, {
             "npm": _PACKAGE[m.api],

@@ -21,6 +21,9 @@ _EXPORTS = {
     "LoginResult": "oauth_core.login",
     "status": "oauth_core.accounts",
     "logout": "oauth_core.accounts",
+    "list_accounts": "oauth_core.accounts",
+    "set_default_account": "oauth_core.accounts",
+    "import_sign_in": "oauth_core.importing",
     "Credentials": "oauth_core.credentials",
     "OAuthHubError": "oauth_core.errors",
     "IdPError": "oauth_core.errors",
@@ -47,13 +50,13 @@ _EXPORTS = {
 __all__ = [
     "Credentials", "IdPError", "LoginError", "LoginResult", "LoginUI", "NetworkError", "OAuthHubAuth",
     "OAuthHubError", "OAuthHubHttpx2Auth", "OAuthHubHttpxAuth", "SignInEnded", "auth_headers",
-    "authenticate_client", "get_api_key", "get_credentials", "get_environment", "get_token", "hookimpl", "login",
-    "logout", "provider_names", "refresh_credentials", "register_provider", "safe_payload", "status",
-    "unregister_provider",
+    "authenticate_client", "get_api_key", "get_credentials", "get_environment", "get_token", "hookimpl",
+    "import_sign_in", "list_accounts", "login", "logout", "provider_names", "refresh_credentials",
+    "register_provider", "safe_payload", "set_default_account", "status", "unregister_provider",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .accounts import logout, status
+    from .accounts import list_accounts, logout, set_default_account, status
     from .auth import OAuthHubAuth
     from .claims import safe_payload
     from .client_auth import authenticate_client
@@ -62,6 +65,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .hookspecs import hookimpl
     from .httpx2_auth import OAuthHubHttpx2Auth
     from .httpx_auth import OAuthHubHttpxAuth
+    from .importing import import_sign_in
     from .login import LoginResult, LoginUI, login
     from .plugins import provider_names, register_provider, unregister_provider
     from .tokens import auth_headers, get_api_key, get_credentials, get_environment, get_token, refresh_credentials

@@ -39,17 +39,22 @@ class SignInAuth:
 
     ``use_api_key``: ``None`` (default) sends the API key when the account has one and
     the access token otherwise; ``True`` or ``False`` force one or the other.
+    ``account``: which of the provider's accounts (default: ``$OAUTH_HUB_ACCOUNT``, else
+    the provider's default account, looked up for every request).
     """
 
     requires_request_body = True  # httpx: buffer a streamed body so the retry can send it again
 
-    def __init__(self, provider: str, *, home: str | Path | None = None, use_api_key: bool | None = None) -> None:
+    def __init__(self, provider: str, *, home: str | Path | None = None, use_api_key: bool | None = None,
+                 account: str | None = None) -> None:
         self.provider = provider
         self.home = home
         self.use_api_key = use_api_key
+        self.account = account
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(provider={self.provider!r})"
+        shown = "" if self.account is None else f", account={self.account!r}"
+        return f"{type(self).__name__}(provider={self.provider!r}{shown})"
 
     # -- the rules ------------------------------------------------------------------------
 
@@ -57,7 +62,7 @@ class SignInAuth:
         """The sign-in to send, refreshed first when due."""
         from .tokens import get_credentials
 
-        return get_credentials(self.provider, home=self.home)
+        return get_credentials(self.provider, home=self.home, account=self.account)
 
     def after_401(self, sent: Credentials) -> Credentials:
         """The sign-in to retry with, after ``sent`` was answered 401.
@@ -67,9 +72,11 @@ class SignInAuth:
         """
         from .tokens import refresh_credentials, renew_api_key
 
+        # The account that was sent, even if the default changed since: its record is the stale one.
         if self.sends_api_key(sent):
-            return renew_api_key(self.provider, home=self.home, stale_key=sent.api_key)
-        return refresh_credentials(self.provider, home=self.home, stale_token=sent.access_token)
+            return renew_api_key(self.provider, home=self.home, stale_key=sent.api_key, account=sent.account_name)
+        return refresh_credentials(self.provider, home=self.home, stale_token=sent.access_token,
+                                   account=sent.account_name)
 
     def sends_api_key(self, credentials: Credentials) -> bool:
         """Whether requests authenticate with the API key (else with the access token)."""

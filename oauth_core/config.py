@@ -119,6 +119,25 @@ def set_value(path: Path, provider: str, key: str, value: Any) -> None:
     save(path, data)
 
 
+HUB_SETTINGS = {"storage": "file"}  # settings of the hub itself (top-level keys), with their defaults
+
+
+def set_hub_value(path: Path, key: str, value: Any) -> None:
+    """Set a top-level setting (``storage = "keyring"``), keeping everything else in the file."""
+    data = load(path)
+    data[key] = value
+    save(path, data)
+
+
+def unset_hub_value(path: Path, key: str) -> bool:
+    data = load(path)
+    if key not in data:
+        return False
+    del data[key]
+    save(path, data)
+    return True
+
+
 def unset_value(path: Path, provider: str, key: str) -> bool:
     """Remove an override; returns whether there was one."""
     data = load(path)

@@ -110,6 +110,9 @@ class Credentials:
     api_key_obtained_at: str | None = None
     account: dict[str, Any] = field(default_factory=dict)  # identity: email, plan, ids…
     extra: dict[str, Any] = field(default_factory=dict)  # unknown keys, kept verbatim
+    # Which of the provider's accounts this sign-in is (``main`` unless named). Not stored
+    # in the record: the record's file name (or keyring entry) says it.
+    account_name: str = "main"
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -157,15 +160,15 @@ class Credentials:
         return base
 
     @classmethod
-    def from_json(cls, provider: str, data: Mapping[str, Any]) -> Credentials:
+    def from_json(cls, provider: str, data: Mapping[str, Any], *, account_name: str = "main") -> Credentials:
         """Read the stored form; unknown keys are kept so a newer version's data survives."""
-        known = {f.name for f in fields(cls)} - {"provider", "extra"}
+        known = {f.name for f in fields(cls)} - {"provider", "extra", "account_name"}
         values: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         for key, value in data.items():
             if key in known:
                 values[key] = value
-            elif key != "provider":
+            elif key not in ("provider", "account_name"):
                 extra[key] = value
         for name in SECRET_FIELDS + ("last_refresh", "api_key_obtained_at"):
             if values.get(name) is not None and not isinstance(values[name], str):
@@ -177,18 +180,18 @@ class Credentials:
                 raise ValueError("field 'expires_at' must be seconds since 1970 before the year 10000")
         if not isinstance(values.get("account", {}), dict):
             raise ValueError("field 'account' must be an object")
-        return cls(provider=provider, extra=extra, **values)
+        return cls(provider=provider, extra=extra, account_name=account_name, **values)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = dict(self.extra)
         for f in fields(self):
-            if f.name == "extra":
+            if f.name in ("extra", "account_name"):
                 continue
             out[f.name] = getattr(self, f.name)
         return out
 
     def copy(self) -> Credentials:
-        return Credentials.from_json(self.provider, self.to_json())
+        return Credentials.from_json(self.provider, self.to_json(), account_name=self.account_name)
 
     # -- questions the engine asks ------------------------------------------------
 

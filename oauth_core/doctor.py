@@ -86,6 +86,48 @@ class Check:
                    provider=data.get("provider"))
 
 
+def check_storage(home: str | os.PathLike[str] | None = None) -> Check:
+    """Where sign-ins are kept: the ``storage`` setting, the backend it uses here, and the records.
+
+    With ``keyring`` (or ``auto`` finding one) it names the keyring backend in use (as
+    ``keyring --list-backends`` would), and warns about records still in files or in
+    the keyring while the setting says otherwise: the next refresh of each moves it, and
+    ``oauth-hub config set storage …`` moves them all at once.
+    """
+    from . import keyring_storage
+    from .tokens import storage_setting
+
+    store = Store(home)
+    setting = storage_setting(store)
+    backend = ""
+    try:
+        where = keyring_storage.resolve(setting)
+        if setting != "file":
+            backend = f" ({keyring_storage.describe_backend()})"
+    except keyring_storage.KeyringError as exc:
+        return Check("storage", False, f"storage = {setting!r}, but {exc}",
+                     "unlock or install a keyring backend, or run `oauth-hub config set storage file`")
+    kinds: dict[str, list[str]] = {"file": [], "keyring": []}
+    for name, account in store.records():
+        from .errors import OAuthHubError
+        from .store import read_json, record_name
+
+        record = record_name(name, account)
+        try:
+            data = read_json(store.tokens_path(record))
+        except OAuthHubError:
+            continue
+        kinds["keyring" if keyring_storage.is_stub(data) else "file"].append(record)
+    summary = f"storage = {setting!r}: sign-ins are kept in the {'OS keyring' if where == 'keyring' else 'home'}" \
+              f"{backend}"
+    elsewhere = kinds["file" if where == "keyring" else "keyring"]
+    if elsewhere:
+        return Check("storage", None, f"{summary}; {', '.join(elsewhere)} still in the "
+                     f"{'home' if where == 'keyring' else 'keyring'}",
+                     f"run `oauth-hub config set storage {setting}` to move them now (a refresh moves each one)")
+    return Check("storage", True, summary, None)
+
+
 def run_checks(
     provider: str | None = None,
     *,
@@ -100,7 +142,8 @@ def run_checks(
     client to use for the network checks (one is made and closed if not given).
     ``timeout``: seconds per network request, so a dead network costs seconds, not minutes.
     """
-    checks: list[Check] = [_guard("home", check_home, home), _guard("browser", check_browser), _guard("tls", check_tls)]
+    checks: list[Check] = [_guard("home", check_home, home), _guard("storage", check_storage, home),
+                           _guard("browser", check_browser), _guard("tls", check_tls)]
     names = [provider] if provider is not None else plugins.provider_names(home)
     if not names:
         checks.append(Check("provider", None, "no providers are installed",

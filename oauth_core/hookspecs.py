@@ -133,6 +133,29 @@ def account_profile(settings: dict[str, Any], http: Any, credentials: Any) -> di
 
 
 @hookspec(firstresult=True)
+def account_limits(settings: dict[str, Any], http: Any, credentials: Any) -> dict[str, Any] | None:
+    """The plan's limits as they stand now (quotas left, credit, spending caps), for ``status``.
+
+    Called by ``oauth-hub status`` for a signed-in provider, with fresh credentials, each
+    time (what is left changes with every request, so it is not stored). Return a
+    JSON-ready dict, shown as ``limits`` in ``status --json``; a ``summary`` key, if
+    present, is the one line ``status`` prints. ``None``: nothing to show. Raise
+    :class:`oauth_core.errors.OAuthHubError` when the request failed: ``status`` shows
+    the message and goes on.
+    """
+
+
+@hookspec(firstresult=True)
+def revocation_hint(settings: dict[str, Any], credentials: Any) -> str | None:
+    """Where a person revokes the sign-in by hand, when the provider offers no API to do it.
+
+    Called by ``logout`` before the local copy is deleted (after ``revoke_tokens``, if
+    that ran and did not revoke). Return one sentence naming the page (the sign-in stays
+    valid at the provider until then), or ``None``. No network access.
+    """
+
+
+@hookspec(firstresult=True)
 def obtain_api_key(settings: dict[str, Any], http: Any, credentials: Any) -> str | None:
     """An API key for the account, where the provider can issue one.
 
@@ -234,11 +257,36 @@ def environment(settings: dict[str, Any], credentials: Any) -> dict[str, str]:
     """Environment variables for ``oauth-hub env`` / ``exec``, e.g. ``CHATGPT_OAUTH_API_KEY``."""
 
 
+# -- taking over another program's sign-in (`oauth-hub import`) -----------------------------------
+
+
+@hookspec(firstresult=True)
+def import_sources(settings: dict[str, Any], environ: dict[str, str]) -> list[dict[str, str]] | None:
+    """Other programs whose stored sign-in this provider can take over, for ``oauth-hub import``.
+
+    Each ``{"name": "codex", "title": "the Codex CLI", "path": "/home/me/.codex/auth.json"}``;
+    ``path`` is where that program keeps it (``environ`` gives its own variables, e.g. ``CODEX_HOME``).
+    """
+
+
+@hookspec(firstresult=True)
+def read_import(settings: dict[str, Any], source: str, path: str) -> dict[str, Any]:
+    """Read the sign-in at ``path``: ``{"answer": {access_token, refresh_token, id_token?, scope?, …}}``,
+    optionally with ``expires_at`` (epoch seconds), ``last_refresh`` (ISO-8601) and ``api_key``.
+    Raise ``OAuthHubError`` with what to do when there is none or it cannot be used."""
+
+
+@hookspec(firstresult=True)
+def release_import(settings: dict[str, Any], source: str, path: str, credentials: Any) -> str | None:
+    """Remove the other program's copy once oauth-hub has stored ``credentials`` (only if it is still
+    that sign-in), so the two never refresh it both; return a sentence saying what was done."""
+
+
 # -- the gateway (`oauth-hub serve`'s /v1 routes) -------------------------------------------------
 
 
 @hookspec(firstresult=True)
-def gateway_backend(settings: dict[str, Any], credentials: Any) -> dict[str, str]:
+def gateway_backend(settings: dict[str, Any], credentials: Any, model: dict[str, Any] | None) -> dict[str, str]:
     """The dialects this sign-in's backend speaks, each mapped to its path under the upstream base.
 
     Dialects are ``"chat"`` (OpenAI Chat Completions), ``"responses"`` (OpenAI
@@ -247,6 +295,11 @@ def gateway_backend(settings: dict[str, Any], credentials: Any) -> dict[str, str
     speaking a dialect the backend lacks is translated into it. Return ``None`` (or do
     not implement the hook) to stay off the gateway; the raw ``/<provider>/…`` route
     still forwards.
+
+    ``model`` is the model entry (from ``<provider>_models.json``, as
+    :func:`model_entry` wrote it) that a ``/v1`` call is for, for backends that serve
+    each model through its own set of dialects; ``None`` when the question is about the
+    backend as a whole (listing, raw-route calls): then name every dialect it has.
     """
 
 

@@ -26,6 +26,7 @@ CAPABILITIES: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("models", ("list_models", "model_entry"), True),
     ("gateway", ("gateway_backend",), True),
     ("usage limits", ("gateway_rate_limits",), True),
+    ("plan limits", ("account_limits",), True),
     ("environment", ("environment",), True),
 )
 

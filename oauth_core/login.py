@@ -36,8 +36,8 @@ from .http import MAX_ANSWER, HttpClient
 from .loopback import CallbackServer
 from .pkce import PkcePair, new_state
 from .provider import Provider
-from .store import Reservation, Store, check_file_slot, read_json, set_aside, write_json
-from .tokens import RESERVE_SLACK, discard_pending, load_credentials, save_credentials
+from .store import Reservation, Store, check_file_slot, read_json, record_name, set_aside, write_json
+from .tokens import RESERVE_SLACK, command_target, discard_pending, load_credentials, save_credentials
 
 
 class LoginUI:
@@ -106,6 +106,7 @@ class LoginResult:
         account = self.credentials.account
         return {
             "provider": self.credentials.provider,
+            "account": self.credentials.account_name,
             "email": account.get("email"),
             "account_id": account.get("account_id"),
             "plan": account.get("plan"),
@@ -150,8 +151,14 @@ def login(
     paste: Iterable[str] | None = None,
     manual: bool = False,
     variant: str | None = None,
+    account: str | None = None,
 ) -> LoginResult:
     """Sign in to provider ``name`` through the browser and store tokens and model entries.
+
+    ``account``: which of the provider's accounts the sign-in is stored as (a new name
+    adds an account; an existing one is replaced, as a second login always replaced the
+    first). Default: ``$OAUTH_HUB_ACCOUNT``, else the provider's default account (``main``
+    for the first).
 
     ``paste``: lines of text (e.g. ``sys.stdin``) where the person may paste the
     redirect URL instead of the browser reaching the loopback server (SSH, containers).
@@ -167,8 +174,16 @@ def login(
     ui = ui or LoginUI()
     store = Store(home)
     provider = Provider.load(name, store)
+    account = store.resolve_account(name, account)
     http = http or HttpClient()
-    hint = f"oauth-hub login {name}"
+    if not provider.has("build_auth_url") and provider.has("start_device_login"):
+        # A provider that signs in with a device code only (no authorization-code flow at
+        # all): a plain login is its device login, with the page opened as asked.
+        if manual:
+            raise LoginError(f"{provider.title} signs in with a device code only; leave out --manual.")
+        return device_login(name, home=home, open_browser=open_browser, timeout=timeout, ui=ui, http=http,
+                            variant=variant, account=account)
+    hint = f"oauth-hub login {command_target(name, account)}"
     manual_uri = provider.settings.get("manual_redirect_uri") or ""
     if manual and not manual_uri:
         raise LoginError(
@@ -177,7 +192,7 @@ def login(
         )
     if manual and paste is None:
         raise LoginError("A manual sign-in needs the code pasted on standard input.")
-    _prepare_home(store, name)
+    _prepare_home(store, record_name(name, account))
 
     provider.resolve(http)
     choose_variant(provider, variant, ui)
@@ -217,7 +232,7 @@ def login(
             server.cancel("Login interrupted.")
             raise LoginCancelled(f"Login interrupted; nothing was saved. Run `{hint}` to start again.") from None
 
-    with _record_space(store, name) as space:  # a full disk is found out before the code is spent
+    with _record_space(store, record_name(name, account)) as space:  # a full disk is found out before the code is spent
         ui.step("Exchanging the authorization code for tokens…")
         try:
             answer = provider.call(
@@ -227,22 +242,22 @@ def login(
         except IdPError as exc:
             advice = _advice(provider, exc.code)
             raise LoginError(f"{exc}{advice} Nothing was saved; run `{hint}` to try again.") from None
-        return _complete(provider, store, http, answer, ui, hint, nonce=nonce, space=space)
+        return _complete(provider, store, http, answer, ui, hint, nonce=nonce, account=account, space=space)
 
 
-def _prepare_home(store: Store, name: str) -> None:
-    """The home exists and nothing is in the way of the files a login writes.
+def _prepare_home(store: Store, record: str) -> None:
+    """The home exists and nothing is in the way of the files a login of ``record`` writes.
 
     Checked before the sign-in starts: once the authorization code is spent, a
     directory or a symbolic link at the token file's path would lose the sign-in.
     """
     store.ensure()
-    for path in (store.tokens_path(name), store.models_path(name), store.pending_path(name)):
+    for path in (store.tokens_path(record), store.models_path(record), store.pending_path(record)):
         check_file_slot(path)
 
 
-def _record_space(store: Store, name: str) -> Reservation:
-    return Reservation(store.home, store.tokens_path(name).name, MAX_ANSWER + RESERVE_SLACK)
+def _record_space(store: Store, record: str) -> Reservation:
+    return Reservation(store.home, store.tokens_path(record).name, MAX_ANSWER + RESERVE_SLACK)
 
 
 def _advice(provider: Provider, error: str | None) -> str:
@@ -317,8 +332,11 @@ def device_login(
     ui: LoginUI | None = None,
     http: HttpClient | None = None,
     variant: str | None = None,
+    account: str | None = None,
 ) -> LoginResult:
     """Sign in with a device code: no callback server, for machines without a browser.
+
+    ``account`` as for :func:`login`.
 
     The person opens the provider's device page on any device and types the code shown;
     this process polls until they approve, the code expires, or ``timeout``.
@@ -326,14 +344,15 @@ def device_login(
     ui = ui or LoginUI()
     store = Store(home)
     provider = Provider.load(name, store)
+    account = store.resolve_account(name, account)
     http = http or HttpClient()
-    hint = f"oauth-hub login {name} --device"
+    hint = f"oauth-hub login {command_target(name, account)} --device"
     if not provider.has("start_device_login"):
         raise LoginError(
             f"{provider.title} does not offer device-code sign-in. Use `oauth-hub login {name} --no-browser`, "
             "open the URL on any machine and paste the address it ends on back here."
         )
-    _prepare_home(store, name)
+    _prepare_home(store, record_name(name, account))
     provider.resolve(http)
     choose_variant(provider, variant, ui)
     device = provider.call("start_device_login", http=http)
@@ -349,7 +368,7 @@ def device_login(
         ui.browser_opened(open_in_browser(device["verification_uri"]))
     deadline = time.monotonic() + wait_for
     tick = _ticker(ui, hint, wait_for)
-    with _record_space(store, name) as space:  # polling can end in a code exchange: space first
+    with _record_space(store, record_name(name, account)) as space:  # polling can end in a code exchange: space first
         try:
             while True:
                 left = deadline - time.monotonic()
@@ -367,7 +386,7 @@ def device_login(
         except KeyboardInterrupt:
             raise LoginCancelled(f"Login interrupted; nothing was saved. Run `{hint}` to start again.") from None
         ui.step("Approved. Fetching tokens…")
-        return _complete(provider, store, http, answer, ui, hint, space=space)
+        return _complete(provider, store, http, answer, ui, hint, account=account, space=space)
 
 
 def _interval(value: Any) -> float:
@@ -381,28 +400,51 @@ def _interval(value: Any) -> float:
 
 def _complete(
     provider: Provider, store: Store, http: HttpClient, answer: dict[str, Any], ui: LoginUI, hint: str,
-    nonce: str | None = None, space: Reservation | None = None,
+    nonce: str | None = None, account: str = "main", adjust: Callable[[Credentials], None] | None = None,
+    space: Reservation | None = None,
 ) -> LoginResult:
-    """After the code exchange: save tokens, then (best effort) the API key and models."""
+    """After the code exchange: save tokens, then (best effort) the API key and models.
+
+    ``adjust`` changes the credentials before they are saved (an import keeps the
+    expiry and API key the other program had).
+    """
     name = provider.name
     problem = token_answer_problem(answer)
     if problem:
         raise LoginError(f"{provider.title} answered the sign-in with an unusable answer ({problem}). "
                          f"Nothing was saved; run `{hint}` to try again.")
     credentials = provider.credentials_from(answer, http=http, nonce=nonce)
+    credentials.account_name = account
+    if adjust is not None:
+        adjust(credentials)
 
     warnings: list[str] = []
-    if not credentials.refresh_token and provider.has("refresh_tokens"):
+    # A credential with no expiry (a GitHub token used as it is, an API key) does not end.
+    if not credentials.refresh_token and credentials.expires_at is not None and provider.has("refresh_tokens"):
         left = credentials.seconds_left()
         until = f" in about {max(round(left / 60), 1)} minutes" if left is not None else " when the access token does"
         warnings.append(
             f"{provider.title} issued no refresh token, so this sign-in ends{until}; then run `{hint}` again."
         )
-    tokens_path = store.tokens_path(name)
+    record = record_name(name, account)
+    tokens_path = store.tokens_path(record)
     _set_aside_if_corrupt(tokens_path, warnings)
-    previous = _previous_sign_in(store, name)
-    save_credentials(store, credentials, space)
-    discard_pending(store, name)  # an unfinished refresh of the previous sign-in is void now
+    previous = _previous_sign_in(store, name, account)
+    first_account = not store.records(name)
+    save_credentials(store, credentials, space=space)
+    discard_pending(store, record)  # an unfinished refresh of the previous sign-in is void now
+    if first_account:
+        store.set_default_account(name, account)  # the first account is the default, whatever its name
+    return _finish_login(provider, store, http, credentials, ui, warnings, previous, record)
+
+
+def _finish_login(provider: Provider, store: Store, http: HttpClient, credentials: Credentials, ui: LoginUI,
+                  warnings: list[str], previous: Credentials | None, record: str) -> LoginResult:
+    """The optional steps after the tokens are saved: profile, API key, models, revoking the replaced sign-in."""
+    from .provider import account_prefix
+
+    name = provider.name
+    tokens_path = store.tokens_path(record)
 
     if provider.has("account_profile"):
         try:
@@ -414,7 +456,7 @@ def _complete(
                 credentials.account = {**credentials.account, **profile}
                 save_credentials(store, credentials)
 
-    if provider.has("obtain_api_key"):
+    if provider.has("obtain_api_key") and not credentials.api_key:
         ui.step("Requesting an API key…")
         refused = provider.attach_api_key(credentials, http)
         if refused:
@@ -426,10 +468,12 @@ def _complete(
     if provider.has("list_models"):  # an identity-only provider (plain OIDC) has none
         ui.step("Listing the models this account can use…")
         try:
-            models = build_model_entries(provider, http, credentials)
+            is_default = credentials.account_name == store.default_account(name)
+            models = build_model_entries(provider, http, credentials,
+                                         prefix=account_prefix(provider.settings, credentials.account_name, is_default))
         except OAuthHubError as exc:
             warnings.append(f"Could not list models: {exc}")
-    models_path = store.models_path(name)
+    models_path = store.models_path(record)
     if models:
         try:
             write_model_entries(models_path, models, provider.settings["oauth_source"])
@@ -443,10 +487,10 @@ def _complete(
     return LoginResult(credentials, models, tokens_path, models_path, warnings)
 
 
-def _previous_sign_in(store: Store, name: str) -> Credentials | None:
+def _previous_sign_in(store: Store, name: str, account: str) -> Credentials | None:
     """The sign-in a new login is about to replace (``None`` if none, or unreadable)."""
     try:
-        return load_credentials(name, store)
+        return load_credentials(name, store, account)
     except OAuthHubError:
         return None
 
@@ -479,9 +523,13 @@ def _set_aside_if_corrupt(path: Path, warnings: list[str]) -> None:
         warnings.append(f"{path} was unreadable; it was kept as {kept.name} and replaced by the new sign-in.")
 
 
-def build_model_entries(provider: Provider, http: HttpClient, credentials: Credentials) -> dict[str, dict[str, Any]]:
-    """Ask the provider for its models and turn each into a prefixed model entry."""
-    prefix = provider.settings["prefix"]
+def build_model_entries(provider: Provider, http: HttpClient, credentials: Credentials,
+                        prefix: str | None = None) -> dict[str, dict[str, Any]]:
+    """Ask the provider for its models and turn each into a prefixed model entry.
+
+    ``prefix``: the account's (see :func:`oauth_core.accounts.account_prefix`); default the provider's own.
+    """
+    prefix = provider.settings["prefix"] if prefix is None else prefix
     source = provider.settings["oauth_source"]
     entries: dict[str, dict[str, Any]] = {}
     for model in provider.call("list_models", http=http, credentials=credentials):

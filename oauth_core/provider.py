@@ -75,6 +75,13 @@ def check_name(name: str) -> str:
     return name
 
 
+def account_prefix(settings: dict[str, Any], account: str, is_default: bool) -> str:
+    """The model-entry prefix of an account: the provider's ``prefix`` for the default account
+    (the names entries always had), with the account's name added for another (``chatgpt-work-``)."""
+    prefix = str(settings["prefix"])
+    return prefix if is_default else f"{prefix}{account}-"
+
+
 def _is_port(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 65535
 

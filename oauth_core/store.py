@@ -24,6 +24,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import stat
 import sys
 import threading
@@ -36,6 +37,12 @@ from .errors import CorruptFileError, OAuthHubError, notify
 
 APP_NAME = "oauth-hub"
 HOME_ENV = "OAUTH_HUB_HOME"
+ACCOUNT_ENV = "OAUTH_HUB_ACCOUNT"  # the account a command (or get_token) uses when none is named
+MAIN_ACCOUNT = "main"  # the account a sign-in made before accounts existed became, and the first one's name
+ACCOUNT_SEP = "@"  # provider@account: record names (files), gateway routes; never in a provider name
+ACCOUNT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+INDEX_FILE = "accounts.json"
+RECORD_SUFFIX = "_oauth.json"
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _READ_FLAGS = os.O_RDONLY | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0) \
@@ -452,8 +459,81 @@ def provider_lock(path: Path, *, timeout: float, who: str) -> Iterator[None]:
         thread_lock.release()
 
 
+# -- accounts -------------------------------------------------------------------------
+#
+# A provider can hold several sign-ins, each a named *account*. Every file of an account
+# is named after its *record name*: the provider's name for the account called
+# ``main``, ``<provider>@<account>`` for the others. So a home written before accounts
+# existed needs no migration at all: its ``chatgpt_oauth.json`` (and the lock, model and
+# usage files beside it) *is* the account ``main``, and an older oauth-hub still
+# running during an upgrade keeps sharing the same files and the same refresh lock.
+# Which account a command uses when none is named is kept in ``accounts.json``
+# (non-secret: ``{"version": 1, "defaults": {"chatgpt": "work"}}``).
+
+
+def check_account(name: str) -> str:
+    """Account names become file names and model prefixes: refuse anything but a plain slug."""
+    if not isinstance(name, str) or not ACCOUNT_PATTERN.match(name):
+        raise OAuthHubError(
+            f"{name!r} is not a valid account name (lowercase letters, digits, '-' and '_', "
+            "starting with a letter or digit), e.g. --account work."
+        )
+    return name
+
+
+def record_name(provider: str, account: str) -> str:
+    """``chatgpt`` for the account ``main``, ``chatgpt@work`` for the account ``work``."""
+    return provider if account == MAIN_ACCOUNT else f"{provider}{ACCOUNT_SEP}{account}"
+
+
+def split_record(record: str) -> tuple[str, str]:
+    """``"chatgpt@work"`` -> ``("chatgpt", "work")``; ``"chatgpt"`` -> ``("chatgpt", "main")``."""
+    provider, sep, account = record.partition(ACCOUNT_SEP)
+    return provider, (account if sep else MAIN_ACCOUNT)
+
+
+_index_cache: dict[str, tuple[tuple[int, int, int] | None, dict[str, str]]] = {}
+
+
+_index_paths: dict[Path, str] = {}
+
+
+def index_defaults(home: Path) -> dict[str, str]:
+    """The ``defaults`` of ``accounts.json`` (provider -> account), re-read only when the file changed.
+
+    On the hot path of ``get_token()``: one ``stat`` when nothing changed.
+    """
+    path = _index_paths.get(home)
+    if path is None:
+        path = _index_paths[home] = os.path.join(home, INDEX_FILE)
+    try:
+        st = os.stat(path)
+        signature: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
+    except FileNotFoundError:
+        signature = None
+    except OSError as exc:
+        raise home_error(exc, path, "read") from None
+    cached = _index_cache.get(path)
+    if cached is not None and cached[0] == signature:
+        return cached[1]
+    defaults: dict[str, str] = {}
+    if signature is not None:
+        data = read_json(Path(path))
+        raw = data.get("defaults") if isinstance(data, dict) else None
+        if not isinstance(raw, dict):
+            raise CorruptFileError(f"{path} is not an account index; it was left untouched. "
+                                   "Fix or remove it (then `oauth-hub accounts default PROVIDER NAME`).")
+        defaults = {str(k): str(v) for k, v in raw.items() if isinstance(v, str) and ACCOUNT_PATTERN.match(v)}
+    _index_cache[path] = (signature, defaults)
+    return defaults
+
+
 class Store:
-    """The files of one home: ``<provider>_oauth.json`` and ``<provider>_models.json``."""
+    """The files of one home: ``<record>_oauth.json``, ``<record>_models.json`` … per account.
+
+    ``name`` in the path methods is a record name (:func:`record_name`): a provider name
+    for its ``main`` account, ``provider@account`` for another.
+    """
 
     def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
         self.home = resolve_home(home)
@@ -480,9 +560,65 @@ class Store:
     def ensure(self) -> None:
         ensure_home(self.home)
 
-    def signed_in_providers(self) -> list[str]:
-        """Names that have a token file, found without importing any provider."""
+    def index_path(self) -> Path:
+        return self.home / INDEX_FILE
+
+    def records(self, provider: str | None = None) -> list[tuple[str, str]]:
+        """``(provider, account)`` of every stored sign-in (of ``provider``), found without importing any."""
         if not self.home.is_dir():
             return []
-        suffix = "_oauth.json"
-        return sorted(p.name[: -len(suffix)] for p in self.home.glob(f"*{suffix}"))
+        found = []
+        for path in self.home.glob(f"*{RECORD_SUFFIX}"):
+            name, account = split_record(path.name[: -len(RECORD_SUFFIX)])
+            if ACCOUNT_PATTERN.match(account) and (provider is None or name == provider):
+                found.append((name, account))
+        return sorted(found, key=lambda r: (r[0], r[1] != MAIN_ACCOUNT, r[1]))
+
+    def accounts(self, provider: str) -> list[str]:
+        """The provider's accounts: ``main`` first, then by name."""
+        return [account for _, account in self.records(provider)]
+
+    def signed_in_providers(self) -> list[str]:
+        """Providers with at least one stored sign-in, found without importing any provider."""
+        return sorted({name for name, _ in self.records()})
+
+    def default_account(self, provider: str) -> str:
+        """The account used when none is named: the one ``accounts default`` chose, else the first.
+
+        "The first" is ``main`` (a sign-in older than accounts, or made without
+        ``--account``), else the first by name; with none, ``main``, where a first
+        ``login`` without ``--account`` puts its sign-in.
+        """
+        chosen = index_defaults(self.home).get(provider)
+        if chosen is not None:
+            return chosen
+        if os.path.exists(self.tokens_path(provider)):
+            return MAIN_ACCOUNT
+        accounts = self.accounts(provider)
+        return accounts[0] if accounts else MAIN_ACCOUNT
+
+    def resolve_account(self, provider: str, account: str | None = None) -> str:
+        """The account to use: ``account`` if named, else ``$OAUTH_HUB_ACCOUNT``, else the default."""
+        if account is None:
+            account = os.environ.get(ACCOUNT_ENV) or None
+        if account is not None:
+            return check_account(account)
+        return self.default_account(provider)
+
+    def set_default_account(self, provider: str, account: str | None) -> None:
+        """Record ``account`` as the provider's default (``None``: forget the choice)."""
+        path = self.index_path()
+        data = read_json(path) if path.exists() else None
+        if data is None:
+            data = {"version": 1, "defaults": {}}
+        if not isinstance(data, dict) or not isinstance(data.get("defaults"), dict):
+            raise CorruptFileError(f"{path} is not an account index; it was left untouched. Fix or remove it.")
+        if account is None:
+            data["defaults"].pop(provider, None)
+            if not data["defaults"]:  # the last sign-in is gone: leave no index behind
+                path.unlink(missing_ok=True)
+                return
+        else:
+            data["defaults"][provider] = check_account(account)
+        self.ensure()
+        write_json(path, data)

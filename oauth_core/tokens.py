@@ -1,6 +1,9 @@
 """The token record's whole life: read, refresh, write, delete.
 
-This module owns ``<provider>_oauth.json``. Everything else that needs a sign-in
+This module owns the token record of every account (``<record>_oauth.json``, or the
+keyring entry its stub names: :mod:`oauth_core.keyring_storage`). Every function takes
+``account``: ``None`` means ``$OAUTH_HUB_ACCOUNT`` or else the provider's default account
+(:meth:`~oauth_core.store.Store.resolve_account`). Everything else that needs a sign-in
 (``accounts``' status and logout, ``login``, ``serve``, the exporters, ``auth``) goes
 through it, and it depends on none of them: the engine's import graph has no circle
 (``tests/test_architecture.py`` walks it).
@@ -12,8 +15,9 @@ and refresh tokens rotate: if two processes refresh with the same refresh token,
 second is told ``refresh_token_reused`` and (at OpenAI) the whole sign-in is revoked.
 So a refresh here is always:
 
-1. take an exclusive lock beside the token file (``filelock``: an OS lock, released by
-   the kernel if its holder dies, so a crashed process cannot wedge anyone);
+1. take an exclusive lock beside the token file, one per account (``filelock``: an OS
+   lock, released by the kernel if its holder dies, so a crashed process cannot wedge
+   anyone; it stays a file in keyring mode too);
 2. re-read the file: if another process already refreshed, use its result;
 3. otherwise set aside the disk space for the answer and the new file, then call the
    provider's ``refresh_tokens`` hook (this spends the refresh token);
@@ -72,16 +76,22 @@ from .errors import (
 )
 from .provider import check_name
 from .store import (
+    ACCOUNT_ENV,
     HOME_ENV,
+    MAIN_ACCOUNT,
     HomeError,
     LockBusy,
     Reservation,
     Store,
+    check_account,
     home_error,
+    index_defaults,
     provider_lock,
     read_json,
+    record_name,
     remove_file,
     tighten_file,
+    write_json,
     write_private,
 )
 
@@ -114,54 +124,109 @@ def known_name(name: str, store: Store) -> str:
     if excluded:
         raise ProviderNotFound(excluded)
     try:
-        signed_in = os.path.lexists(store.tokens_path(name))
+        signed_in = bool(store.records(name))
     except OSError as exc:
-        raise home_error(exc, store.tokens_path(name), "check") from None
+        raise home_error(exc, store.home, "check") from None
     if signed_in:
         return name  # a sign-in whose provider was uninstalled can still be shown and logged out of
     known = ", ".join(names) or "none installed"
     raise ProviderNotFound(f"Unknown provider {name!r}. Known providers: {known}.")
 
 
-def load_credentials(name: str, store: Store) -> Credentials | None:
-    """The stored credentials of ``name``; ``None`` when not signed in."""
-    path = store.tokens_path(name)
+def command_target(provider: str, account: str) -> str:
+    """How commands name this account: ``chatgpt`` for ``main``, ``chatgpt --account work`` otherwise."""
+    return provider if account == MAIN_ACCOUNT else f"{provider} --account {account}"
+
+
+def not_signed_in(provider: str, account: str, store: Store) -> NotLoggedIn:
+    """The error for an account with no sign-in, naming the accounts there are."""
+    if account == MAIN_ACCOUNT and not store.records(provider):
+        return NotLoggedIn(f"Not signed in to {provider}. Run `oauth-hub login {provider}` first.")
+    others = ", ".join(store.accounts(provider)) or "none"
+    return NotLoggedIn(f"{provider} has no account {account!r} (its accounts: {others}). Run "
+                       f"`oauth-hub login {command_target(provider, account)}` to add it.")
+
+
+def load_credentials(name: str, store: Store, account: str | None = None) -> Credentials | None:
+    """The stored credentials of ``name``'s account (default: the default one); ``None`` when not signed in."""
+    account = store.resolve_account(name, account)
+    path = store.tokens_path(record_name(name, account))
     tighten_file(path)
     data = read_json(path)
     if data is None:
         return None
+    hint = command_target(name, account)
     if not isinstance(data, dict):
         raise CorruptFileError(f"{path} does not hold a JSON object; it was left untouched. "
-                               f"Run `oauth-hub logout {name}` and log in again.")
+                               f"Run `oauth-hub logout {hint}` and log in again.")
+    if data.get("storage") == "keyring":  # a stub: the record itself is in the keyring
+        from . import keyring_storage
+
+        service, username = keyring_storage.stub_entry(data, path)
+        data = keyring_storage.read_record(service, username, path, hint)
     try:
-        return Credentials.from_json(name, data)
+        return Credentials.from_json(name, data, account_name=account)
     except (TypeError, ValueError) as exc:
         raise CorruptFileError(f"{path} has an invalid {exc}; it was left untouched. "
-                               f"Run `oauth-hub logout {name}` and log in again.") from None
+                               f"Run `oauth-hub logout {hint}` and log in again.") from None
 
 
-def _encode(credentials: Credentials) -> bytes:
-    return (json.dumps(credentials.to_json(), indent=2, sort_keys=True) + "\n").encode("utf-8")
+def storage_setting(store: Store) -> str:
+    """The ``storage`` setting of ``config.toml``: ``file`` (default), ``keyring`` or ``auto``."""
+    from . import config
+    from .keyring_storage import configured
+
+    path = store.config_path()
+    return configured(config.load(path), path)
 
 
-def save_credentials(store: Store, credentials: Credentials, space: Reservation | None = None) -> Path:
-    """Write the record atomically, private from the first byte; returns its path.
+def _encode(payload: dict[str, Any]) -> bytes:
+    return (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
-    With ``space`` (set aside earlier) the write needs no new disk space when it fits.
+
+def save_credentials(store: Store, credentials: Credentials, *, storage: str | None = None,
+                     space: Reservation | None = None) -> Path:
+    """Write the record where the ``storage`` setting says; returns the path of its file.
+
+    With ``space`` (set aside earlier) a file write needs no new disk space when it fits.
+
+    ``file``: the record itself, atomically, private from the first byte. ``keyring``:
+    the record into the OS keyring first, then the stub that names it (atomically
+    replacing whatever was in the file, so a record moved from a file leaves no token
+    behind). Moving back to ``file`` deletes the keyring entry once the file is written.
     """
-    path = store.tokens_path(credentials.provider)
-    data = _encode(credentials)
+    record = record_name(credentials.provider, check_account(credentials.account_name))
+    path = store.tokens_path(record)
+    from . import keyring_storage
+
+    where = keyring_storage.resolve(storage if storage is not None else storage_setting(store))
+    try:
+        previous = read_json(path)
+    except CorruptFileError:
+        previous = None
+    old_entry = keyring_storage.stub_entry(previous, path) if keyring_storage.is_stub(previous) else None
+    payload = credentials.to_json()
+    if where == "keyring":
+        service, username = old_entry or (keyring_storage.SERVICE, keyring_storage.entry_username(store.home, record))
+        store.ensure()
+        with provider_lock(store.home / keyring_storage.KEYRING_LOCK, timeout=LOCK_TIMEOUT, who="keyring"):
+            keyring_storage.write_record(service, username, payload)
+        write_json(path, keyring_storage.stub_for(payload, service, username))
+        return path
+    data = _encode(payload)
     if space is not None and len(data) <= space.size:
         space.fill(path, data)
     else:
         write_private(path, data)
+    if old_entry is not None:
+        delete_keyring_entry(store, *old_entry)
     return path
 
 
-def pending_refresh_token(store: Store, name: str) -> str | None:
-    """The refresh token of an unfinished refresh of ``name`` (the live one), if there is one."""
+def pending_refresh_token(store: Store, record: str) -> str | None:
+    """The refresh token of an unfinished refresh of ``record`` (the live one), if there is one."""
     try:
-        kept = read_json(store.pending_path(name))
+        kept = read_json(store.pending_path(record))
     except OAuthHubError:
         return None
     answer = kept.get("answer") if isinstance(kept, dict) else None
@@ -169,13 +234,65 @@ def pending_refresh_token(store: Store, name: str) -> str | None:
     return token if isinstance(token, str) and token else None
 
 
-def discard_pending(store: Store, name: str) -> bool:
-    """Delete a refresh answer kept for ``name`` (login and logout replace the whole sign-in)."""
-    return remove_file(store.pending_path(name))
+def discard_pending(store: Store, record: str) -> bool:
+    """Delete a refresh answer kept for ``record`` (login and logout replace the whole sign-in)."""
+    return remove_file(store.pending_path(record))
+
+
+def apply_storage(*, home: str | Path | None = None) -> list[dict[str, str]]:
+    """Move every stored sign-in to where the ``storage`` setting says now, each under its lock.
+
+    Returns ``[{"record", "from", "to"}]`` for the records that moved. A record that
+    cannot be read is left as it is (and reported with ``"error"``).
+    """
+    from . import keyring_storage
+
+    store = Store(home)
+    where = keyring_storage.resolve(storage_setting(store))
+    moved = []
+    for provider, account in store.records():
+        record = record_name(provider, account)
+        with provider_lock(store.lock_path(record), timeout=LOCK_TIMEOUT, who=_who(provider, account)):
+            try:
+                current = read_json(store.tokens_path(record))
+                now = "keyring" if keyring_storage.is_stub(current) else "file"
+                if now == where:
+                    continue
+                credentials = load_credentials(provider, store, account)
+                if credentials is None:
+                    continue
+                save_credentials(store, credentials, storage=where)
+                moved.append({"record": record, "from": now, "to": where})
+            except OAuthHubError as exc:
+                moved.append({"record": record, "from": "?", "to": where, "error": str(exc)})
+    return moved
+
+
+def delete_keyring_entry(store: Store, service: str, username: str) -> bool:
+    from . import keyring_storage
+
+    with provider_lock(store.home / keyring_storage.KEYRING_LOCK, timeout=LOCK_TIMEOUT, who="keyring"):
+        return keyring_storage.delete_record(service, username)
+
+
+def delete_record(store: Store, provider: str, account: str) -> bool:
+    """Delete an account's record: its file, and the keyring entry a stub names. Under :func:`record_lock`."""
+    from . import keyring_storage
+
+    path = store.tokens_path(record_name(provider, account))
+    try:
+        data = read_json(path)
+    except CorruptFileError:
+        data = None
+    if keyring_storage.is_stub(data):
+        delete_keyring_entry(store, *keyring_storage.stub_entry(data, path))
+    return remove_file(path)
 
 
 def record_lock(store: Store, name: str) -> Any:
-    """The lock every change of ``name``'s record is made under, for logout: removed when done.
+    """The lock every change of a record is made under, for logout: removed when done.
+
+    ``name`` is the record name (:func:`~oauth_core.store.record_name`): one lock per account.
 
     Refreshes take the same lock (:func:`refresh_credentials`); logout holds it so a
     refresh running in another process cannot write the record back after it was
@@ -201,7 +318,8 @@ def record_lock(store: Store, name: str) -> Any:
 # -- always-valid tokens ------------------------------------------------------------
 
 _cache: dict[str, tuple[tuple[int, int, int], Credentials, float]] = {}
-_paths: dict[tuple[str, str | None, str | None], tuple[Store, str]] = {}
+_stores: dict[tuple[str | None, str | None], Store] = {}
+_paths: dict[tuple[str, str, str], str] = {}
 _cache_lock = threading.Lock()
 
 
@@ -243,31 +361,49 @@ def needs_refresh(credentials: Credentials, now: float | None = None) -> bool:
     return (time.time() if now is None else now) >= refresh_due_at(credentials)
 
 
-def _locate(name: str, home: str | Path | None) -> tuple[Store, str]:
-    """The store and token-file path for ``name``; memoised, since pathlib is slow in a hot loop."""
-    key = (name, None if home is None else os.fspath(home), os.environ.get(HOME_ENV))
-    found = _paths.get(key)
-    if found is None:
-        store = Store(home)
-        found = _paths[key] = (store, str(store.tokens_path(check_name(name))))
-    return found
+def _locate(name: str, home: str | Path | None, account: str | None) -> tuple[Store, str, str]:
+    """The store, the account and its token-file path; memoised, since pathlib is slow in a hot loop.
+
+    The account named, else ``$OAUTH_HUB_ACCOUNT``, else the provider's default (one
+    ``stat`` of ``accounts.json``, which ``accounts default`` may change at any time).
+    """
+    key = (None if home is None else os.fspath(home), os.environ.get(HOME_ENV))
+    store = _stores.get(key)
+    if store is None:
+        store = _stores[key] = Store(home)
+    if account is None:
+        account = os.environ.get(ACCOUNT_ENV) or index_defaults(store.home).get(name)
+        if account is None:  # no default chosen: `main` if it exists (checked by the caller's stat), else the first
+            path = _record_path(store, key, name, MAIN_ACCOUNT)
+            if os.path.exists(path):
+                return store, MAIN_ACCOUNT, path
+            account = store.default_account(check_name(name))
+    return store, account, _record_path(store, key, name, account)
 
 
-def _read(name: str, home: str | Path | None) -> tuple[Credentials, float]:
+def _record_path(store: Store, key: tuple[str | None, str | None], name: str, account: str) -> str:
+    record_key = (key[0] or key[1] or "", name, account)
+    path = _paths.get(record_key)
+    if path is None:
+        path = _paths[record_key] = str(store.tokens_path(record_name(check_name(name), check_account(account))))
+    return path
+
+
+def _read(name: str, home: str | Path | None, account: str | None = None) -> tuple[Credentials, float]:
     """The stored credentials and when they fall due, cached while the file is unchanged."""
-    store, path = _locate(name, home)
+    store, account, path = _locate(name, home, account)
     if LOAD_ENV in os.environ:
         _check_loaded(name, store)
     signature = _signature(path)
     if signature is None:
         known_name(name, store)  # an unknown name gets the list of known ones
-        raise NotLoggedIn(f"Not signed in to {name}. Run `oauth-hub login {name}` first.")
+        raise not_signed_in(name, account, store)
     cached = _cache.get(path)
     if cached is not None and cached[0] == signature:
         return cached[1], cached[2]
-    credentials = load_credentials(name, store)
+    credentials = load_credentials(name, store, account)
     if credentials is None:
-        raise NotLoggedIn(f"Not signed in to {name}. Run `oauth-hub login {name}` first.")
+        raise not_signed_in(name, account, store)
     due = refresh_due_at(credentials)
     with _cache_lock:
         _cache[path] = (signature, credentials, due)
@@ -288,17 +424,22 @@ def _check_loaded(name: str, store: Store) -> None:
         _loaded_checked.add(key)
 
 
-def get_credentials(provider: str, *, home: str | Path | None = None, refresh: bool = True) -> Credentials:
-    """The whole stored record, refreshed first if due. A copy: changing it changes nothing."""
-    credentials, due = _read(provider, home)
+def get_credentials(provider: str, *, home: str | Path | None = None, refresh: bool = True,
+                    account: str | None = None) -> Credentials:
+    """The whole stored record, refreshed first if due. A copy: changing it changes nothing.
+
+    ``account``: which of the provider's accounts (default: ``$OAUTH_HUB_ACCOUNT``, else
+    the provider's default account); ``credentials.account_name`` says which one it was.
+    """
+    credentials, due = _read(provider, home, account)
     if refresh and time.time() >= due:
         credentials = _refresh_or_keep(provider, home, credentials)
     return credentials.copy()
 
 
-def get_token(provider: str, *, home: str | Path | None = None) -> str:
-    """A valid access token for ``provider``, refreshing it if needed."""
-    credentials, due = _read(provider, home)
+def get_token(provider: str, *, home: str | Path | None = None, account: str | None = None) -> str:
+    """A valid access token for ``provider`` (its ``account``, default the default one), refreshed if needed."""
+    credentials, due = _read(provider, home, account)
     if time.time() >= due:
         credentials = _refresh_or_keep(provider, home, credentials)
     assert credentials.access_token
@@ -314,7 +455,8 @@ def _refresh_or_keep(provider: str, home: str | Path | None, credentials: Creden
     (:class:`SignInEnded`, a 4xx refusal) and an already-expired token still raise.
     """
     try:
-        return refresh_credentials(provider, home=home, stale_token=credentials.access_token)
+        return refresh_credentials(provider, home=home, stale_token=credentials.access_token,
+                                   account=credentials.account_name)
     except OAuthHubError as exc:
         if not _can_wait(exc):
             raise
@@ -333,13 +475,13 @@ def _can_wait(exc: OAuthHubError) -> bool:
     return isinstance(exc, IdPError) and (exc.status or 0) >= 500
 
 
-def get_api_key(provider: str, *, home: str | Path | None = None) -> str:
+def get_api_key(provider: str, *, home: str | Path | None = None, account: str | None = None) -> str:
     """The account's API key; raises when the account has none (subscription mode)."""
-    credentials = get_credentials(provider, home=home)
+    credentials = get_credentials(provider, home=home, account=account)
     if not credentials.api_key:
         raise OAuthHubError(
             f"{provider} has no API key for this account (it signs in with a subscription). "
-            f"Use the access token instead: `oauth-hub token {provider}`."
+            f"Use the access token instead: `oauth-hub token {command_target(provider, credentials.account_name)}`."
         )
     return credentials.api_key
 
@@ -351,6 +493,7 @@ def refresh_credentials(
     force: bool = False,
     stale_token: str | None = None,
     http: Any = None,
+    account: str | None = None,
 ) -> Credentials:
     """Refresh under the cross-process lock; see the module docstring.
 
@@ -361,13 +504,15 @@ def refresh_credentials(
     """
     store = Store(home)
     known_name(provider, store)
+    account = store.resolve_account(provider, account)
+    record = record_name(provider, account)
     store.ensure()
-    with provider_lock(store.lock_path(provider), timeout=LOCK_TIMEOUT, who=provider):
-        current = load_credentials(provider, store)
+    with provider_lock(store.lock_path(record), timeout=LOCK_TIMEOUT, who=_who(provider, account)):
+        current = load_credentials(provider, store, account)
         if current is None:
-            raise NotLoggedIn(f"Not signed in to {provider}. Run `oauth-hub login {provider}` first.")
-        discard_reservations(store, provider)
-        if os.path.lexists(store.pending_path(provider)):
+            raise not_signed_in(provider, account, store)
+        discard_reservations(store, record)
+        if os.path.lexists(store.pending_path(record)):
             # An earlier refresh spent the refresh token and was stopped before finishing:
             # its answer holds the only valid one. Finish from it, never spend the old one.
             current = _finish_pending(provider, store, current, http)
@@ -385,23 +530,23 @@ def _check_answer(provider: Any, answer: Any) -> None:
 
 
 @contextlib.contextmanager
-def _reserved(store: Store, provider: str, answer_size: int) -> Iterator[tuple[Reservation, Reservation]]:
-    """Disk space for the pending answer and for the new token file, set aside together."""
-    tokens_path = store.tokens_path(provider)
+def _reserved(store: Store, record: str, answer_size: int) -> Iterator[tuple[Reservation, Reservation]]:
+    """Disk space for the pending answer and for the new token file of ``record``, set aside together."""
+    tokens_path = store.tokens_path(record)
     try:
         record_size = os.lstat(tokens_path).st_size
     except FileNotFoundError:
         record_size = 0
     except OSError as exc:
         raise home_error(exc, tokens_path, "check") from None
-    with Reservation(store.home, store.pending_path(provider).name, answer_size + RESERVE_SLACK) as pending, \
+    with Reservation(store.home, store.pending_path(record).name, answer_size + RESERVE_SLACK) as pending, \
             Reservation(store.home, f"{tokens_path.name}.refresh", record_size + answer_size + RESERVE_SLACK) \
             as record:
         yield pending, record
 
 
 def discard_reservations(store: Store, name: str) -> None:
-    """Remove space a refresher of ``name`` set aside and never used: it was killed.
+    """Remove space a refresher of record ``name`` set aside and never used: it was killed.
 
     Called with the lock held, so no living refresher owns what is found.
     """
@@ -420,7 +565,12 @@ def _refresh_locked(provider: str, store: Store, current: Credentials, http: Any
 
     if not current.refresh_token:
         left = current.seconds_left()
-        when = "has expired" if left is None or left <= 0 else f"ends in {max(round(left / 60), 1)} minutes"
+        if left is None:  # a credential that never expires (an API key): only the provider can end it
+            raise SignInEnded(
+                f"The {provider} sign-in has no refresh token, so there is nothing to renew it with. If the "
+                f"provider stopped accepting it, run `oauth-hub login {provider}` to sign in again."
+            )
+        when = "has expired" if left <= 0 else f"ends in {max(round(left / 60), 1)} minutes"
         raise SignInEnded(
             f"The {provider} sign-in {when} and came without a refresh token, so it cannot be renewed. "
             f"Run `oauth-hub login {provider}` to sign in again."
@@ -431,11 +581,12 @@ def _refresh_locked(provider: str, store: Store, current: Credentials, http: Any
     loaded.signing_keys(http)  # before the refresh token is spent: see Provider.signing_keys
     limit = int(getattr(http, "max_answer", MAX_ANSWER))
     # A full disk or a read-only home fails here, before the refresh token is spent.
-    with _reserved(store, provider, limit) as (pending_space, record_space):
+    record = _record_of(current)
+    with _reserved(store, record, limit) as (pending_space, record_space):
         # The refresh token is spent the moment the IdP takes the request: its answer is
         # put on disk by the HTTP layer itself, as soon as its last byte is in (_Keeper),
         # before it is even handed back here. Then it is checked, and dropped if unusable.
-        keeper = _Keeper(store.pending_path(provider), pending_space)
+        keeper = _Keeper(store.pending_path(record), pending_space)
         previous = getattr(http, "keep_answer", None)
         if hasattr(http, "keep_answer"):
             http.keep_answer = keeper
@@ -451,10 +602,10 @@ def _refresh_locked(provider: str, store: Store, current: Credentials, http: Any
             keeper.discard()
             raise
         if keeper.received_at is None:  # the hook got its answer some other way
-            _keep_pending(store, provider, answer, received_at, pending_space)
+            _keep_pending(store, record, answer, received_at, pending_space)
         elif keeper.kept != answer:  # the hook changed the answer: keep what it returned (the raw one is safe)
             with contextlib.suppress(HomeError):
-                _keep_pending(store, provider, answer, received_at, None)
+                _keep_pending(store, record, answer, received_at, None)
         return _finish(loaded, store, current, answer, received_at, http, record_space)
 
 
@@ -491,9 +642,9 @@ class _Keeper:
                 remove_file(self.path)
 
 
-def _keep_pending(store: Store, provider: str, answer: Any, received_at: float, space: Reservation | None) -> None:
+def _keep_pending(store: Store, record: str, answer: Any, received_at: float, space: Reservation | None) -> None:
     journal = json.dumps({"version": 1, "received_at": received_at, "answer": answer}).encode("utf-8")
-    path = store.pending_path(provider)
+    path = store.pending_path(record)
     if space is not None and space.path is not None and len(journal) <= space.size:
         space.fill(path, journal, sync_first=False)  # in place at once: a kill -9 must find it
     else:
@@ -507,10 +658,11 @@ def _finish(loaded: Any, store: Store, current: Credentials, answer: Any, receiv
     Anything that fails here (an ID token that does not verify, a full disk) leaves the
     pending file, so the refresh can be finished later without spending a token again.
     """
-    pending = store.pending_path(loaded.name)
+    pending = store.pending_path(_record_of(current))
     try:
         updated = loaded.credentials_from(answer, previous=current, http=http, received_at=received_at)
-        save_credentials(store, updated, space)
+        updated.account_name = current.account_name
+        save_credentials(store, updated, space=space)
     except OAuthHubError as exc:
         raise RefreshPending(f"{exc} The refreshed sign-in is kept in {pending} and the next command finishes "
                              "from it.", cause=exc) from None
@@ -524,7 +676,8 @@ def _finish_pending(provider: str, store: Store, current: Credentials, http: Any
     from .http import HttpClient
     from .provider import Provider
 
-    path = store.pending_path(provider)
+    record = _record_of(current)
+    path = store.pending_path(record)
     try:
         kept = read_json(path)
     except CorruptFileError:
@@ -542,16 +695,27 @@ def _finish_pending(provider: str, store: Store, current: Credentials, http: Any
     http = http or HttpClient()
     loaded.resolve(http)
     try:
-        record_size = os.lstat(store.tokens_path(provider)).st_size
+        record_size = os.lstat(store.tokens_path(record)).st_size
     except OSError:
         record_size = 0
-    with Reservation(store.home, f"{store.tokens_path(provider).name}.refresh",
+    with Reservation(store.home, f"{store.tokens_path(record).name}.refresh",
                      record_size + len(json.dumps(answer)) + RESERVE_SLACK) as space:
         return _finish(loaded, store, current, answer, float(received_at), http, space)
 
 
+def _record_of(credentials: Credentials) -> str:
+    """The record (file and lock name) the credentials belong to: ``chatgpt``, ``chatgpt@work``."""
+    return record_name(credentials.provider, credentials.account_name)
+
+
+def _who(provider: str, account: str) -> str:
+    """Whose lock, in an error message: ``chatgpt`` or ``chatgpt (account work)``."""
+    return provider if account == MAIN_ACCOUNT else f"{provider} (account {account})"
+
+
 def renew_api_key(
-    provider: str, *, home: str | Path | None = None, stale_key: str | None = None, http: Any = None
+    provider: str, *, home: str | Path | None = None, stale_key: str | None = None, http: Any = None,
+    account: str | None = None,
 ) -> Credentials:
     """Replace an API key that an API answered 401 to; return the updated credentials.
 
@@ -566,13 +730,15 @@ def renew_api_key(
 
     store = Store(home)
     known_name(provider, store)
+    account = store.resolve_account(provider, account)
     store.ensure()
-    with provider_lock(store.lock_path(provider), timeout=LOCK_TIMEOUT, who=provider):
-        current = load_credentials(provider, store)
+    with provider_lock(store.lock_path(record_name(provider, account)), timeout=LOCK_TIMEOUT,
+                       who=_who(provider, account)):
+        current = load_credentials(provider, store, account)
         if current is None:
-            raise NotLoggedIn(f"Not signed in to {provider}. Run `oauth-hub login {provider}` first.")
-        discard_reservations(store, provider)
-        if os.path.lexists(store.pending_path(provider)):
+            raise not_signed_in(provider, account, store)
+        discard_reservations(store, record_name(provider, account))
+        if os.path.lexists(store.pending_path(record_name(provider, account))):
             current = _finish_pending(provider, store, current, http)  # never spend a token already spent
         if current.api_key and current.api_key != stale_key:
             return current
@@ -590,14 +756,16 @@ def renew_api_key(
         return updated
 
 
-def get_environment(provider: str, *, home: str | Path | None = None) -> dict[str, str]:
+def get_environment(provider: str, *, home: str | Path | None = None, account: str | None = None) -> dict[str, str]:
     """Environment variables that hand the (fresh) credentials to another program.
 
-    The provider names them (``environment`` hook), e.g. ``CHATGPT_OAUTH_API_KEY``.
+    The provider names them (``environment`` hook), e.g. ``CHATGPT_OAUTH_API_KEY``; the
+    names are the same for every account (``exec --account work`` runs a tool with the
+    work account's values under the names it reads).
     """
     from .provider import Provider
 
-    credentials = get_credentials(provider, home=home)
+    credentials = get_credentials(provider, home=home, account=account)
     loaded = Provider.load(provider, Store(home))
     env = loaded.call("environment", required=False, credentials=credentials) or {}
     return {str(k): str(v) for k, v in env.items() if v}

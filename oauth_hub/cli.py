@@ -55,6 +55,29 @@ def _debugging() -> bool:
     return os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
+def account_option(function: Any) -> Any:
+    """``--account NAME`` (or ``$OAUTH_HUB_ACCOUNT``): which of the provider's accounts a command uses."""
+    return click.option(
+        "--account", metavar="NAME", envvar="OAUTH_HUB_ACCOUNT", default=None,
+        help="Which of the provider's accounts (default: $OAUTH_HUB_ACCOUNT, else the provider's default account; "
+             "`oauth-hub accounts` lists them). PROVIDER@NAME works too.")(function)
+
+
+def split_target(provider: str, account: str | None) -> tuple[str, str | None]:
+    """``chatgpt@work`` (the gateway's spelling) is ``chatgpt --account work``."""
+    name, sep, named = provider.partition("@")
+    if not sep:
+        return provider, account
+    if account is not None and account != named and "OAUTH_HUB_ACCOUNT" not in os.environ:
+        fail(f"{provider} and --account {account} name different accounts; give one of them.", 2)
+    return name, named
+
+
+def target_text(provider: str, account: str | None) -> str:
+    """``chatgpt`` or ``chatgpt (account work)``, for messages."""
+    return provider if account in (None, "main") else f"{provider} (account {account})"
+
+
 class HubGroup(click.Group):
     """Turns every error into one red line and an exit code, not a traceback.
 
@@ -252,19 +275,23 @@ class TerminalLoginUI:
 @click.option("--console", is_flag=True, help="Short for --variant console (Claude: an Anthropic Console account).")
 @click.option("--timeout", type=click.FloatRange(min=1), help="Seconds to wait for the sign-in (default from config).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout when done.")
+@account_option
 def login(provider: str, no_browser: bool, device: bool, manual: bool, variant: str | None, console: bool,
-          timeout: float | None, as_json: bool) -> None:
+          timeout: float | None, as_json: bool, account: str | None) -> None:
     """Sign in to PROVIDER in the browser and store its tokens and models.
 
     \b
     The URL is always printed. Over SSH or in a container, open it anywhere and paste
     the address the browser ends on back here, or use --device.
+    --account NAME adds another account of the same provider (or replaces the sign-in
+    of that account); the first account is the default.
     Claude: --console signs in an Anthropic Console (API billing) account instead of
     a Claude Pro/Max subscription; on a terminal you are asked.
     """
     from oauth_core.login import device_login
     from oauth_core.login import login as browser_login
 
+    provider, account = split_target(provider, account)
     if console:
         if variant not in (None, "console"):
             fail(f"--console and --variant {variant} contradict each other; give one of them.", 2)
@@ -272,18 +299,22 @@ def login(provider: str, no_browser: bool, device: bool, manual: bool, variant: 
     ui = TerminalLoginUI(provider)
     try:
         if device:
-            result = device_login(provider, open_browser=False, timeout=timeout, ui=ui, variant=variant)
+            result = device_login(provider, open_browser=False, timeout=timeout, ui=ui, variant=variant,
+                                  account=account)
         else:
             paste = sys.stdin if sys.stdin is not None and not sys.stdin.closed else None
             result = browser_login(provider, open_browser=not no_browser, timeout=timeout, ui=ui, paste=paste,
-                                   manual=manual, variant=variant)
+                                   manual=manual, variant=variant, account=account)
     finally:
         ui.finish()
     summary = result.summary()
     say("")
-    say(f"Signed in to {provider}.", fg="green", bold=True)
-    account = f" ({summary['account_id']})" if summary["account_id"] else ""
-    say(f"  Account:  {summary['email'] or 'unknown'}{account}")
+    say(f"Signed in to {target_text(provider, summary['account'])}.", fg="green", bold=True)
+    if summary["email"]:
+        account = summary["email"] + (f" ({summary['account_id']})" if summary["account_id"] else "")
+    else:
+        account = summary["account_id"] or "unknown"
+    say(f"  Account:  {account}")
     say(f"  Plan:     {summary['plan'] or 'unknown'}")
     say(f"  API key:  {'yes' if summary['has_api_key'] else 'no (the access token is used instead)'}")
     say(f"  Models:   {len(summary['models'])} written to {summary['models_path']}")
@@ -297,30 +328,43 @@ def login(provider: str, no_browser: bool, device: bool, manual: bool, variant: 
 
 @cli.command()
 @click.argument("provider", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per provider.")
-def status(provider: str | None, as_json: bool) -> None:
-    """Show which providers are signed in, as whom, and until when."""
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per account.")
+@click.option("--account", metavar="NAME", default=None,
+              help="Only this account of PROVIDER (default: all of its accounts).")
+def status(provider: str | None, as_json: bool, account: str | None) -> None:
+    """Show which providers are signed in, as whom, and until when (every account).
+
+    Naming a PROVIDER also asks it how much of the plan is left (quotas, credit), where
+    it can say: one request to the provider per account.
+    """
     from oauth_core.accounts import status as read_status
 
-    rows = read_status(provider, refresh=True)
+    if provider is not None:
+        provider, account = split_target(provider, account)
+    elif account is not None:
+        fail("--account needs a PROVIDER: oauth-hub status PROVIDER --account NAME.", 2)
+    rows = read_status(provider, refresh=True, limits=provider is not None, account=account)
     if as_json:
         out(json.dumps(rows, indent=2))
     else:
         for row in rows:
             _print_status(row)
-    if provider is not None and not rows[0]["logged_in"]:
+    if provider is not None and not any(row["logged_in"] for row in rows):
         sys.exit(1)  # with --json too: a script asks "is NAME signed in?" by the exit code
 
 
 def _print_status(row: dict[str, Any]) -> None:
     name = row["provider"]
+    if row.get("account") is not None and (row["account"] != "main" or not row.get("default")):
+        name = f"{name} (account {row['account']}{', the default' if row.get('default') else ''})"
     if row["error"] and not row["logged_in"]:
         out(f"{name}: unreadable — {row['error']}")
         return
     if not row["logged_in"]:
-        out(f"{name}: not signed in (run `oauth-hub login {name}`)")
+        hint = row["provider"] + (f" --account {row['account']}" if row.get("account") not in (None, "main") else "")
+        out(f"{name}: not signed in (run `oauth-hub login {hint}`)")
         return
-    out(f"{name}: signed in as {row['email'] or 'unknown'}")
+    out(f"{name}: signed in as {row['email'] or row['account_id'] or 'unknown'}")
     if row["account_id"]:
         out(f"  account:  {row['account_id']}")
     out(f"  plan:     {row['plan'] or 'unknown'}")
@@ -352,6 +396,9 @@ def _print_status(row: dict[str, Any]) -> None:
         out(f"  {'usage:' if i == 0 else '':<10}{window['name']} {window['used_percent']:g}% used{size}{reset}")
     if usage:
         out(f"  {'':<10}(as the backend reported at {usage['seen_at']}, through oauth-hub serve)")
+    limits = row.get("limits")
+    if isinstance(limits, dict) and limits.get("summary"):
+        out(f"  limits:   {limits['summary']}")
     if row["error"]:
         out(f"  problem:  {row['error']}")
 
@@ -362,59 +409,77 @@ def _print_status(row: dict[str, Any]) -> None:
 @cli.command()
 @click.argument("provider")
 @click.option("--api-key", is_flag=True, help="Print the API key instead of the access token.")
-def token(provider: str, api_key: bool) -> None:
+@account_option
+def token(provider: str, api_key: bool, account: str | None) -> None:
     """Print PROVIDER's access token (or API key) on stdout, for $(oauth-hub token …).
 
     The token is refreshed first when it is about to expire.
     """
     from oauth_core.tokens import get_api_key, get_token
 
-    out(get_api_key(provider) if api_key else get_token(provider))
+    provider, account = split_target(provider, account)
+    out(get_api_key(provider, account=account) if api_key else get_token(provider, account=account))
 
 
 @cli.command()
 @click.argument("provider")
-def refresh(provider: str) -> None:
+@account_option
+def refresh(provider: str, account: str | None) -> None:
     """Refresh PROVIDER's tokens now, even if they are still valid."""
     from oauth_core.tokens import refresh_credentials
 
-    credentials = refresh_credentials(provider, force=True)
+    provider, account = split_target(provider, account)
+    credentials = refresh_credentials(provider, force=True, account=account)
     left = credentials.seconds_left()
     when = f"; the access token is valid for {_duration(left)}" if left is not None else ""
-    say(f"Refreshed the {provider} sign-in{when}.", fg="green")
+    say(f"Refreshed the {target_text(provider, credentials.account_name)} sign-in{when}.", fg="green")
 
 
 @cli.command()
 @click.argument("provider")
-def env(provider: str) -> None:
+@account_option
+def env(provider: str, account: str | None) -> None:
     """Print `export NAME=value` lines: eval "$(oauth-hub env PROVIDER)"."""
     import shlex
 
     from oauth_core.tokens import get_environment
 
-    for name, value in sorted(get_environment(provider).items()):
+    provider, account = split_target(provider, account)
+    for name, value in sorted(get_environment(provider, account=account).items()):
         out(f"export {name}={shlex.quote(value)}")
 
 
 @cli.command(name="exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.argument("provider")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def exec_(provider: str, command: tuple[str, ...]) -> None:
+@account_option
+def exec_(provider: str, command: tuple[str, ...], account: str | None) -> None:
     """Run COMMAND with PROVIDER's credentials in its environment.
 
     \b
     Example: oauth-hub exec chatgpt -- aider --model openai/gpt-4o
+             oauth-hub exec chatgpt --account work -- aider --model openai/gpt-4o
     The command's exit code is passed through.
     """
     import subprocess
 
     from oauth_core.tokens import get_environment
 
+    while command and (command[0] == "--account" or command[0].startswith("--account=")):
+        # After PROVIDER everything is COMMAND (its own options must pass untouched), except
+        # our --account right after PROVIDER.
+        if command[0] == "--account":
+            if len(command) < 2:
+                fail("--account needs a NAME.", 2)
+            account, command = command[1], command[2:]
+        else:
+            account, command = command[0].split("=", 1)[1], command[1:]
+    provider, account = split_target(provider, account)
     if command and command[0] == "--":
         command = command[1:]
     if not command:
         fail(f"Name a command to run: oauth-hub exec {provider} -- COMMAND [ARGS]…", 2)
-    environment = dict(os.environ, **get_environment(provider))
+    environment = dict(os.environ, **get_environment(provider, account=account))
     try:
         completed = subprocess.run(list(command), env=environment)
     except FileNotFoundError:
@@ -430,14 +495,21 @@ def exec_(provider: str, command: tuple[str, ...]) -> None:
 @cli.command()
 @click.argument("provider")
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
-def logout(provider: str, as_json: bool) -> None:
-    """Revoke PROVIDER's sign-in, delete its tokens and remove its model entries."""
+@account_option
+def logout(provider: str, as_json: bool, account: str | None) -> None:
+    """Revoke PROVIDER's sign-in, delete its tokens and remove its model entries.
+
+    With --account NAME only that account (and only its exports) goes; without, the
+    default account.
+    """
     from oauth_core.accounts import logout as run_logout
 
-    report = run_logout(provider)
+    provider, account = split_target(provider, account)
+    report = run_logout(provider, account=account)
     if as_json:
         out(json.dumps(report, indent=2))
         return
+    provider = target_text(provider, report["account"])
     for note in report["notes"]:
         say(f"Note: {note}", fg="yellow")
     exports = report.get("removed_exports") or []
@@ -449,7 +521,9 @@ def logout(provider: str, as_json: bool) -> None:
     elif report["revoke_error"]:
         say(f"Could not revoke at the provider ({report['revoke_error']}); removed the local copy anyway.",
             fg="yellow")
-    elif report["revoked"] is False:
+    if report.get("revoke_hint"):
+        say(report["revoke_hint"], fg="yellow")
+    elif report["revoked"] is False and not report["revoke_error"]:
         say(f"{provider} offers no way to revoke a sign-in; the tokens were deleted here and expire on their own.")
     if report["was_logged_in"]:
         say(f"Deleted the {provider} tokens.")
@@ -467,6 +541,113 @@ def _export_summary(item: Any) -> str:
     count = len(item.get("keys") or [])
     backup = f" (backup: {item['backup']})" if item.get("backup") else ""
     return f"{count} exported entries from {item.get('path', '?')} ({item.get('exporter')}){backup}"
+
+
+# -- accounts ------------------------------------------------------------------------
+
+
+@cli.command(context_settings={"ignore_unknown_options": False})
+@click.argument("args", nargs=-1, metavar="[PROVIDER] | default PROVIDER NAME")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+def accounts(args: tuple[str, ...], as_json: bool) -> None:
+    """List the signed-in accounts, or choose a provider's default account.
+
+    \b
+      oauth-hub accounts                         every account of every provider
+      oauth-hub accounts chatgpt [--json]        the accounts of one provider
+      oauth-hub accounts default chatgpt work    use `work` when no --account is given
+    \b
+    Add an account with `oauth-hub login PROVIDER --account NAME`; remove one with
+    `oauth-hub logout PROVIDER --account NAME`. The default account's model entries keep
+    the provider's names (chatgpt-gpt-5); another's carry its name (chatgpt-work-gpt-5).
+    """
+    from oauth_core.accounts import list_accounts, set_default_account
+
+    if args and args[0] == "default" and len(args) >= 2:
+        if len(args) != 3:
+            fail("Usage: oauth-hub accounts default PROVIDER NAME", 2)
+        report = set_default_account(args[1], args[2])
+        if as_json:
+            out(json.dumps(report, indent=2))
+            return
+        if report["previous"] == report["account"]:
+            say(f"{args[2]} already is the default {args[1]} account.")
+            return
+        for note in report["notes"]:
+            say(f"Note: {note}", fg="yellow")
+        say(f"{args[2]} is now the default {args[1]} account (it was {report['previous']}).", fg="green")
+        return
+    if len(args) > 1:
+        fail("Usage: oauth-hub accounts [PROVIDER] | oauth-hub accounts default PROVIDER NAME", 2)
+    rows = list_accounts(args[0] if args else None)
+    if as_json:
+        out(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        say("No accounts signed in: run `oauth-hub login PROVIDER` (--account NAME to add more).")
+        if args:
+            sys.exit(1)
+        return
+    header = ("PROVIDER", "ACCOUNT", "EMAIL", "PLAN", "DEFAULT", "EXPIRES")
+    table = [header]
+    for row in rows:
+        left = row["expires_in"]
+        expires = "-" if left is None else (f"in {_duration(left)}" if left > 0 else "expired")
+        if row["error"]:
+            expires = "unreadable"
+        table.append((row["provider"], row["account"], row["email"] or "-", row["plan"] or "-",
+                      "*" if row["default"] else "", expires))
+    widths = [max(len(str(line[i])) for line in table) for i in range(len(header))]
+    for line in table:
+        out("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+
+
+# -- import ---------------------------------------------------------------------------
+
+
+@cli.command(name="import")
+@click.argument("source", required=False)
+@click.option("--account", metavar="NAME", envvar="OAUTH_HUB_ACCOUNT", default=None,
+              help="Store the sign-in as this account of the provider (default: the default account).")
+@click.option("--from", "from_path", type=click.Path(dir_okay=False), default=None,
+              help="Read the other program's file from here instead of its usual place.")
+@click.option("--list", "list_sources", is_flag=True, help="List what can be imported, and from where.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+def import_(source: str | None, account: str | None, from_path: str | None, list_sources: bool,
+            as_json: bool) -> None:
+    """Take over the sign-in of another program: codex (~/.codex/auth.json) or claude-code.
+
+    \b
+      oauth-hub import codex                    # $CODEX_HOME/auth.json, as the default chatgpt account
+      oauth-hub import claude-code --account team
+    \b
+    Refresh tokens rotate: two programs refreshing one sign-in end it for both. So the
+    sign-in moves here, and the other program's copy is removed (nothing is revoked):
+    sign that program in again afterwards for a sign-in of its own. Quit it first.
+    """
+    from oauth_core.importing import import_sign_in, import_sources
+
+    if list_sources or not source:
+        rows = import_sources()
+        if as_json:
+            out(json.dumps(rows, indent=2))
+            return
+        for row in rows:
+            out(f"{row['name']:<12} {row['title']}, into {row['provider']}: {row['path']}")
+        if not source and not list_sources:
+            fail("Name what to import from, e.g. `oauth-hub import codex`.", 2)
+        return
+    summary = import_sign_in(source, account=account, path=from_path)
+    for warning in summary["warnings"]:
+        say(f"Warning: {warning}", fg="yellow")
+    if as_json:
+        out(json.dumps(summary, indent=2))
+    say(f"Imported the {source} sign-in as {target_text(summary['provider'], summary['account'])}: "
+        f"{summary['email'] or 'unknown'} ({summary['plan'] or 'plan unknown'}), {len(summary['models'])} models.",
+        fg="green")
+    if summary["released"]:
+        say(summary["released"])
+    say(f"Use it like any sign-in: oauth-hub token {summary['target']}")
 
 
 # -- providers -----------------------------------------------------------------------
@@ -547,8 +728,14 @@ def config() -> None:
 def _split_key(key: str) -> tuple[str, str]:
     provider, _, setting = key.partition(".")
     if not provider or not setting:
-        fail(f"{key!r} is not PROVIDER.SETTING (for example chatgpt.prefix).")
+        fail(f"{key!r} is not PROVIDER.SETTING (for example chatgpt.prefix) or storage.")
     return provider, setting
+
+
+def _hub_setting(key: str) -> bool:
+    from oauth_core.config import HUB_SETTINGS
+
+    return key in HUB_SETTINGS
 
 
 def _provider(name: str) -> Any:
@@ -561,7 +748,13 @@ def _provider(name: str) -> Any:
 @config.command("get")
 @click.argument("key")
 def config_get(key: str) -> None:
-    """Print one effective setting, e.g. chatgpt.port."""
+    """Print one effective setting, e.g. chatgpt.port (or storage)."""
+    if _hub_setting(key):
+        from oauth_core.store import Store
+        from oauth_core.tokens import storage_setting
+
+        out(storage_setting(Store()))
+        return
     name, setting = _split_key(key)
     settings = _provider(name).settings
     if setting not in settings:
@@ -579,11 +772,16 @@ def config_set(key: str, value: str) -> None:
     \b
     For a secret (client_secret …), pass - as VALUE to read it from stdin:
       oauth-hub config set work.client_secret - < secret.txt
+    Where sign-ins are kept (moves the stored ones at once):
+      oauth-hub config set storage keyring      # or file, or auto
     """
     from oauth_core import config as cfg
     from oauth_core.provider import MASK, secret_setting_names
     from oauth_core.store import Store
 
+    if _hub_setting(key):
+        _set_storage(value)
+        return
     name, setting = _split_key(key)
     provider = _provider(name)
     if setting not in provider.settings or setting == "name":
@@ -608,12 +806,41 @@ def config_unset(key: str) -> None:
     from oauth_core import config as cfg
     from oauth_core.store import Store
 
+    if _hub_setting(key):
+        _set_storage(None)
+        return
     name, setting = _split_key(key)
     store = Store()
     if cfg.unset_value(store.config_path(), name, setting):
         say(f"Removed the override of {name}.{setting}.")
     else:
         say(f"{name}.{setting} was not overridden.")
+
+
+def _set_storage(value: str | None) -> None:
+    """`config set storage VALUE` (None: unset): check it can be used here, then move every sign-in."""
+    from oauth_core import config as cfg
+    from oauth_core import keyring_storage
+    from oauth_core.store import Store
+    from oauth_core.tokens import apply_storage
+
+    if value is not None and value not in keyring_storage.STORAGE_CHOICES:
+        fail(f"storage must be one of {', '.join(keyring_storage.STORAGE_CHOICES)}, not {value!r}.", 2)
+    where = keyring_storage.resolve(value or keyring_storage.DEFAULT_STORAGE)  # refuses a keyring that is not there
+    store = Store()
+    store.ensure()
+    if value is None:
+        cfg.unset_hub_value(store.config_path(), "storage")
+    else:
+        cfg.set_hub_value(store.config_path(), "storage", value)
+    backend = f" ({keyring_storage.describe_backend()})" if where == "keyring" else ""
+    say(f"Set storage = {json.dumps(value or keyring_storage.DEFAULT_STORAGE)} in {store.config_path()}: "
+        f"sign-ins are kept in the {'OS keyring' + backend if where == 'keyring' else 'home'}.")
+    for row in apply_storage():
+        if row.get("error"):
+            say(f"Note: {row['record']} stayed where it was: {row['error']}", fg="yellow")
+        else:
+            say(f"  moved {row['record']} from the {row['from']} to the {row['to']}")
 
 
 @config.command("add-oidc")

@@ -37,8 +37,11 @@ if TYPE_CHECKING:  # pragma: no cover
               help="The port `oauth-hub serve` listens on (default 4141).")
 @click.option("--list", "list_tools", is_flag=True, help="List the installed exporters and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@click.option("--account", metavar="NAME", envvar="OAUTH_HUB_ACCOUNT", default=None,
+              help="Which of the provider's accounts (default: $OAUTH_HUB_ACCOUNT, else the default account). "
+                   "Another account's entries are named PREFIX-NAME-MODEL and go through `oauth-hub serve`.")
 def export(provider: str | None, tool: str, output: Path | None, print_only: bool, include_secrets: bool,
-           via_serve: bool, serve_port: int | None, list_tools: bool, as_json: bool) -> None:
+           via_serve: bool, serve_port: int | None, list_tools: bool, as_json: bool, account: str | None) -> None:
     """Write PROVIDER's models into an agent tool's configuration.
 
     \b
@@ -54,7 +57,7 @@ def export(provider: str | None, tool: str, output: Path | None, print_only: boo
     from oauth_core.errors import OAuthHubError
     from oauth_core.exporters import export_models, inspect_exporters
 
-    from .cli import out, say
+    from .cli import out, say, split_target
 
     if list_tools:
         rows = inspect_exporters()
@@ -75,8 +78,9 @@ def export(provider: str | None, tool: str, output: Path | None, print_only: boo
     if not provider:
         raise OAuthHubError("Name the provider to export, e.g. `oauth-hub export chatgpt --to llm` "
                             "(or `oauth-hub export --list`).")
+    provider, account = split_target(provider, account)
     result = export_models(provider, tool, output=output, print_only=print_only, include_secrets=include_secrets,
-                           via_serve=via_serve, serve_port=serve_port)
+                           via_serve=via_serve, serve_port=serve_port, account=account)
     if as_json:
         data = result.to_json()
         if print_only:

@@ -280,7 +280,8 @@ def test_no_browser_flag_url_completed_elsewhere_and_forged_callback_ignored(cli
 def test_unknown_provider_lists_known_ones(cli, home):
     result = cli("login", "nosuch")
     assert result.returncode == 1
-    assert result.stderr.strip() == "Error: Unknown provider 'nosuch'. Known providers: chatgpt, claude_code."
+    assert result.stderr.strip() == ("Error: Unknown provider 'nosuch'. "
+                                     "Known providers: chatgpt, claude_code, copilot, openrouter.")
     assert cli("token", "../../etc/passwd").returncode == 1
 
 

@@ -299,9 +299,9 @@ def test_the_answer_is_on_disk_before_the_token_file_is_written(chatgpt_home, id
     pending_when_written = []
     save = tokens.save_credentials
 
-    def watching(store, credentials, space=None):
+    def watching(store, credentials, **options):
         pending_when_written.append(store.pending_path(credentials.provider).exists())
-        return save(store, credentials, space)
+        return save(store, credentials, **options)
 
     monkeypatch.setattr(tokens, "save_credentials", watching)
     assert tokens.get_token(name, home=chatgpt_home)
@@ -339,6 +339,28 @@ def test_kill_9_after_the_answer_before_the_token_file_loses_nothing(cli, chatgp
     assert result.stdout.strip() == stored["access_token"]
     assert not [p.name for p in chatgpt_home.iterdir() if p.name.endswith((".reserved", ".pending"))]
     assert tokens.refresh_credentials("chatgpt", home=chatgpt_home, force=True).refresh_token != stored["refresh_token"]
+
+
+def test_an_interrupted_refresh_is_finished_for_its_own_account(cli, chatgpt_home, idp):
+    """The kept answer belongs to one account: finishing it never lands in another's record."""
+    import sys
+
+    main = seed_sign_in("chatgpt", idp.mint_tokens(), home=chatgpt_home, expires_at=time.time() + 3600)
+    seed_sign_in("chatgpt", idp.mint_tokens(), home=chatgpt_home, account="work", expires_at=time.time() - 10)
+    main_before = token_file(chatgpt_home).read_bytes()
+    script = CRASH_BEFORE_THE_TOKEN_FILE.replace('get_token("chatgpt")', 'get_token("chatgpt", account="work")')
+    crashed = subprocess.run([sys.executable, "-c", script], env=cli.env, capture_output=True, timeout=60)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    assert (chatgpt_home / "chatgpt@work_oauth.pending").exists()
+    assert not (chatgpt_home / "chatgpt_oauth.pending").exists()
+    assert cli("token", "chatgpt").stdout.strip() == main.access_token  # the default account is not involved
+    result = cli("token", "chatgpt", "--account", "work")
+    assert result.returncode == 0, result.stderr
+    assert idp.count("/oauth/token", REFRESH) == 1, "the kept answer is used, the spent token is not sent again"
+    work = json.loads((chatgpt_home / "chatgpt@work_oauth.json").read_text())
+    assert result.stdout.strip() == work["access_token"] != main.access_token
+    assert token_file(chatgpt_home).read_bytes() == main_before
+    assert not [p.name for p in chatgpt_home.iterdir() if p.name.endswith((".reserved", ".pending"))]
 
 
 def test_the_disk_filling_up_while_the_idp_answers_loses_nothing(cli, chatgpt_home, idp, mountns):

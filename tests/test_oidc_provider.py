@@ -164,9 +164,10 @@ def test_load_plugins_env_limits_third_party_providers(cli, tmp_path):
         env = {} if value is None else {"OAUTH_HUB_LOAD_PLUGINS": value}
         return {row["name"] for row in cli("providers", "--json", env=env).json}
 
-    assert {"one", "two", "chatgpt", "claude_code"} <= names()
-    assert names("") == {"chatgpt", "claude_code"}  # built-ins only
-    assert names("one") == {"one", "chatgpt", "claude_code"}  # the broken one is not even imported
+    builtins = {"chatgpt", "claude_code", "copilot", "openrouter"}
+    assert {"one", "two"} | builtins <= names()
+    assert names("") == builtins  # built-ins only
+    assert names("one") == {"one"} | builtins  # the broken one is not even imported
 
 
 def test_a_third_party_package_cannot_take_over_a_builtin_name(cli, tmp_path, chatgpt_home, idp):

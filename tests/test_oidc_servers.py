@@ -207,7 +207,9 @@ def test_userinfo_about_another_subject_is_not_used(cli, home):
         assert login.returncode == 0
         assert "userinfo endpoint answered about another user" in login.stderr  # a warning, not a failure
         assert stored(home)["account"] == {"account_id": fake.subject}
-        assert "signed in as unknown" in cli("status", PROVIDER).stdout
+        shown = cli("status", PROVIDER).stdout
+        # No email was learnt, so status names the ID token's subject, never the other user's address.
+        assert f"signed in as {fake.subject}" in shown and "attacker@example.com" not in shown
 
 
 # -- no refresh token ------------------------------------------------------------------------

@@ -164,6 +164,8 @@ def _code_strings_and_names(path):
             yield from (alias.name for alias in node.names)
 
 
+#: Provider and vendor names the engine's code may not contain (issue 16 added the last three).
+ENGINE_MUST_NOT_NAME = ("chatgpt", "openai", "anthropic", "claude", "codex", "copilot", "openrouter", "github")
 # Wire-protocol names of a dialect the gateway speaks, not provider names: clients of the
 # Anthropic Messages API mark every request with this header, whoever serves the model.
 PROTOCOL_NAMES = frozenset({"anthropic-version"})
@@ -179,11 +181,13 @@ def test_engine_knows_no_provider_by_name():
     assert len(engine) > 10
     offenders = []
     for path in engine:
-        if "claude" in path.read_text().lower():  # not even in prose: issue 5's `git grep` check
-            offenders.append(f"{path.name}: mentions claude")
+        prose = path.read_text().lower()
+        for word in ("claude", "copilot", "openrouter"):  # not even in prose: issue 5's `git grep` check
+            if word in prose:
+                offenders.append(f"{path.name}: mentions {word}")
         for text in _code_strings_and_names(path):
             if text in PROTOCOL_NAMES:
                 continue
-            if any(word in text.lower() for word in ("chatgpt", "openai", "anthropic", "claude", "codex")):
+            if any(word in text.lower() for word in ENGINE_MUST_NOT_NAME):
                 offenders.append(f"{path.name}: {text!r}")
     assert offenders == []

@@ -30,6 +30,7 @@ class ExportResult:
     exporter: str
     tool: str
     path: str | None
+    account: str | None = None  # the account exported; None: the provider's default account
     keys: list[str] = field(default_factory=list)  # the entries now in the file that are ours
     models: list[str] = field(default_factory=list)  # the model entries (of <provider>_models.json) exported
     skipped: list[dict[str, str]] = field(default_factory=list)
@@ -93,6 +94,7 @@ def build_export_models(
     include_secrets: bool = False,
     tool_apis: Sequence[str] | None = None,
     serve_apis: Sequence[str] | None = None,
+    account: str | None = None,
 ) -> tuple[list[ExportModel], ExportOptions]:
     """One :class:`ExportModel` per model entry the provider wrote, and the export's options.
 
@@ -102,26 +104,41 @@ def build_export_models(
     its API when it is in ``serve_apis`` (default ``tool_apis``), else takes the first
     of them: the gateway's ``/v1`` translates. Without ``tool_apis`` every model keeps
     its own API.
+
+    ``account`` (default: the default account): the default account's entries keep the
+    provider's marker and names and ask serve for ``<provider>/<model>`` (so they follow
+    ``accounts default``); another account's carry ``<marker>@<account>`` and ask for
+    ``<provider>@<account>/<model>``, and always go through ``serve`` unless the secret
+    itself is written (``include_secrets``): the environment variables an entry names
+    are the same for every account, and one environment holds one value of each.
     """
     from ..provider import Provider
     from ..serve import DEFAULT_PORT, KEY_ENV, local_base_url, stable_key, upstream_base
+    from ..store import ACCOUNT_SEP, record_name
     from ..tokens import get_credentials, known_name
 
     store = Store(home)
     known_name(provider, store)
+    account = store.resolve_account(provider, account)
+    is_default = account == store.default_account(provider)
     loaded = Provider.load(provider, store)
-    credentials = get_credentials(provider, home=store.home, refresh=False)
-    marker = str(loaded.settings["oauth_source"])
-    path = store.models_path(provider)
+    credentials = get_credentials(provider, home=store.home, refresh=False, account=account)
+    source = str(loaded.settings["oauth_source"])
+    marker = source if is_default else f"{source}{ACCOUNT_SEP}{account}"
+    route = provider if is_default else f"{provider}{ACCOUNT_SEP}{account}"
+    path = store.models_path(record_name(provider, account))
     entries = read_json(path)
     if entries is not None and not isinstance(entries, dict):
         raise CorruptFileError(f"{path} does not hold a JSON object; it was left untouched.")
-    own = [(k, e) for k, e in (entries or {}).items() if isinstance(e, dict) and e.get("oauth_source") == marker]
+    own = [(k, e) for k, e in (entries or {}).items() if isinstance(e, dict) and e.get("oauth_source") == source]
     if not own:
-        raise OAuthHubError(f"There are no {provider} model entries to export. Run `oauth-hub login {provider}`: "
-                            "it lists the models the account can use.")
+        from ..tokens import command_target
+
+        raise OAuthHubError(f"There are no {provider} model entries to export. Run `oauth-hub login "
+                            f"{command_target(provider, account)}`: it lists the models the account can use.")
     serve_url = local_base_url(serve_port or DEFAULT_PORT)
-    direct_base = upstream_base(loaded, credentials, store) if credentials.api_key and not via_serve else None
+    direct_ok = credentials.api_key and not via_serve and (is_default or include_secrets)
+    direct_base = upstream_base(loaded, credentials, store) if direct_ok else None
     through = [a for a in (serve_apis if serve_apis is not None else tool_apis) or () if a in APIS]
     models = []
     for key, entry in own:
@@ -132,6 +149,7 @@ def build_export_models(
         model = str(entry.get("name") or key)
         context = entry.get("context_length")
         common = {"provider": provider, "key": str(key), "model": model, "marker": marker,
+                  "account": None if is_default else account,
                   "context_length": context if isinstance(context, int) and not isinstance(context, bool) else None}
         if direct:
             assert direct_base is not None and env is not None
@@ -148,9 +166,10 @@ def build_export_models(
         models.append(ExportModel(
             api=api, base_url=serve_url if api == API_MESSAGES else f"{serve_url}/v1", secret_env=KEY_ENV,
             via_serve=True, secret=stable_key(store.home) if include_secrets else None,
-            request_model=f"{provider}/{model}", **common))
+            request_model=f"{route}/{model}", **common))
     options = ExportOptions(provider=provider, title=loaded.title, marker=marker, serve_url=serve_url,
-                            serve_key_env=KEY_ENV, include_secrets=include_secrets)
+                            serve_key_env=KEY_ENV, include_secrets=include_secrets,
+                            account=None if is_default else account)
     return models, options
 
 
@@ -167,6 +186,7 @@ def export_models(
     via_serve: bool = False,
     serve_port: int | None = None,
     home: str | Path | None = None,
+    account: str | None = None,
 ) -> ExportResult:
     """Write (or, with ``print_only``, only show) ``provider``'s models in ``exporter``'s format.
 
@@ -177,13 +197,14 @@ def export_models(
     serve_apis = tool.info.get("serve_apis")
     models, options = build_export_models(provider, home=home, via_serve=via_serve, serve_port=serve_port,
                                           include_secrets=include_secrets, tool_apis=tool.apis,
-                                          serve_apis=serve_apis if isinstance(serve_apis, list) else None)
+                                          serve_apis=serve_apis if isinstance(serve_apis, list) else None,
+                                          account=account)
     usable = models
     result = ExportResult(provider=provider, exporter=tool.name, tool=tool.title, path=None,
-                          via_serve=any(m.via_serve for m in usable))
+                          account=options.account, via_serve=any(m.via_serve for m in usable))
     if not models:  # only a tool that lists no API at all
         result.skipped = [{"key": k, "model": k, "api": "", "reason": f"{tool.title} names no API it can call"}
-                          for k in _stored_keys(provider, home)]
+                          for k in _stored_keys(provider, home, options.account)]
     result.models = [m.key for m in usable]
     entries = tool.call("render", models=usable, options=options) or {}
     target = _target(tool, output)
@@ -221,13 +242,16 @@ def export_models(
             result.backup = str(backup_file(target, mode=secret_mode))
         write_file(target, result.text, mode=secret_mode)
         result.written = True
-    _record(Store(home), provider, tool.name, target, result.keys, options.marker,
+    _record(Store(home), provider, tool.name, target, result.keys, options.marker, options.account,
             secrets=options.include_secrets, backup=result.backup)
     return result
 
 
-def _stored_keys(provider: str, home: str | Path | None) -> list[str]:
-    data = read_json(Store(home).models_path(provider))
+def _stored_keys(provider: str, home: str | Path | None, account: str | None = None) -> list[str]:
+    from ..store import record_name
+
+    store = Store(home)
+    data = read_json(store.models_path(record_name(provider, account or store.default_account(provider))))
     return [str(k) for k in data] if isinstance(data, dict) else []
 
 

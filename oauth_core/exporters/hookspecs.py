@@ -63,6 +63,12 @@ class ExportModel:
     def __post_init__(self) -> None:
         if not self.request_model:
             self.request_model = self.model
+    account: str | None = None  # the provider's account, when it is not the default one
+
+    @property
+    def label(self) -> str:
+        """``chatgpt``, or ``chatgpt-work`` for another account: for ids a tool shows (one per account)."""
+        return self.provider if self.account is None else f"{self.provider}-{self.account}"
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -80,6 +86,7 @@ class ExportOptions:
     serve_url: str  # http://127.0.0.1:PORT, where `oauth-hub serve` listens
     serve_key_env: str
     include_secrets: bool
+    account: str | None = None  # the account exported when it is not the provider's default (None: the default)
 
 
 # -- the hooks an exporter implements --------------------------------------------------------

@@ -1,4 +1,11 @@
-"""The record of what ``export`` wrote (``exports.json`` in the home), and its removal at logout."""
+"""The record of what ``export`` wrote (``exports.json`` in the home), and its removal at logout.
+
+Each row names the account it was exported for: ``"account": null`` (or no key, as an
+older oauth-hub wrote it) for the provider's *default* account, whose entries keep the
+provider's own names and reach whichever account is the default; an account name for
+another account's entries (``chatgpt-work-…``). ``logout --account NAME`` removes the
+rows of NAME, and those of the default when NAME was the default.
+"""
 
 from __future__ import annotations
 
@@ -30,27 +37,29 @@ def _save_records(store: Store, rows: list[dict[str, Any]]) -> None:
     write_json(store.home / RECORD_FILE, {"version": 1, "exports": rows})
 
 
-def _record(store: Store, provider: str, exporter: str, path: Path, keys: list[str], marker: str, *,
-            secrets: bool = True, backup: str | None = None) -> None:
-    """Remember which entries of ``provider`` are in ``path``; forget the file when none are.
+def _record(store: Store, provider: str, exporter: str, path: Path, keys: list[str], marker: str,
+            account: str | None = None, *, secrets: bool = True, backup: str | None = None) -> None:
+    """Remember which entries of ``provider`` (its ``account``; ``None``: the default) are in ``path``.
 
-    ``secrets``: the entries hold a secret in clear (``--include-secrets``). A ``backup``
-    made of a file whose entries of ours held one is remembered too (``secret_backups``),
-    so that logout can take those entries out of it as well.
+    The file is forgotten when none are. ``secrets``: the entries hold a secret in clear
+    (``--include-secrets``). A ``backup`` made of a file whose entries of ours held one is
+    remembered too (``secret_backups``), so that logout can take those entries out of it
+    as well.
     """
     from ..credentials import utc_now_iso
 
     rows = _records(store)
-    same = (provider, exporter, str(path))
-    previous = next((r for r in rows if (r.get("provider"), r.get("exporter"), r.get("path")) == same), None)
+    same = (provider, account, exporter, str(path))
+    previous = next((r for r in rows
+                     if (r.get("provider"), r.get("account"), r.get("exporter"), r.get("path")) == same), None)
     rows = [r for r in rows if r is not previous]
     secret_backups = [str(b) for b in (previous or {}).get("secret_backups") or []]
     if backup is not None and previous is not None and previous.get("secrets", True):
         secret_backups.append(str(backup))
     if keys or secret_backups:
-        rows.append({"provider": provider, "exporter": exporter, "path": str(path), "keys": list(keys),
-                     "marker": marker, "exported_at": utc_now_iso(), "secrets": bool(secrets) and bool(keys),
-                     "secret_backups": secret_backups})
+        rows.append({"provider": provider, "account": account, "exporter": exporter, "path": str(path),
+                     "keys": list(keys), "marker": marker, "exported_at": utc_now_iso(),
+                     "secrets": bool(secrets) and bool(keys), "secret_backups": secret_backups})
     _save_records(store, rows)
 
 
@@ -59,8 +68,12 @@ def exported(provider: str | None = None, *, home: str | Path | None = None) -> 
     return [r for r in _records(Store(home)) if provider is None or r.get("provider") == provider]
 
 
-def remove_exports(provider: str, *, home: str | Path | None = None) -> dict[str, Any]:
+def remove_exports(provider: str, *, home: str | Path | None = None, account: str | None = None,
+                   default: bool = True) -> dict[str, Any]:
     """Remove from each tool's file exactly the entries ``export`` recorded for ``provider``.
+
+    ``account``: only the rows of that account, plus the default account's rows when
+    ``default`` (the account was the default). Without ``account``: every row of the provider.
 
     Called by ``logout``. Entries are removed only while they still carry our marker;
     each changed file is backed up first, unless our entries in it held a secret in
@@ -79,7 +92,9 @@ def remove_exports(provider: str, *, home: str | Path | None = None) -> dict[str
         return report
     kept = []
     for row in rows:
-        if row.get("provider") != provider:
+        mine = row.get("provider") == provider and (
+            account is None or row.get("account") == account or (default and row.get("account") is None))
+        if not mine:
             kept.append(row)
             continue
         path = Path(str(row.get("path")))

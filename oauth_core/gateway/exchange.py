@@ -87,8 +87,9 @@ class Exchange:
         except UnknownModel as exc:
             raise GatewayError(404, str(exc)) from None
         provider = self.gateway.provider_or_error(route.provider)
-        credentials = await self.gateway.credentials(route.provider)
-        backend = provider.call("gateway_backend", required=False, credentials=credentials) or {}
+        credentials = await self.gateway.credentials(route.provider, account=route.account)
+        backend = provider.call("gateway_backend", required=False, credentials=credentials,
+                                model=dict(route.entry)) or {}
         backend = {d: p for d, p in backend.items() if d in dialects.DIALECTS}  # dialects the gateway knows
         if not backend:
             raise GatewayError(404, f"{route.provider} does not take requests through the gateway; use the raw "

@@ -11,8 +11,9 @@ without locks. aiohttp's C parser (llhttp) refuses ambiguous framing (differing
 ``Content-Length`` headers, ``Content-Length`` with ``Transfer-Encoding``) with 400.
 
 Routes: ``/v1/…`` is the translating gateway (:mod:`oauth_core.gateway.exchange`);
-``/<provider>/<rest>`` forwards to the provider's upstream base as before, with the
-provider's ``gateway_request`` rules applied when ``rest`` is one of its dialect paths.
+``/<provider>/<rest>`` forwards to the provider's upstream base as before (with its
+default account; ``/<provider>@<account>/<rest>`` with another), with the provider's
+``gateway_request`` rules applied when ``rest`` is one of its dialect paths.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from aiohttp import ClientSession, ClientTimeout, DummyCookieJar, TCPConnector, 
 
 from ..credentials import Credentials
 from ..errors import NotLoggedIn, OAuthHubError, ProviderNotFound, SignInEnded
-from ..store import Store
+from ..store import ACCOUNT_SEP, Store, check_account, record_name
 from . import dialects
 from .backend import BackendRequest
 from .catalog import Catalog
@@ -137,24 +138,29 @@ class Gateway:
         except OAuthHubError as exc:
             raise GatewayError(502, str(exc)) from None
 
-    async def credentials(self, name: str, stale: Credentials | None = None) -> Credentials:
-        """Valid credentials: from the cached token file, refreshed (off the loop) when due.
+    async def credentials(self, name: str, stale: Credentials | None = None,
+                          account: str | None = None) -> Credentials:
+        """Valid credentials of ``name``'s ``account`` (default: its default account), refreshed (off the
+        loop) when due.
 
         After a 401 answered ``stale``: a new API key when that is what was sent, else
-        refreshed tokens (another process's fresh refresh is reused).
+        refreshed tokens (another process's fresh refresh is reused), for the account
+        that was sent.
         """
         from ..tokens import get_credentials, needs_refresh, refresh_credentials, renew_api_key
 
         try:
             if stale is None:
-                current = get_credentials(name, home=self.home, refresh=False)
+                account = account or self.store.default_account(name)
+                current = get_credentials(name, home=self.home, refresh=False, account=account)
                 if not needs_refresh(current):
                     return current
-                return await asyncio.to_thread(get_credentials, name, home=self.home)
+                return await asyncio.to_thread(get_credentials, name, home=self.home, account=account)
             if stale.api_key:
-                return await asyncio.to_thread(renew_api_key, name, home=self.home, stale_key=stale.api_key)
+                return await asyncio.to_thread(renew_api_key, name, home=self.home, stale_key=stale.api_key,
+                                               account=stale.account_name)
             return await asyncio.to_thread(refresh_credentials, name, home=self.home,
-                                           stale_token=stale.access_token or "")
+                                           stale_token=stale.access_token or "", account=stale.account_name)
         except (NotLoggedIn, SignInEnded) as exc:
             # 401, not 5xx: only a new `oauth-hub login` fixes it, and tools retry every 5xx.
             raise GatewayError(401, str(exc)) from None
@@ -215,6 +221,7 @@ class Gateway:
                 answer.release()
 
     def record_usage(self, provider: Any, credentials: Credentials, headers: Any) -> None:
+        """Keep the usage windows the backend reported, per account (``<record>_usage.json``)."""
         if not provider.has("gateway_rate_limits"):
             return
         windows = clean_windows(provider.call("gateway_rate_limits", required=False, headers=headers))
@@ -222,8 +229,9 @@ class Gateway:
             return
         account = credentials.account.get("account_id") or credentials.account.get("email")
         account = account if isinstance(account, str) else None
-        if self.usage.changed(provider.name, account, windows):
-            asyncio.get_running_loop().run_in_executor(None, self.usage.write, provider.name, account, windows)
+        record = record_name(provider.name, credentials.account_name)
+        if self.usage.changed(record, account, windows):
+            asyncio.get_running_loop().run_in_executor(None, self.usage.write, record, account, windows)
 
     # -- the request pipeline ----------------------------------------------------------------
 
@@ -304,15 +312,16 @@ class Gateway:
 
     def _models(self, wanted: str, messages_client: bool) -> web.Response:
         rows = []
-        for provider in self.catalog.providers():
+        for provider, account in self.catalog.records():
             try:
                 loaded = self.provider(provider)
             except OAuthHubError:
                 continue
             if not loaded.has("gateway_backend"):
                 continue
-            for route in self.catalog.models(provider):
-                rows.append((f"{provider}/{route.model}", provider, route))
+            default = account == self.catalog.default_account(provider)
+            for route in self.catalog.models(provider, account):
+                rows.append((route.name(default), provider, route))
         if wanted:
             rows = [row for row in rows if row[0] == wanted or row[2].model == wanted]
             if not rows:
@@ -333,14 +342,18 @@ class Gateway:
     # -- /<provider>/<rest> ---------------------------------------------------------------------
 
     async def _raw(self, request: web.Request, name: str, rest: str) -> web.StreamResponse:
+        name, at, account_name = unquote(name).partition(ACCOUNT_SEP)
+        account: str | None = account_name if at else None
         try:
+            if account is not None:
+                check_account(account)
             provider = self.provider(name)
         except ProviderNotFound as exc:
             return _local_error(404, "unknown_provider", str(exc))
         except OAuthHubError as exc:
-            return _local_error(502, "provider_error", str(exc))
+            return _local_error(502 if account is None else 404, "provider_error", str(exc))
         body = await request.read()
-        credentials = await self.credentials(name)
+        credentials = await self.credentials(name, account=account)
         headers = self._forwarded_headers(request)
         adapted = self._adapt_raw(provider, credentials, request, rest, body, headers)
         if adapted is not None:
@@ -370,7 +383,7 @@ class Gateway:
         """A raw call to one of the backend's dialect paths gets the provider's rules too."""
         if request.method != "POST" or not provider.has("gateway_backend"):
             return None
-        backend = provider.call("gateway_backend", required=False, credentials=credentials) or {}
+        backend = provider.call("gateway_backend", required=False, credentials=credentials, model=None) or {}
         path = rest.partition("?")[0].strip("/")
         dialect = next((d for d, p in backend.items() if str(p).strip("/") == path), None)
         if dialect is None:
@@ -506,24 +519,28 @@ class GatewayServer:
             self.socket.close()
 
     def routes(self) -> list[dict[str, Any]]:
-        """One row per signed-in provider: its raw route, where it forwards, the gateway's models."""
+        """One row per signed-in account: its raw route, where it forwards, the gateway's models."""
         from ..tokens import load_credentials
 
         rows = []
-        for name in self.gateway.store.signed_in_providers():
-            row: dict[str, Any] = {"provider": name, "url": f"{self.base_url}/{name}", "upstream": None,
+        store = self.gateway.store
+        for name, account in store.records():
+            default = account == store.default_account(name)
+            owner = name if default else f"{name}{ACCOUNT_SEP}{account}"
+            row: dict[str, Any] = {"provider": name, "account": account, "default": default,
+                                   "url": f"{self.base_url}/{owner}", "upstream": None,
                                    "mode": None, "error": None, "gateway": None, "models": []}
             try:
-                credentials = load_credentials(name, self.gateway.store)
+                credentials = load_credentials(name, store, account)
                 if credentials is None:
                     continue
                 provider = self.gateway.provider(name)
                 row["mode"] = "api_key" if credentials.api_key else "access_token"
                 row["upstream"] = self.gateway.base_for(provider, credentials)
-                backend = provider.call("gateway_backend", required=False, credentials=credentials)
+                backend = provider.call("gateway_backend", required=False, credentials=credentials, model=None)
                 if backend:
                     row["gateway"] = list(backend)
-                    row["models"] = [f"{name}/{r.model}" for r in self.gateway.catalog.models(name)]
+                    row["models"] = [r.name(default) for r in self.gateway.catalog.models(name, account)]
             except OAuthHubError as exc:
                 row["error"] = str(exc)
             rows.append(row)

@@ -21,17 +21,20 @@ __all__ = ["seed_sign_in"]
 
 
 def seed_sign_in(provider: str, answer: dict[str, Any], *, home: str | Path | None = None,
-                 **fields: Any) -> Credentials:
+                 account: str = "main", **fields: Any) -> Credentials:
     """Store ``answer`` as provider's sign-in; ``fields`` override Credentials attributes.
 
     For example ``seed_sign_in("chatgpt", fake.mint_tokens(expires_in=-10), home=h)``
     stores an already-expired access token, and ``last_refresh="2020-01-01T00:00:00Z"``
-    an old one. A negative or zero ``expires_in`` is stored as an expiry in the past even
+    an old one; ``account="work"`` stores it as the account ``work`` (the provider's
+    first account becomes its default, as with a login). A negative or zero
+    ``expires_in`` is stored as an expiry in the past even
     for opaque (non-JWT) tokens: a login ignores such a value from a real server, but a
     test asks for it on purpose.
     """
     store = Store(home)
     credentials = Provider.load(provider, store).credentials_from(answer)
+    credentials.account_name = account
     past = _seconds(answer.get("expires_in"))
     if past is not None and past <= 0:
         credentials.expires_at = time.time() + past
@@ -40,7 +43,10 @@ def seed_sign_in(provider: str, answer: dict[str, Any], *, home: str | Path | No
             raise TypeError(f"Credentials has no field {name!r}")
         setattr(credentials, name, value)
     store.ensure()
+    first = not store.records(provider)
     save_credentials(store, credentials)
+    if first:
+        store.set_default_account(provider, account)
     return credentials
 
 

@@ -440,3 +440,32 @@ def _number(value: Any) -> float | None:
         return float(value) if value not in (None, "") else None
     except (TypeError, ValueError):
         return None
+
+
+# -- taking over the Codex CLI's sign-in (`oauth-hub import codex`) -------------------------------
+
+
+@hookimpl
+def import_sources(environ: dict[str, str]) -> list[dict[str, str]]:
+    from . import codex_import
+
+    return [{"name": codex_import.SOURCE, "title": "the Codex CLI",
+             "path": str(codex_import.auth_path(environ))}]
+
+
+@hookimpl
+def read_import(source: str, path: str) -> dict[str, Any] | None:
+    from pathlib import Path
+
+    from . import codex_import
+
+    return codex_import.read(Path(path)) if source == codex_import.SOURCE else None
+
+
+@hookimpl
+def release_import(source: str, path: str, credentials: Any) -> str | None:
+    from pathlib import Path
+
+    from . import codex_import
+
+    return codex_import.release(Path(path), credentials) if source == codex_import.SOURCE else None

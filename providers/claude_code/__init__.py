@@ -400,3 +400,32 @@ def gateway_rate_limits(headers: Any) -> list[dict[str, Any]] | None:
             pass
         windows.append(row)
     return windows or None
+
+
+# -- taking over Claude Code's sign-in (`oauth-hub import claude-code`) -------------------------------
+
+
+@hookimpl
+def import_sources(environ: dict[str, str]) -> list[dict[str, str]]:
+    from . import claude_import
+
+    return [{"name": claude_import.SOURCE, "title": "Claude Code",
+             "path": str(claude_import.credentials_path(environ))}]
+
+
+@hookimpl
+def read_import(source: str, path: str) -> dict[str, Any] | None:
+    from pathlib import Path
+
+    from . import claude_import
+
+    return claude_import.read(Path(path)) if source == claude_import.SOURCE else None
+
+
+@hookimpl
+def release_import(source: str, path: str, credentials: Any) -> str | None:
+    from pathlib import Path
+
+    from . import claude_import
+
+    return claude_import.release(Path(path), credentials) if source == claude_import.SOURCE else None
