@@ -56,6 +56,27 @@ def test_a_bad_id_token_is_refused_and_nothing_is_written(cli, chatgpt_home, idp
     assert not (chatgpt_home / "chatgpt_oauth.json").exists()
 
 
+def test_an_hmac_signed_id_token_is_refused_even_with_a_published_secret(cli, chatgpt_home, idp):
+    """Algorithm confusion: a JWKS that (wrongly) publishes a symmetric key lets anyone sign with
+    it, so an HS256 ID token is never verified, whatever key the JWKS offers for it."""
+    import base64
+
+    import jwt
+
+    secret = b"published-for-anyone-to-read-0123456789"
+    symmetric = {"kty": "oct", "kid": "shared", "alg": "HS256", "use": "sig",
+                 "k": base64.urlsafe_b64encode(secret).rstrip(b"=").decode()}
+    published = idp.key.jwks
+    idp.key.jwks = lambda: {"keys": [*published()["keys"], symmetric]}
+    answer, claims = token_answer(idp)
+    answer["id_token"] = jwt.encode(claims, secret, algorithm="HS256", headers={"kid": "shared"})
+    result = login_with_answer(cli, idp, answer)
+    assert result.returncode == 1, result.stdout
+    last = result.stderr.strip().splitlines()[-1]
+    assert "'HS256', which oauth-hub does not accept" in last
+    assert not (chatgpt_home / "chatgpt_oauth.json").exists()
+
+
 def test_an_id_token_without_exp_is_refused(cli, chatgpt_home, idp):
     """Without exp an ID token would be good forever: exp is a required claim, not an optional one."""
     answer, claims = token_answer(idp)
