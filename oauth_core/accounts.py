@@ -15,6 +15,7 @@ their model files, so ``serve`` and the next ``export`` follow.
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,15 +25,17 @@ from . import plugins
 from .credentials import Credentials, parse_iso
 from .errors import CorruptFileError, OAuthHubError
 from .provider import Provider, account_prefix
-from .store import Store, check_account, read_json, record_name, write_json
+from .store import Store, check_account, read_json, record_name, remove_file, write_json
 from .tokens import (
     delete_record,
+    discard_pending,
+    discard_reservations,
+    get_credentials,
     known_name,
     load_credentials,
-    needs_refresh,
     not_signed_in,
+    pending_refresh_token,
     record_lock,
-    refresh_credentials,
 )
 
 __all__ = ["known_name", "list_accounts", "load_credentials", "logout", "provider_status", "set_default_account",
@@ -155,8 +158,6 @@ def status(
 
 def _live_limits(name: str, store: Store, account: str | None = None) -> dict[str, Any] | None:
     """What the provider's ``account_limits`` hook says now about ``account``; ``None`` when it has none."""
-    from .tokens import get_credentials
-
     if name not in plugins.provider_names(store.home):
         return None  # a token file of a provider that is no longer installed
     provider = Provider.load(name, store)
@@ -172,10 +173,10 @@ def _live_limits(name: str, store: Store, account: str | None = None) -> dict[st
 
 
 def _refresh_if_due(name: str, store: Store, account: str) -> str | None:
+    """Refresh a due sign-in as ``get_token`` would (a still-valid token survives a failed refresh)."""
     try:
-        credentials = load_credentials(name, store, account)
-        if credentials is not None and needs_refresh(credentials):
-            refresh_credentials(name, home=store.home, stale_token=credentials.access_token, account=account)
+        if os.path.lexists(store.tokens_path(record_name(name, account))):
+            get_credentials(name, home=store.home, account=account)
     except OAuthHubError as exc:
         return str(exc)
     return None
@@ -297,6 +298,9 @@ def logout(name: str, *, home: str | Path | None = None, http: Any = None, accou
         except OAuthHubError as exc:
             provider = None
             report["notes"].append(f"Provider could not be loaded ({exc}); local files removed only.")
+        newest = pending_refresh_token(store, record)  # an unfinished refresh holds the live refresh token
+        if credentials is not None and newest:
+            credentials.refresh_token = newest
         if credentials is not None and provider is not None and credentials.refresh_token:
             http = http or HttpClient()
             try:
@@ -312,9 +316,12 @@ def logout(name: str, *, home: str | Path | None = None, http: Any = None, accou
             report["revoke_hint"] = str(hint) if hint else None
         if delete_record(store, name, account):
             report["was_logged_in"] = credentials is not None
+        discard_reservations(store, record)
+        if discard_pending(store, record):
+            report["notes"].append(f"Deleted {store.pending_path(record).name}, an unfinished refresh.")
         # Unreadable token files a login set aside may still hold refresh tokens.
         for kept in sorted(store.home.glob(f"{tokens_path.name}.corrupt-*")) if store.home.is_dir() else []:
-            kept.unlink(missing_ok=True)
+            remove_file(kept)
             report["notes"].append(f"Deleted {kept.name}, an unreadable token file kept by an earlier login.")
     source = provider.settings["oauth_source"] if provider else f"oauth-hub:{name}"
     try:

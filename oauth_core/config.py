@@ -14,18 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .store import write_private
+from .store import read_private, write_private
 
 
 def load(path: Path) -> dict[str, Any]:
     """The whole config file as a dict; empty when the file does not exist."""
     import tomllib  # imported here: most commands never have a config file to parse
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+
+    raw = read_private(path)  # like every file of the home: never through a symbolic link
+    if raw is None:
         return {}
-    except OSError as exc:
-        raise ConfigError(f"Cannot read {path}: {exc.strerror or exc}.") from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

@@ -20,6 +20,54 @@ from typing import Any
 from . import claims
 
 SECRET_FIELDS = ("access_token", "refresh_token", "id_token", "api_key")
+TOKEN_FIELDS = ("access_token", "refresh_token", "id_token")
+MAX_TOKEN_CHARS = 64 * 1024  # real tokens are a few kB; a JWT stuffed with groups stays far below this
+
+
+def _is_vschar(text: str) -> bool:
+    """RFC 6749 appendix A: tokens are visible ASCII and spaces (%x20-7E), nothing else."""
+    return all(" " <= ch <= "~" for ch in text)
+
+
+def token_answer_problem(answer: Any, *, refresh: bool = False) -> str | None:
+    """What makes ``answer`` unusable as a token endpoint answer, or ``None`` when it is usable.
+
+    Checked before anything is written or reused: a non-empty ``access_token`` of
+    printable ASCII (RFC 6749 A.12), the other tokens absent or the same, each at most
+    :data:`MAX_TOKEN_CHARS`; ``expires_in`` absent or a number (a numeric string is
+    accepted, as servers send one; one that is no usable time falls back to the token's
+    ``exp``). A ``200`` without a usable access token
+    kept the expired one and pushed its expiry out by an hour; garbage bytes decoded
+    into tokens ended the sign-in at the next refresh.
+    """
+    what = "refresh" if refresh else "token request"
+    if not isinstance(answer, Mapping):
+        return f"the {what} answer is not a JSON object"
+    for name in TOKEN_FIELDS:
+        value = answer.get(name)
+        if name != "access_token" and value in (None, ""):
+            continue
+        if not isinstance(value, str) or not value:
+            return f"the {what} answer has no {name}" if value in (None, "") else \
+                f"the {what} answer's {name} is not a string"
+        if len(value) > MAX_TOKEN_CHARS:
+            return f"the {what} answer's {name} is {len(value)} characters long, far beyond any real token"
+        if not _is_vschar(value):
+            return f"the {what} answer's {name} holds characters no token can have"
+    expires_in = answer.get("expires_in")
+    if expires_in is not None:
+        number: Any = expires_in
+        if isinstance(expires_in, str):
+            try:
+                number = float(expires_in)
+            except ValueError:
+                return f"the {what} answer's expires_in is not a number"
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            return f"the {what} answer's expires_in is not a number of seconds"
+    for name in ("token_type", "scope"):
+        if answer.get(name) is not None and not isinstance(answer.get(name), str):
+            return f"the {what} answer's {name} is not a string"
+    return None
 
 
 def mask(secret: str | None) -> str:
@@ -29,8 +77,10 @@ def mask(secret: str | None) -> str:
     return secret[:4] + "…" if len(secret) > 8 else "…"
 
 
-def utc_now_iso() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+def utc_now_iso(epoch: float | None = None) -> str:
+    """Now (or ``epoch``) as ISO-8601 UTC to the second, e.g. ``2024-05-01T12:00:00Z``."""
+    moment = datetime.now(UTC) if epoch is None else datetime.fromtimestamp(epoch, UTC)
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def parse_iso(value: str | None) -> float | None:
@@ -79,13 +129,15 @@ class Credentials:
 
     @classmethod
     def from_token_response(
-        cls, provider: str, response: Mapping[str, Any], *, previous: Credentials | None = None
+        cls, provider: str, response: Mapping[str, Any], *, previous: Credentials | None = None,
+        received_at: float | None = None,
     ) -> Credentials:
         """Build credentials from a token endpoint answer.
 
         Every field of a refresh answer is optional: what it leaves out is kept from
         ``previous``. ``expires_at`` comes from ``expires_in`` when given, else from the
-        access token's ``exp`` claim.
+        access token's ``exp`` claim; ``received_at`` (epoch seconds) is when the answer
+        arrived, for an answer finished later than that (see ``oauth_core.tokens``).
         """
         base = previous.copy() if previous else cls(provider=provider)
         for name in ("access_token", "refresh_token", "id_token"):
@@ -98,13 +150,13 @@ class Credentials:
                 expires_in = float(expires_in)
             except ValueError:
                 expires_in = None
-        now = time.time()
+        now = time.time() if received_at is None else received_at
         if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool) \
                 and 0 < expires_in <= claims.MAX_EPOCH - now:  # not NaN, ∞ or 1e300: see claims.MAX_EPOCH
             base.expires_at = now + float(expires_in)
         elif response.get("access_token"):
             base.expires_at = claims.expiry(base.access_token)
-        base.last_refresh = utc_now_iso()
+        base.last_refresh = utc_now_iso(now)
         return base
 
     @classmethod

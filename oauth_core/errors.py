@@ -112,5 +112,13 @@ class IdPError(OAuthHubError):
         self.code = code
 
 
+class BadAnswer(IdPError):
+    """The server said "OK" but sent something unusable: not JSON, too large, or a token answer without a token.
+
+    Nothing is written or reused because of it. A refresh that gets one keeps using the
+    current access token while it is still valid (the server may be having a bad minute).
+    """
+
+
 class SignInEnded(OAuthHubError):
     """The refresh token can no longer be used: the person must log in again."""

@@ -50,15 +50,24 @@ class IdTokenError(OAuthHubError):
 
 def verify(
     id_token: str, *, jwks: dict[str, Any], issuer: str, audience: str, nonce: str | None = None,
-    provider: str = "the provider",
+    provider: str = "the provider", received_at: float | None = None,
 ) -> dict[str, Any]:
-    """The verified claims of ``id_token``; :class:`IdTokenError` naming what failed."""
+    """The verified claims of ``id_token``; :class:`IdTokenError` naming what failed.
+
+    ``received_at``: when the token arrived, if that was a while ago (a refresh finished
+    after a crash): ``exp`` is judged as of then, so a token that was valid on arrival
+    is not refused for having aged since.
+    """
+    import time
+
     import jwt
+
+    leeway = LEEWAY + max(0.0, time.time() - received_at) if received_at is not None else LEEWAY
 
     hint = f"Run `oauth-hub login {provider}` again; if it keeps failing, `oauth-hub doctor {provider}`."
     try:
         header = jwt.get_unverified_header(id_token)
-    except jwt.PyJWTError:
+    except (jwt.PyJWTError, RecursionError):
         raise IdTokenError(f"The ID token from {provider} is not a valid JWT, so it was refused. {hint}") from None
     alg = header.get("alg")
     if alg not in ALGORITHMS:
@@ -87,7 +96,7 @@ def verify(
     for key in candidates:
         try:
             claims = jwt.decode(
-                id_token, key=key.key, algorithms=[alg], audience=audience, issuer=issuer, leeway=LEEWAY,
+                id_token, key=key.key, algorithms=[alg], audience=audience, issuer=issuer, leeway=leeway,
                 options={"require": ["exp", "iss", "aud"]},
             )
             break
@@ -100,7 +109,7 @@ def verify(
             raise IdTokenError(f"The ID token from {provider} was issued for another client (aud). {hint}") from None
         except jwt.InvalidIssuerError:
             raise IdTokenError(f"The ID token was not issued by {issuer} (iss). {hint}") from None
-        except (jwt.PyJWTError, TypeError, ValueError) as exc:  # e.g. a header naming an algorithm the key lacks
+        except (jwt.PyJWTError, TypeError, ValueError, RecursionError) as exc:  # e.g. an algorithm the key lacks
             raise IdTokenError(f"The ID token from {provider} failed verification ({type(exc).__name__}). {hint}") \
                 from None
     else:

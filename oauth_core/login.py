@@ -30,14 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .credentials import Credentials
+from .credentials import Credentials, token_answer_problem
 from .errors import CorruptFileError, IdPError, LoginCancelled, LoginError, LoginTimeout, OAuthHubError
-from .http import HttpClient
+from .http import MAX_ANSWER, HttpClient
 from .loopback import CallbackServer
 from .pkce import PkcePair, new_state
 from .provider import Provider
-from .store import Store, read_json, record_name, set_aside, write_json
-from .tokens import command_target, load_credentials, save_credentials
+from .store import Reservation, Store, check_file_slot, read_json, record_name, set_aside, write_json
+from .tokens import RESERVE_SLACK, command_target, discard_pending, load_credentials, save_credentials
 
 
 class LoginUI:
@@ -192,7 +192,7 @@ def login(
         )
     if manual and paste is None:
         raise LoginError("A manual sign-in needs the code pasted on standard input.")
-    store.ensure()
+    _prepare_home(store, record_name(name, account))
 
     provider.resolve(http)
     choose_variant(provider, variant, ui)
@@ -223,25 +223,41 @@ def login(
             ui.browser_opened(open_in_browser(url))
         if not manual:
             ui.redirect_uri(redirect_uri)
-        ui.waiting(server.port, wait_for, paste is not None)
-        if paste is not None:
-            read_pastes(paste, server, ui.pasted)
-        try:
+        try:  # Ctrl+C from the moment the wait is announced ends the login the same way
+            ui.waiting(server.port, wait_for, paste is not None)
+            if paste is not None:
+                read_pastes(paste, server, ui.pasted)
             callback = server.wait(wait_for, tick=_ticker(ui, hint, wait_for))
         except KeyboardInterrupt:
             server.cancel("Login interrupted.")
             raise LoginCancelled(f"Login interrupted; nothing was saved. Run `{hint}` to start again.") from None
 
-    ui.step("Exchanging the authorization code for tokens…")
-    try:
-        answer = provider.call(
-            "exchange_code", http=http, code=callback.code, redirect_uri=redirect_uri,
-            code_verifier=pkce.verifier, state=state,
-        )
-    except IdPError as exc:
-        advice = _advice(provider, exc.code)
-        raise LoginError(f"{exc}{advice} Nothing was saved; run `{hint}` to try again.") from None
-    return _complete(provider, store, http, answer, ui, hint, nonce=nonce, account=account)
+    with _record_space(store, record_name(name, account)) as space:  # a full disk is found out before the code is spent
+        ui.step("Exchanging the authorization code for tokens…")
+        try:
+            answer = provider.call(
+                "exchange_code", http=http, code=callback.code, redirect_uri=redirect_uri,
+                code_verifier=pkce.verifier, state=state,
+            )
+        except IdPError as exc:
+            advice = _advice(provider, exc.code)
+            raise LoginError(f"{exc}{advice} Nothing was saved; run `{hint}` to try again.") from None
+        return _complete(provider, store, http, answer, ui, hint, nonce=nonce, account=account, space=space)
+
+
+def _prepare_home(store: Store, record: str) -> None:
+    """The home exists and nothing is in the way of the files a login of ``record`` writes.
+
+    Checked before the sign-in starts: once the authorization code is spent, a
+    directory or a symbolic link at the token file's path would lose the sign-in.
+    """
+    store.ensure()
+    for path in (store.tokens_path(record), store.models_path(record), store.pending_path(record)):
+        check_file_slot(path)
+
+
+def _record_space(store: Store, record: str) -> Reservation:
+    return Reservation(store.home, store.tokens_path(record).name, MAX_ANSWER + RESERVE_SLACK)
 
 
 def _advice(provider: Provider, error: str | None) -> str:
@@ -336,7 +352,7 @@ def device_login(
             f"{provider.title} does not offer device-code sign-in. Use `oauth-hub login {name} --no-browser`, "
             "open the URL on any machine and paste the address it ends on back here."
         )
-    store.ensure()
+    _prepare_home(store, record_name(name, account))
     provider.resolve(http)
     choose_variant(provider, variant, ui)
     device = provider.call("start_device_login", http=http)
@@ -352,24 +368,25 @@ def device_login(
         ui.browser_opened(open_in_browser(device["verification_uri"]))
     deadline = time.monotonic() + wait_for
     tick = _ticker(ui, hint, wait_for)
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise LoginTimeout(
-                    f"The device code was not approved within {int(wait_for)} seconds. Run `{hint}` again "
-                    "and enter the new code right away."
-                )
-            tick(left)
-            time.sleep(min(interval, left))
-            answer = provider.call("poll_device_login", required=False, http=http, device=device)
-            if answer:
-                break
-            interval = _interval(device.get("interval"))  # a slow_down answer may have raised it
-    except KeyboardInterrupt:
-        raise LoginCancelled(f"Login interrupted; nothing was saved. Run `{hint}` to start again.") from None
-    ui.step("Approved. Fetching tokens…")
-    return _complete(provider, store, http, answer, ui, hint, account=account)
+    with _record_space(store, record_name(name, account)) as space:  # polling can end in a code exchange: space first
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise LoginTimeout(
+                        f"The device code was not approved within {int(wait_for)} seconds. Run `{hint}` again "
+                        "and enter the new code right away."
+                    )
+                tick(left)
+                time.sleep(min(interval, left))
+                answer = provider.call("poll_device_login", required=False, http=http, device=device)
+                if answer:
+                    break
+                interval = _interval(device.get("interval"))  # a slow_down answer may have raised it
+        except KeyboardInterrupt:
+            raise LoginCancelled(f"Login interrupted; nothing was saved. Run `{hint}` to start again.") from None
+        ui.step("Approved. Fetching tokens…")
+        return _complete(provider, store, http, answer, ui, hint, account=account, space=space)
 
 
 def _interval(value: Any) -> float:
@@ -384,6 +401,7 @@ def _interval(value: Any) -> float:
 def _complete(
     provider: Provider, store: Store, http: HttpClient, answer: dict[str, Any], ui: LoginUI, hint: str,
     nonce: str | None = None, account: str = "main", adjust: Callable[[Credentials], None] | None = None,
+    space: Reservation | None = None,
 ) -> LoginResult:
     """After the code exchange: save tokens, then (best effort) the API key and models.
 
@@ -391,12 +409,14 @@ def _complete(
     expiry and API key the other program had).
     """
     name = provider.name
+    problem = token_answer_problem(answer)
+    if problem:
+        raise LoginError(f"{provider.title} answered the sign-in with an unusable answer ({problem}). "
+                         f"Nothing was saved; run `{hint}` to try again.")
     credentials = provider.credentials_from(answer, http=http, nonce=nonce)
     credentials.account_name = account
     if adjust is not None:
         adjust(credentials)
-    if not credentials.access_token:
-        raise OAuthHubError(f"{provider.title} returned no access token. Run `{hint}` to try again.")
 
     warnings: list[str] = []
     # A credential with no expiry (a GitHub token used as it is, an API key) does not end.
@@ -411,7 +431,8 @@ def _complete(
     _set_aside_if_corrupt(tokens_path, warnings)
     previous = _previous_sign_in(store, name, account)
     first_account = not store.records(name)
-    save_credentials(store, credentials)
+    save_credentials(store, credentials, space=space)
+    discard_pending(store, record)  # an unfinished refresh of the previous sign-in is void now
     if first_account:
         store.set_default_account(name, account)  # the first account is the default, whatever its name
     return _finish_login(provider, store, http, credentials, ui, warnings, previous, record)

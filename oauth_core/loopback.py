@@ -27,6 +27,7 @@ cannot keep the real callback out.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import html
 import io
@@ -103,7 +104,7 @@ class CallbackServer:
         login_hint: str = "oauth-hub login",
         busy_advice: str = "",
         cancel_stale: bool = True,
-        cancel_attempts: int = 10,
+        cancel_attempts: int = 25,
         cancel_interval: float = 0.2,
         validate: Callable[[dict[str, str]], None] | None = None,
         success_url: str = "",
@@ -395,14 +396,18 @@ class _Handler(BaseHTTPRequestHandler):
             # to end their login; a newer oauth-hub or Codex login sends none of these.
             self._send(403, _page("Forbidden", "Only a newer login on this computer may stop this one."))
         elif url.path == "/cancel":
+            # Answer first, then stop: the waiting login may end the process the moment it is
+            # cancelled, and the newer login retries the port only if it got this answer
+            # (tests/test_login_remote.py::test_stale_oauth_hub_login_gives_way).
+            self._send(200, _page("Login cancelled", "The waiting login was stopped."))
+            with contextlib.suppress(OSError):
+                self.wfile.flush()
             flow.cancel(
                 f"A newer login on port {flow.port} asked this one to stop. Finish signing in there, "
                 f"or run `{flow.login_hint}` again."
             )
-            # Give the port back at once (the accepted connection still gets its answer),
-            # rather than when the waiting thread gets round to it.
+            # Give the port back at once, rather than when the waiting thread gets round to it.
             threading.Thread(target=flow.close, daemon=True).start()
-            self._send(200, _page("Login cancelled", "The waiting login was stopped."))
         else:
             self._send(404, _page("Not found", "Nothing here."))
 
@@ -416,13 +421,16 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _refuse_method  # noqa: N815
 
 
+CANCEL_ANSWER_WAIT = 3.0  # seconds a stale login gets to answer /cancel (a busy machine is slow to)
+
+
 def _ask_to_cancel(port: int) -> bool:
     """Send ``GET /cancel`` to whatever holds ``port``; True if something answered."""
     answered = False
     try:
-        with socket.create_connection((BIND_ADDRESS, port), timeout=1.0) as sock:
+        with socket.create_connection((BIND_ADDRESS, port), timeout=CANCEL_ANSWER_WAIT) as sock:
             sock.sendall(f"GET /cancel HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
-            deadline = time.monotonic() + 1.0
+            deadline = time.monotonic() + CANCEL_ANSWER_WAIT
             while time.monotonic() < deadline:  # read the whole answer so the server can finish cleanly
                 chunk = sock.recv(4096)
                 if not chunk:

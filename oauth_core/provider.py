@@ -158,19 +158,21 @@ class Provider:
 
     def credentials_from(
         self, answer: dict[str, Any], previous: Credentials | None = None, *, http: Any = None,
-        nonce: str | None = None,
+        nonce: str | None = None, received_at: float | None = None,
     ) -> Credentials:
         """Credentials from a token endpoint answer, labelled by ``describe_account``.
 
         On a refresh, fields the answer leaves out are kept from ``previous``. A new ID
         token is verified first when the provider publishes a JWKS (``jwks_uri``), with
         ``nonce`` required in it after a login by a provider that sends one.
+        ``received_at``: when the answer arrived, if that was a while ago (its
+        ``expires_in`` counts from then).
         """
         if not isinstance(answer, dict):
             raise OAuthHubError(f"{self.title} answered the token request with something that is not a JSON object.")
-        if isinstance(answer.get("id_token"), str):
-            self.verify_id_token(answer["id_token"], http, nonce=nonce)
-        credentials = Credentials.from_token_response(self.name, answer, previous=previous)
+        if isinstance(answer.get("id_token"), str) and answer["id_token"]:
+            self.verify_id_token(answer["id_token"], http, nonce=nonce, received_at=received_at)
+        credentials = Credentials.from_token_response(self.name, answer, previous=previous, received_at=received_at)
         account = self.call("describe_account", required=False, credentials=credentials, answer=answer)
         if account:
             credentials.account = account
@@ -196,7 +198,8 @@ class Provider:
             credentials.api_key_obtained_at = utc_now_iso()
         return None
 
-    def verify_id_token(self, id_token: str, http: Any = None, nonce: str | None = None) -> dict[str, Any] | None:
+    def verify_id_token(self, id_token: str, http: Any = None, nonce: str | None = None,
+                        received_at: float | None = None) -> dict[str, Any] | None:
         """Verified claims of ``id_token``; ``None`` when the provider has no JWKS (or it is off)."""
         from . import idtoken
 
@@ -207,7 +210,7 @@ class Provider:
         try:
             return idtoken.verify(
                 id_token, jwks=jwks, issuer=issuer, audience=audience,
-                nonce=nonce if self.settings.get("nonce") else None, provider=self.name,
+                nonce=nonce if self.settings.get("nonce") else None, provider=self.name, received_at=received_at,
             )
         except idtoken.IdTokenError as exc:
             # The expected values are settings that may be wrong for an account (they are

@@ -40,7 +40,7 @@ from typing import Any
 
 from .errors import OAuthHubError
 from .gateway.upstream import DEFAULT_HOST, DEFAULT_PORT, local_base_url, upstream_base
-from .store import Store, write_private
+from .store import Store, read_private, write_private
 
 KEY_ENV = "OAUTH_HUB_SERVE_KEY"  # the variable exported configs read the local key from
 KEY_FILE = "serve_key"
@@ -64,12 +64,8 @@ def stable_key(home: str | Path | None = None) -> str:
     """
     store = Store(home)
     path = store.home / KEY_FILE
-    try:
-        key = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        key = ""
-    except OSError as exc:
-        raise OAuthHubError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+    raw = read_private(path)  # never through a symbolic link
+    key = raw.decode("utf-8", "replace").strip() if raw is not None else ""
     if len(key) >= 32:
         return key
     store.ensure()

@@ -8,11 +8,20 @@ world-readable. The home itself is kept at 0700.
 
 A file that exists but cannot be parsed is reported with its path and left untouched:
 silently replacing it could destroy the only copy of a refresh token.
+
+The home's files are never reached through a symbolic link (``O_NOFOLLOW``): a link
+planted at ``chatgpt_oauth.json`` must not make oauth-hub read, chmod or overwrite some
+other file. Every OS error (disk full, read-only file system, permissions, a link or a
+directory in the way) becomes a :class:`HomeError`: one line naming the file and what
+to do about it. And before an action that cannot be undone (spending a refresh token),
+:class:`Reservation` sets the disk space for its result aside, so a full disk is found
+out while nothing is lost yet.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -34,6 +43,57 @@ ACCOUNT_SEP = "@"  # provider@account: record names (files), gateway routes; nev
 ACCOUNT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 INDEX_FILE = "accounts.json"
 RECORD_SUFFIX = "_oauth.json"
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_READ_FLAGS = os.O_RDONLY | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0) \
+    | getattr(os, "O_BINARY", 0)
+
+
+class HomeError(OAuthHubError):
+    """A file or directory of the home cannot be used: disk full, read-only, permissions, a link in the way."""
+
+    def __init__(self, message: str, *, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+
+
+class LockBusy(OAuthHubError):
+    """Another process has held a sign-in's lock for longer than we wait."""
+
+
+def _advice(code: int | None, path: Path) -> str:
+    """What a person can do about an OS error on ``path``, one sentence."""
+    if code in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        return "The disk (or your quota) is full: free some space, then run the command again."
+    if code == errno.EROFS:
+        return (f"It is on a read-only file system: make it writable, or set {HOME_ENV} to a writable "
+                "directory.")
+    if code in (errno.EACCES, errno.EPERM):
+        return (f"Check its owner and mode (`ls -ld {path}`; the home should be yours, mode 700), or set "
+                f"{HOME_ENV} to a directory of yours.")
+    if code == errno.ELOOP:
+        return (f"{path} is a symbolic link, and oauth-hub never follows links in its home: replace it with "
+                "the file itself, or remove it.")
+    if code == errno.EISDIR:
+        return f"{path} is a directory where oauth-hub keeps a file: move it away, then run the command again."
+    if code == errno.ENOTDIR:
+        return f"A part of {path} is a file where a directory belongs: set {HOME_ENV} to a directory."
+    return "Run `oauth-hub doctor` to check the home."
+
+
+def home_error(exc: OSError, path: str | os.PathLike[str], doing: str) -> HomeError:
+    """A one-line :class:`HomeError` for an OS error met while ``doing`` (e.g. "write") ``path``."""
+    where = Path(path)
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno == errno.ELOOP:
+        reason = "it is a symbolic link"
+    return HomeError(f"Cannot {doing} {where}: {reason}. {_advice(exc.errno, where)}", errno=exc.errno)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for any OS error, naming the file it carries (for the CLI's last line of defence)."""
+    path = exc.filename if exc.filename is not None else "a file"
+    return str(home_error(exc, path, "use"))
 
 
 def platform_app_dir(app_name: str = APP_NAME) -> Path:
@@ -65,35 +125,104 @@ def ensure_home(home: Path) -> None:
     """Create the home with mode 0700, tightening it (and saying so) if it has looser bits."""
     try:
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if os.name == "posix":
-            mode = stat.S_IMODE(home.stat().st_mode)
-            if mode & 0o077:
-                os.chmod(home, 0o700)
-                notify(f"{home} was readable by other users (mode {mode:o}); changed it to 700.")
     except OSError as exc:
-        raise OAuthHubError(
-            f"Cannot create or use {home}: {exc.strerror or exc}. "
-            f"Set {HOME_ENV} to a writable directory."
-        ) from None
+        raise home_error(exc, home, "create the directory") from None
+    if os.name != "posix":
+        return
+    try:
+        mode = stat.S_IMODE(home.stat().st_mode)
+        if mode & 0o077:
+            os.chmod(home, 0o700)
+            notify(f"{home} was readable by other users (mode {mode:o}); changed it to 700.")
+    except OSError as exc:
+        raise home_error(exc, home, "make private") from None
+
+
+def _open_regular(path: Path, doing: str) -> int | None:
+    """An fd of the regular file at ``path`` (``None``: none there), never through a link.
+
+    ``O_NOFOLLOW`` refuses a symbolic link in the last component; a directory, FIFO or
+    device at the path is refused too (a FIFO is opened non-blocking, so it cannot hang us).
+    """
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise home_error(exc, path, doing) from None
+    try:
+        st = os.fstat(fd)
+    except OSError as exc:
+        os.close(fd)
+        raise home_error(exc, path, doing) from None
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        code = errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL
+        if code == errno.EISDIR:
+            raise HomeError(f"Cannot {doing} {path}: it is a directory. {_advice(code, path)}", errno=code)
+        raise HomeError(f"Cannot {doing} {path}: it is not a regular file. Remove it, then run the command "
+                        "again.", errno=code)
+    return fd
 
 
 def tighten_file(path: Path) -> None:
     """Make an existing secrets file private (0600) if it is not, and say so.
 
     Files we write are 0600 from the first byte; this catches ones copied in, restored
-    from a backup or edited by hand, before their secrets are used or rewritten.
+    from a backup or edited by hand, before their secrets are used or rewritten. The
+    mode is changed through the opened file (``fchmod``), never through a path that a
+    symbolic link could redirect to another file; a link or a directory there is an error.
     """
     if os.name != "posix":
         return
+    fd = _open_regular(path, "check the permissions of")
+    if fd is None:
+        return
     try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
         if mode & 0o077:
-            os.chmod(path, 0o600)
+            os.fchmod(fd, 0o600)
             notify(f"{path} was readable by other users (mode {mode:o}); changed it to 600.")
+    except OSError as exc:
+        raise home_error(exc, path, "make private") from None
+    finally:
+        os.close(fd)
+
+
+def read_private(path: Path) -> bytes | None:
+    """The bytes of a file in the home (``None`` when there is none), never through a link."""
+    fd = _open_regular(path, "read")
+    if fd is None:
+        return None
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    except OSError as exc:
+        raise home_error(exc, path, "read") from None
+    finally:
+        os.close(fd)
+
+
+def check_file_slot(path: Path) -> None:
+    """Refuse a directory or a symbolic link where oauth-hub is about to write a file.
+
+    Called before an action that cannot be repeated (spending an authorization code),
+    so that the write at its end cannot fail on what is in the way.
+    """
+    try:
+        st = os.lstat(path)
     except FileNotFoundError:
         return
     except OSError as exc:
-        raise OAuthHubError(f"Cannot make {path} private: {exc.strerror or exc}. Run `chmod 600 {path}`.") from None
+        raise home_error(exc, path, "check") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise HomeError(f"Cannot use {path}: it is a symbolic link. {_advice(errno.ELOOP, path)}", errno=errno.ELOOP)
+    if stat.S_ISDIR(st.st_mode):
+        raise HomeError(f"Cannot use {path}: it is a directory. {_advice(errno.EISDIR, path)}", errno=errno.EISDIR)
 
 
 def read_json(path: Path) -> Any | None:
@@ -102,12 +231,9 @@ def read_json(path: Path) -> Any | None:
     Raises :class:`CorruptFileError` naming the file when it exists but is not valid
     JSON. The message never quotes the content (it may hold tokens).
     """
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    raw = read_private(path)
+    if raw is None:
         return None
-    except OSError as exc:
-        raise OAuthHubError(f"Cannot read {path}: {exc.strerror or exc}.") from None
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -128,7 +254,10 @@ def write_private(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     import tempfile  # imported here: the read path (oauth-hub token) never needs it
 
     directory = path.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise home_error(exc, path, "write") from None
     # mkstemp creates the file with O_EXCL and mode 0600 regardless of the umask.
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -137,12 +266,14 @@ def write_private(path: Path, data: bytes, *, mode: int = 0o600) -> None:
             os.fsync(handle.fileno())
             if mode != 0o600 and os.name == "posix":
                 os.fchmod(handle.fileno(), mode)
-        os.replace(tmp_name, path)
-    except BaseException:
+        os.replace(tmp_name, path)  # replaces a symbolic link itself, never what it points to
+    except BaseException as exc:
         try:
             os.unlink(tmp_name)
         except OSError:
             pass
+        if isinstance(exc, OSError):
+            raise home_error(exc, path, "write") from None
         raise
     _fsync_dir(directory)
 
@@ -175,10 +306,116 @@ def set_aside(path: Path) -> Path:
     for the person to inspect rather than destroyed.
     """
     target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-    os.replace(path, target)
-    if os.name == "posix":
-        os.chmod(target, 0o600)
+    try:
+        os.replace(path, target)
+    except OSError as exc:
+        raise home_error(exc, path, "set aside") from None
+    tighten_file(target)
     return target
+
+
+def remove_file(path: Path) -> bool:
+    """Delete a file of the home (a link is removed itself); whether there was one."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise home_error(exc, path, "delete") from None
+    _fsync_dir(path.parent)
+    return True
+
+
+class Reservation:
+    """Disk space set aside in a directory, to be filled later without needing any more.
+
+    Made *before* an action whose result must not be lost (a refresh that rotates the
+    refresh token): a full disk or a read-only home then fails while nothing has been
+    spent. ``fill`` overwrites the reserved file in place, cuts it to length, fsyncs and
+    renames it over the target, so no new blocks are needed at the moment it matters.
+    Space comes from ``posix_fallocate`` where the file system has it (no data written),
+    else from writing zeros. On copy-on-write file systems (btrfs, ZFS) an overwrite can
+    still need new blocks: there the reservation is a strong hint, not a promise.
+    """
+
+    def __init__(self, directory: Path, name: str, size: int) -> None:
+        import tempfile
+
+        self.size = size
+        self.path: str | None = None
+        self._fd: int | None = None
+        try:
+            self._fd, self.path = tempfile.mkstemp(prefix=f".{name}.", suffix=".reserved", dir=directory)
+            _allocate(self._fd, size)
+            os.fsync(self._fd)
+        except OSError as exc:
+            self.release()
+            raise home_error(exc, directory / name, "set aside disk space for") from None
+
+    def __enter__(self) -> Reservation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def fill(self, target: Path, data: bytes, *, sync_first: bool = True) -> None:
+        """Put ``data`` at ``target`` atomically, using the reserved space (grown if ``data`` needs more).
+
+        ``sync_first`` (the usual order) fsyncs before the rename, so that after a power
+        cut ``target`` is the old file or the new one. Without it the file is renamed
+        into place first and fsynced after: for a new file that must be in place the
+        moment the process could be killed (a refresh answer), a few milliseconds
+        sooner; the page cache keeps it through a kill -9 of the process.
+        """
+        if self._fd is None or self.path is None:
+            raise RuntimeError("reservation already used")
+        fd, name = self._fd, self.path
+        try:
+            view = memoryview(data)
+            offset = 0
+            while offset < len(view):
+                offset += os.pwrite(fd, view[offset:], offset)
+            os.ftruncate(fd, len(data))
+            if sync_first:
+                os.fsync(fd)
+            os.replace(name, target)
+            self.path = None
+            if not sync_first:
+                os.fsync(fd)
+            os.close(fd)
+            self._fd = None
+        except OSError as exc:
+            raise home_error(exc, target, "write") from None
+        _fsync_dir(target.parent)
+
+    def release(self) -> None:
+        """Give the space back (the temp file is removed); harmless after ``fill``."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+            self.path = None
+
+
+def _allocate(fd: int, size: int) -> None:
+    """Make ``size`` bytes of ``fd`` real blocks on disk (ENOSPC now, not later)."""
+    if size <= 0:
+        return
+    fallocate = getattr(os, "posix_fallocate", None)
+    if fallocate is not None:
+        try:
+            fallocate(fd, 0, size)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, getattr(errno, "ENOTSUP", -1), errno.ENOSYS):
+                raise
+    block = b"\0" * min(size, 1 << 16)
+    written = 0
+    while written < size:
+        written += os.pwrite(fd, block[: size - written], written)
 
 
 _thread_locks: dict[str, threading.Lock] = {}
@@ -196,21 +433,30 @@ def provider_lock(path: Path, *, timeout: float, who: str) -> Iterator[None]:
     """
     from filelock import FileLock, Timeout
 
+    busy = LockBusy(
+        f"Another program has been using the {who} sign-in for {int(timeout)} seconds (lock {path}). "
+        "Try again; if it persists, stop the other oauth-hub processes."
+    )
     with _thread_locks_guard:
         thread_lock = _thread_locks.setdefault(str(path), threading.Lock())
-    with thread_lock:
-        lock = FileLock(str(path), timeout=timeout, mode=0o600)
+    started = time.monotonic()
+    if not thread_lock.acquire(timeout=max(timeout, 0)):
+        raise busy
+    try:
+        check_file_slot(path)  # filelock opens with O_NOFOLLOW; this names the problem
+        lock = FileLock(str(path), timeout=max(timeout - (time.monotonic() - started), 0), mode=0o600)
         try:
             lock.acquire()
         except Timeout:
-            raise OAuthHubError(
-                f"Another program has been using the {who} sign-in for {int(timeout)} seconds (lock {path}). "
-                "Try again; if it persists, stop the other oauth-hub processes."
-            ) from None
+            raise busy from None
+        except OSError as exc:
+            raise home_error(exc, path, "lock") from None
         try:
             yield
         finally:
             lock.release()
+    finally:
+        thread_lock.release()
 
 
 # -- accounts -------------------------------------------------------------------------
@@ -266,7 +512,7 @@ def index_defaults(home: Path) -> dict[str, str]:
     except FileNotFoundError:
         signature = None
     except OSError as exc:
-        raise OAuthHubError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+        raise home_error(exc, path, "read") from None
     cached = _index_cache.get(path)
     if cached is not None and cached[0] == signature:
         return cached[1]
@@ -303,6 +549,10 @@ class Store:
 
     def lock_path(self, provider: str) -> Path:
         return self.home / f"{provider}_oauth.lock"
+
+    def pending_path(self, provider: str) -> Path:
+        """A refresh answer received but not yet made into the token file (see oauth_core.tokens)."""
+        return self.home / f"{provider}_oauth.pending"
 
     def config_path(self) -> Path:
         return self.home / "config.toml"

@@ -19,8 +19,15 @@ So a refresh here is always:
    lock, released by the kernel if its holder dies, so a crashed process cannot wedge
    anyone; it stays a file in keyring mode too);
 2. re-read the file: if another process already refreshed, use its result;
-3. otherwise call the provider's ``refresh_tokens`` hook, keep what the answer leaves
-   out, and write atomically.
+3. otherwise set aside the disk space for the answer and the new file, then call the
+   provider's ``refresh_tokens`` hook (this spends the refresh token);
+4. check the answer (a usable access token, sane types and sizes: else nothing changes),
+   and write it, raw, to ``<provider>_oauth.pending`` in the space set aside: from this
+   moment a crash, a full disk or a failed ID-token check cannot lose the rotated
+   refresh token, because the next command finishes the refresh from that file instead
+   of spending the old token again;
+5. verify the ID token, label the account, write the token file (again into reserved
+   space), and delete the pending file.
 
 The API key is not touched by a refresh: tools were handed it (llm's key store, a
 LiteLLM proxy started with it), and a new key on every refresh would leave their copy
@@ -31,7 +38,10 @@ A refresh is due when the access token expires within :data:`REFRESH_MARGIN`, wh
 last refresh is older than :data:`MAX_AGE` (Codex's rule), or when a caller saw a 401
 with the current token. Permanent failures leave the file byte-for-byte untouched and
 raise :class:`~oauth_core.errors.SignInEnded`; transient ones are retried with backoff
-by the HTTP layer and also leave the file alone.
+by the HTTP layer and also leave the file alone. A caller whose refresh cannot happen
+now (the IdP is down or answers garbage, another process holds the lock, the home is
+read-only or full) gets the current access token while it is still valid, with a note
+on stderr, and the error only once it is not.
 
 The read path is cheap on purpose: :func:`get_token` keeps the parsed file in memory
 keyed by its ``stat`` signature, so a hot loop costs one ``os.stat`` yet still sees a
@@ -41,16 +51,20 @@ a refresh is actually due.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from . import plugins
-from .credentials import Credentials, parse_iso
+from .credentials import Credentials, parse_iso, token_answer_problem
 from .discovery import LOAD_ENV
 from .errors import (
+    BadAnswer,
     CorruptFileError,
     IdPError,
     NetworkError,
@@ -65,19 +79,37 @@ from .store import (
     ACCOUNT_ENV,
     HOME_ENV,
     MAIN_ACCOUNT,
+    HomeError,
+    LockBusy,
+    Reservation,
     Store,
     check_account,
+    home_error,
     index_defaults,
     provider_lock,
     read_json,
     record_name,
+    remove_file,
     tighten_file,
     write_json,
+    write_private,
 )
 
 REFRESH_MARGIN = 5 * 60  # refresh this many seconds before the access token expires
 MAX_AGE = 8 * 24 * 3600  # and at the latest this long after the previous refresh
 LOCK_TIMEOUT = 30.0  # seconds to wait for another process's refresh
+RESERVE_SLACK = 64 * 1024  # bytes set aside beyond the largest answer, for the record's other fields
+
+
+class RefreshPending(OAuthHubError):
+    """A refresh answer arrived and is kept in ``<provider>_oauth.pending``, but could not be finished yet.
+
+    ``cause`` is what stopped it (an ID token that did not verify, a full disk …).
+    """
+
+    def __init__(self, message: str, cause: OAuthHubError | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 # -- the record on disk -------------------------------------------------------------
 
@@ -91,7 +123,11 @@ def known_name(name: str, store: Store) -> str:
     excluded = plugins.not_loaded(name)  # left out by OAUTH_HUB_LOAD_PLUGINS: refused by every command alike
     if excluded:
         raise ProviderNotFound(excluded)
-    if store.records(name):
+    try:
+        signed_in = bool(store.records(name))
+    except OSError as exc:
+        raise home_error(exc, store.home, "check") from None
+    if signed_in:
         return name  # a sign-in whose provider was uninstalled can still be shown and logged out of
     known = ", ".join(names) or "none installed"
     raise ProviderNotFound(f"Unknown provider {name!r}. Known providers: {known}.")
@@ -144,8 +180,15 @@ def storage_setting(store: Store) -> str:
     return configured(config.load(path), path)
 
 
-def save_credentials(store: Store, credentials: Credentials, *, storage: str | None = None) -> Path:
+def _encode(payload: dict[str, Any]) -> bytes:
+    return (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def save_credentials(store: Store, credentials: Credentials, *, storage: str | None = None,
+                     space: Reservation | None = None) -> Path:
     """Write the record where the ``storage`` setting says; returns the path of its file.
+
+    With ``space`` (set aside earlier) a file write needs no new disk space when it fits.
 
     ``file``: the record itself, atomically, private from the first byte. ``keyring``:
     the record into the OS keyring first, then the stub that names it (atomically
@@ -170,10 +213,30 @@ def save_credentials(store: Store, credentials: Credentials, *, storage: str | N
             keyring_storage.write_record(service, username, payload)
         write_json(path, keyring_storage.stub_for(payload, service, username))
         return path
-    write_json(path, payload)
+    data = _encode(payload)
+    if space is not None and len(data) <= space.size:
+        space.fill(path, data)
+    else:
+        write_private(path, data)
     if old_entry is not None:
         delete_keyring_entry(store, *old_entry)
     return path
+
+
+def pending_refresh_token(store: Store, record: str) -> str | None:
+    """The refresh token of an unfinished refresh of ``record`` (the live one), if there is one."""
+    try:
+        kept = read_json(store.pending_path(record))
+    except OAuthHubError:
+        return None
+    answer = kept.get("answer") if isinstance(kept, dict) else None
+    token = answer.get("refresh_token") if isinstance(answer, dict) else None
+    return token if isinstance(token, str) and token else None
+
+
+def discard_pending(store: Store, record: str) -> bool:
+    """Delete a refresh answer kept for ``record`` (login and logout replace the whole sign-in)."""
+    return remove_file(store.pending_path(record))
 
 
 def apply_storage(*, home: str | Path | None = None) -> list[dict[str, str]]:
@@ -223,13 +286,7 @@ def delete_record(store: Store, provider: str, account: str) -> bool:
         data = None
     if keyring_storage.is_stub(data):
         delete_keyring_entry(store, *keyring_storage.stub_entry(data, path))
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return False
-    except OSError as exc:
-        raise OAuthHubError(f"Cannot delete {path}: {exc.strerror or exc}.") from None
-    return True
+    return remove_file(path)
 
 
 def record_lock(store: Store, name: str) -> Any:
@@ -253,7 +310,7 @@ def record_lock(store: Store, name: str) -> Any:
             try:
                 yield
             finally:
-                store.lock_path(name).unlink(missing_ok=True)
+                remove_file(store.lock_path(name))
 
     return held()
 
@@ -271,6 +328,8 @@ def _signature(path: str) -> tuple[int, int, int] | None:
         st = os.stat(path)
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise home_error(exc, path, "read") from None
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
@@ -388,17 +447,18 @@ def get_token(provider: str, *, home: str | Path | None = None, account: str | N
 
 
 def _refresh_or_keep(provider: str, home: str | Path | None, credentials: Credentials) -> Credentials:
-    """Refresh a due sign-in; if the IdP is unreachable but the token still works, use it.
+    """Refresh a due sign-in; if that cannot happen now but the token still works, use it.
 
-    A refresh falls due minutes before expiry (or after 8 days), so a short outage of
-    the IdP must not make a perfectly valid token unavailable. Permanent failures
-    (:class:`SignInEnded`) and an already-expired token still raise.
+    A refresh falls due minutes before expiry (or after 8 days), so an IdP outage, a
+    garbage answer, another process sitting on the lock, or a read-only or full home
+    must not make a perfectly valid token unavailable. Permanent failures
+    (:class:`SignInEnded`, a 4xx refusal) and an already-expired token still raise.
     """
     try:
         return refresh_credentials(provider, home=home, stale_token=credentials.access_token,
                                    account=credentials.account_name)
-    except (NetworkError, IdPError) as exc:
-        if isinstance(exc, IdPError) and (exc.status or 0) < 500:
+    except OAuthHubError as exc:
+        if not _can_wait(exc):
             raise
         left = credentials.seconds_left()
         if not credentials.access_token or left is None or left <= 0:
@@ -406,6 +466,13 @@ def _refresh_or_keep(provider: str, home: str | Path | None, credentials: Creden
         notify(f"Could not refresh the {provider} sign-in ({exc}); using the current token, valid for "
                f"{int(left // 60)} more minutes.")
         return credentials
+
+
+def _can_wait(exc: OAuthHubError) -> bool:
+    """Whether a failed refresh may be tried again later while the current token is still used."""
+    if isinstance(exc, (NetworkError, BadAnswer, LockBusy, HomeError, RefreshPending)):
+        return True
+    return isinstance(exc, IdPError) and (exc.status or 0) >= 500
 
 
 def get_api_key(provider: str, *, home: str | Path | None = None, account: str | None = None) -> str:
@@ -444,14 +511,56 @@ def refresh_credentials(
         current = load_credentials(provider, store, account)
         if current is None:
             raise not_signed_in(provider, account, store)
+        discard_reservations(store, record)
+        if os.path.lexists(store.pending_path(record)):
+            # An earlier refresh spent the refresh token and was stopped before finishing:
+            # its answer holds the only valid one. Finish from it, never spend the old one.
+            current = _finish_pending(provider, store, current, http)
         someone_else_refreshed = stale_token is not None and current.access_token != stale_token
         if not force and (someone_else_refreshed or stale_token is None) and not needs_refresh(current):
             return current
         return _refresh_locked(provider, store, current, http)
 
 
+def _check_answer(provider: Any, answer: Any) -> None:
+    problem = token_answer_problem(answer, refresh=True)
+    if problem:
+        raise BadAnswer(f"{provider.title} answered the refresh with an unusable answer ({problem}); nothing was "
+                        f"changed. Try again later; if it persists, run `oauth-hub login {provider.name}`.")
+
+
+@contextlib.contextmanager
+def _reserved(store: Store, record: str, answer_size: int) -> Iterator[tuple[Reservation, Reservation]]:
+    """Disk space for the pending answer and for the new token file of ``record``, set aside together."""
+    tokens_path = store.tokens_path(record)
+    try:
+        record_size = os.lstat(tokens_path).st_size
+    except FileNotFoundError:
+        record_size = 0
+    except OSError as exc:
+        raise home_error(exc, tokens_path, "check") from None
+    with Reservation(store.home, store.pending_path(record).name, answer_size + RESERVE_SLACK) as pending, \
+            Reservation(store.home, f"{tokens_path.name}.refresh", record_size + answer_size + RESERVE_SLACK) \
+            as record:
+        yield pending, record
+
+
+def discard_reservations(store: Store, name: str) -> None:
+    """Remove space a refresher of record ``name`` set aside and never used: it was killed.
+
+    Called with the lock held, so no living refresher owns what is found.
+    """
+    if not store.home.is_dir():
+        return
+    patterns = (f".{store.pending_path(name).name}.*.reserved", f".{store.tokens_path(name).name}.refresh.*.reserved")
+    for pattern in patterns:
+        for stale in store.home.glob(pattern):
+            with contextlib.suppress(OSError):
+                os.unlink(stale)
+
+
 def _refresh_locked(provider: str, store: Store, current: Credentials, http: Any) -> Credentials:
-    from .http import HttpClient
+    from .http import MAX_ANSWER, HttpClient
     from .provider import Provider
 
     if not current.refresh_token:
@@ -470,10 +579,133 @@ def _refresh_locked(provider: str, store: Store, current: Credentials, http: Any
     http = http or HttpClient()
     loaded.resolve(http)
     loaded.signing_keys(http)  # before the refresh token is spent: see Provider.signing_keys
-    answer = loaded.call("refresh_tokens", http=http, credentials=current)
-    updated = loaded.credentials_from(answer, previous=current, http=http)
-    save_credentials(store, updated)  # the rotated refresh token is on disk before anything else can fail
+    limit = int(getattr(http, "max_answer", MAX_ANSWER))
+    # A full disk or a read-only home fails here, before the refresh token is spent.
+    record = _record_of(current)
+    with _reserved(store, record, limit) as (pending_space, record_space):
+        # The refresh token is spent the moment the IdP takes the request: its answer is
+        # put on disk by the HTTP layer itself, as soon as its last byte is in (_Keeper),
+        # before it is even handed back here. Then it is checked, and dropped if unusable.
+        keeper = _Keeper(store.pending_path(record), pending_space)
+        previous = getattr(http, "keep_answer", None)
+        if hasattr(http, "keep_answer"):
+            http.keep_answer = keeper
+        try:
+            answer = loaded.call("refresh_tokens", http=http, credentials=current)
+        finally:
+            if hasattr(http, "keep_answer"):
+                http.keep_answer = previous
+        received_at = keeper.received_at or time.time()
+        try:
+            _check_answer(loaded, answer)
+        except BadAnswer:
+            keeper.discard()
+            raise
+        if keeper.received_at is None:  # the hook got its answer some other way
+            _keep_pending(store, record, answer, received_at, pending_space)
+        elif keeper.kept != answer:  # the hook changed the answer: keep what it returned (the raw one is safe)
+            with contextlib.suppress(HomeError):
+                _keep_pending(store, record, answer, received_at, None)
+        return _finish(loaded, store, current, answer, received_at, http, record_space)
+
+
+class _Keeper:
+    """Puts a refresh answer's raw bytes on disk, in the space set aside, the moment they are in.
+
+    Called by :class:`~oauth_core.http.HttpClient` on the request's own thread, so no
+    thread hand-over, JSON decoding or provider code stands between the last byte
+    received and the file in place (benchmarks/bench_crash_refresh.py measures that
+    window). The bytes are wrapped, not decoded: ``{"version": 1, "received_at": …,
+    "answer": <the body>}``; a body that is not JSON makes a file that is dropped below,
+    or by the next run.
+    """
+
+    def __init__(self, path: Path, space: Reservation) -> None:
+        self.path = path
+        self.space = space
+        self.received_at: float | None = None
+        self.kept: Any = None
+
+    def __call__(self, body: bytes) -> None:
+        if self.received_at is not None:
+            return  # one answer per refresh; a second request's answer is not the token's
+        received_at = time.time()
+        self.space.fill(self.path, b'{"version": 1, "received_at": %r, "answer": %s}' % (received_at, body),
+                        sync_first=False)  # in place at once: a kill -9 must find it
+        self.received_at = received_at
+        with contextlib.suppress(ValueError, RecursionError):
+            self.kept = json.loads(body)
+
+    def discard(self) -> None:
+        if self.received_at is not None:
+            with contextlib.suppress(HomeError):
+                remove_file(self.path)
+
+
+def _keep_pending(store: Store, record: str, answer: Any, received_at: float, space: Reservation | None) -> None:
+    journal = json.dumps({"version": 1, "received_at": received_at, "answer": answer}).encode("utf-8")
+    path = store.pending_path(record)
+    if space is not None and space.path is not None and len(journal) <= space.size:
+        space.fill(path, journal, sync_first=False)  # in place at once: a kill -9 must find it
+    else:
+        write_private(path, journal)
+
+
+def _finish(loaded: Any, store: Store, current: Credentials, answer: Any, received_at: float, http: Any,
+            space: Reservation | None) -> Credentials:
+    """Make a kept refresh answer into the token file, then let the pending copy go.
+
+    Anything that fails here (an ID token that does not verify, a full disk) leaves the
+    pending file, so the refresh can be finished later without spending a token again.
+    """
+    pending = store.pending_path(_record_of(current))
+    try:
+        updated = loaded.credentials_from(answer, previous=current, http=http, received_at=received_at)
+        updated.account_name = current.account_name
+        save_credentials(store, updated, space=space)
+    except OAuthHubError as exc:
+        raise RefreshPending(f"{exc} The refreshed sign-in is kept in {pending} and the next command finishes "
+                             "from it.", cause=exc) from None
+    with contextlib.suppress(HomeError):  # left behind, it is finished again harmlessly next time
+        remove_file(pending)
     return updated
+
+
+def _finish_pending(provider: str, store: Store, current: Credentials, http: Any) -> Credentials:
+    """Finish a refresh whose answer was kept but not made into the token file (a crash, a full disk)."""
+    from .http import HttpClient
+    from .provider import Provider
+
+    record = _record_of(current)
+    path = store.pending_path(record)
+    try:
+        kept = read_json(path)
+    except CorruptFileError:
+        kept = None
+    answer = kept.get("answer") if isinstance(kept, dict) else None
+    received_at = kept.get("received_at") if isinstance(kept, dict) else None
+    if token_answer_problem(answer, refresh=True) or isinstance(received_at, bool) \
+            or not isinstance(received_at, (int, float)):
+        # An answer that was unusable when it came (kept before it could be checked, then
+        # the process died): it holds no token that works, so there is nothing to finish.
+        remove_file(path)
+        notify(f"Removed {path}: a refresh answer that holds no usable token.")
+        return current
+    loaded = Provider.load(provider, store)
+    http = http or HttpClient()
+    loaded.resolve(http)
+    try:
+        record_size = os.lstat(store.tokens_path(record)).st_size
+    except OSError:
+        record_size = 0
+    with Reservation(store.home, f"{store.tokens_path(record).name}.refresh",
+                     record_size + len(json.dumps(answer)) + RESERVE_SLACK) as space:
+        return _finish(loaded, store, current, answer, float(received_at), http, space)
+
+
+def _record_of(credentials: Credentials) -> str:
+    """The record (file and lock name) the credentials belong to: ``chatgpt``, ``chatgpt@work``."""
+    return record_name(credentials.provider, credentials.account_name)
 
 
 def _who(provider: str, account: str) -> str:
@@ -505,6 +737,9 @@ def renew_api_key(
         current = load_credentials(provider, store, account)
         if current is None:
             raise not_signed_in(provider, account, store)
+        discard_reservations(store, record_name(provider, account))
+        if os.path.lexists(store.pending_path(record_name(provider, account))):
+            current = _finish_pending(provider, store, current, http)  # never spend a token already spent
         if current.api_key and current.api_key != stale_key:
             return current
         loaded = Provider.load(provider, store)

@@ -48,6 +48,13 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
+DEBUG_ENV = "OAUTH_HUB_DEBUG"
+
+
+def _debugging() -> bool:
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
 def account_option(function: Any) -> Any:
     """``--account NAME`` (or ``$OAUTH_HUB_ACCOUNT``): which of the provider's accounts a command uses."""
     return click.option(
@@ -72,18 +79,46 @@ def target_text(provider: str, account: str | None) -> str:
 
 
 class HubGroup(click.Group):
-    """Turns engine errors into one red line and an exit code, not a traceback."""
+    """Turns every error into one red line and an exit code, not a traceback.
+
+    Engine errors carry their own words. An OS error that escaped the engine is named
+    with its file and what to do; anything else (a bug) gets one line that says how to
+    see the traceback: ``OAUTH_HUB_DEBUG=1`` prints it (for every error) before the line.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         from oauth_core.errors import OAuthHubError
 
         try:
             return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
         except OAuthHubError as exc:
+            _traceback()
             fail(str(exc), getattr(exc, "exit_code", 1))
         except KeyboardInterrupt:
             say("")
             fail("Interrupted; nothing was changed.", 130)
+        except OSError as exc:
+            from oauth_core.store import describe_os_error
+
+            _traceback()
+            fail(describe_os_error(exc))
+        except RecursionError:
+            _traceback()
+            fail(f"Some input is nested too deeply to read (a file or an answer). Run the command again with "
+                 f"{DEBUG_ENV}=1 to see which.")
+        except Exception as exc:
+            _traceback()
+            fail(f"oauth-hub failed unexpectedly ({type(exc).__name__}). Run the command again with {DEBUG_ENV}=1 "
+                 "to see where, and report it.")
+
+
+def _traceback() -> None:
+    if _debugging():
+        import traceback
+
+        traceback.print_exc()
 
 
 @click.group(cls=HubGroup, context_settings={"help_option_names": ["-h", "--help"]})

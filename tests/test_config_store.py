@@ -11,7 +11,7 @@ import pytest
 from oauth_core import store as store_mod
 from oauth_core.errors import ConfigError, CorruptFileError, SecurityNotice
 from oauth_core.provider import Provider
-from oauth_core.store import Store, read_json, write_json
+from oauth_core.store import HomeError, Store, read_json, write_json
 
 
 def test_config_set_get_show_unset(cli, home):
@@ -70,7 +70,7 @@ def test_write_json_is_private_and_atomic(tmp_path, monkeypatch):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         # A crash half-way (here: serialisation succeeded, the rename fails) keeps the old file whole.
         monkeypatch.setattr(store_mod.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
-        with pytest.raises(OSError):
+        with pytest.raises(HomeError, match="Cannot write .*x.json"):
             write_json(path, {"a": 2})
         assert json.loads(path.read_text()) == {"a": 1}
         assert [p.name for p in tmp_path.iterdir()] == ["x.json"], "no temp file left behind"
@@ -102,6 +102,29 @@ def test_loose_token_file_is_tightened_before_use(cli, chatgpt_home, idp):
     assert refreshed.returncode == 0
     assert stat.S_IMODE(chatgpt_home.stat().st_mode) == 0o700
     assert "mode 755" in refreshed.stderr
+
+
+@pytest.mark.parametrize("loose", [0o640, 0o604, 0o660, 0o610])
+def test_a_group_or_other_bit_is_enough_to_tighten_the_token_file(cli, chatgpt_home, idp, loose):
+    from oauth_core.testing.seed import seed_sign_in
+
+    seed_sign_in("chatgpt", idp.mint_tokens(), home=chatgpt_home)
+    path = chatgpt_home / "chatgpt_oauth.json"
+    os.chmod(path, loose)
+    result = cli("token", "chatgpt")
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert f"(mode {loose:o}); changed it to 600" in result.stderr
+
+
+@pytest.mark.parametrize("loose", [0o750, 0o705])
+def test_a_group_or_other_bit_is_enough_to_tighten_the_home(tmp_path, loose):
+    home = tmp_path / "home"
+    home.mkdir()
+    os.chmod(home, loose)
+    with pytest.warns(SecurityNotice, match=f"mode {loose:o}"):
+        Store(home).ensure()
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
 
 
 def test_read_json_reports_corrupt_without_quoting_content(tmp_path):

@@ -334,6 +334,15 @@ def test_a_file_that_does_not_parse_is_left_alone(home, api_key_account, tmp_pat
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("opencode")] == ["opencode.json"]
 
 
+@pytest.mark.parametrize(("exporter", "name"), [("opencode", "opencode.json"), ("llm", "llm.yaml")])
+def test_a_tool_file_nested_too_deeply_is_a_clear_error(home, api_key_account, tmp_path, exporter, name):
+    target = tmp_path / name
+    target.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(OAuthHubError, match="nests its entries too deeply"):
+        export_models("chatgpt", exporter, output=target, home=home)
+    assert target.read_text() == "[" * 100_000 + "]" * 100_000
+
+
 def test_export_needs_model_entries(home, chatgpt_home, idp):
     seed_sign_in("chatgpt", idp.mint_tokens(), home=home)
     with pytest.raises(OAuthHubError, match="oauth-hub login chatgpt"):
@@ -362,6 +371,36 @@ def test_logout_removes_exported_entries_and_keeps_foreign_ones(home, api_key_ac
     assert {r["path"] for r in report["removed_exports"]} == {str(puppy), str(llm_file), str(opencode_file)}
     assert exported("chatgpt", home=home) == []
     assert logout("chatgpt", home=home)["removed_exports"] == []  # twice is harmless
+
+
+def test_logout_leaves_no_copy_of_an_exported_secret(home, api_key_account, tmp_path):
+    mine = {"provider": {"mine": {"options": {"apiKey": "my-own-key"}}}}
+    live = tmp_path / "live" / "opencode.json"  # still holds the key at logout
+    earlier = tmp_path / "earlier" / "opencode.json"  # held it once; a later export backed it up
+    for target in (live, earlier):
+        target.parent.mkdir()
+        target.write_text(json.dumps(mine))
+        export_models("chatgpt", "opencode", output=target, include_secrets=True, home=home)
+        assert API_KEY in target.read_text()
+    second = export_models("chatgpt", "opencode", output=earlier, home=home)
+    assert API_KEY in Path(second.backup).read_text()
+
+    report = logout("chatgpt", home=home)
+
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and p.parent != home]
+    assert not [p.name for p in files if API_KEY in p.read_text()]
+    backups = [p for p in files if ".bak-" in p.name]
+    assert backups and all("my-own-key" in p.read_text() for p in backups)  # the person's own entries stay
+    assert any(f"No backup of {live} was kept" in note for note in report["notes"])
+    assert any(f"out of the backup {second.backup}" in note for note in report["notes"])
+
+
+def test_logout_keeps_its_backup_when_no_secret_was_exported(home, api_key_account, tmp_path):
+    target = tmp_path / "extra_models.json"
+    export_models("chatgpt", output=target, home=home)
+    exported_text = target.read_text()
+    (item,) = logout("chatgpt", home=home)["removed_exports"]
+    assert Path(item["backup"]).read_text() == exported_text
 
 
 def test_logout_leaves_an_entry_the_person_took_over(home, api_key_account, tmp_path):

@@ -56,6 +56,48 @@ def test_a_bad_id_token_is_refused_and_nothing_is_written(cli, chatgpt_home, idp
     assert not (chatgpt_home / "chatgpt_oauth.json").exists()
 
 
+def test_an_hmac_signed_id_token_is_refused_even_with_a_published_secret(cli, chatgpt_home, idp):
+    """Algorithm confusion: a JWKS that (wrongly) publishes a symmetric key lets anyone sign with
+    it, so an HS256 ID token is never verified, whatever key the JWKS offers for it."""
+    import base64
+
+    import jwt
+
+    secret = b"published-for-anyone-to-read-0123456789"
+    symmetric = {"kty": "oct", "kid": "shared", "alg": "HS256", "use": "sig",
+                 "k": base64.urlsafe_b64encode(secret).rstrip(b"=").decode()}
+    published = idp.key.jwks
+    idp.key.jwks = lambda: {"keys": [*published()["keys"], symmetric]}
+    answer, claims = token_answer(idp)
+    answer["id_token"] = jwt.encode(claims, secret, algorithm="HS256", headers={"kid": "shared"})
+    result = login_with_answer(cli, idp, answer)
+    assert result.returncode == 1, result.stdout
+    last = result.stderr.strip().splitlines()[-1]
+    assert "'HS256', which oauth-hub does not accept" in last
+    assert not (chatgpt_home / "chatgpt_oauth.json").exists()
+
+
+def test_a_key_published_for_encryption_does_not_verify_id_tokens(cli, chatgpt_home, idp):
+    """RFC 7517 ``use``: a key published for encryption ("enc") is not a signing key, even when
+    the token names its kid and it would verify the signature."""
+    published = idp.key.jwks
+    idp.key.jwks = lambda: {"keys": [{**jwk, "use": "enc"} for jwk in published()["keys"]]}
+    result = cli("login", "chatgpt")
+    assert result.returncode == 1, result.stdout
+    assert "signed by a key it does not publish" in result.stderr.strip().splitlines()[-1]
+    assert not (chatgpt_home / "chatgpt_oauth.json").exists()
+
+
+def test_an_id_token_without_exp_is_refused(cli, chatgpt_home, idp):
+    """Without exp an ID token would be good forever: exp is a required claim, not an optional one."""
+    answer, claims = token_answer(idp)
+    del claims["exp"]
+    answer["id_token"] = forged(idp, claims, same_key=True)
+    result = login_with_answer(cli, idp, answer)
+    assert result.returncode == 1 and "failed verification (MissingRequiredClaimError)" in result.stderr
+    assert not (chatgpt_home / "chatgpt_oauth.json").exists()
+
+
 def test_not_a_jwt_is_refused(cli, chatgpt_home, idp):
     answer = idp.mint_tokens()
     answer["id_token"] = "not-a-jwt"
@@ -79,9 +121,12 @@ def test_refresh_with_a_forged_id_token_keeps_the_file(chatgpt_home, idp):
     answer, claims = token_answer(idp)
     answer["id_token"] = forged(idp, claims, same_key=False)
     idp.fail_next("/oauth/token", 200, answer)
-    with pytest.raises(IdTokenError, match="bad signature"):
+    with pytest.raises(tokens.RefreshPending, match="bad signature") as info:
         tokens.get_token("chatgpt", home=chatgpt_home)
+    assert isinstance(info.value.cause, IdTokenError)
     assert (chatgpt_home / "chatgpt_oauth.json").read_bytes() == before
+    # The answer spent the refresh token, so it is kept (unused) rather than lost.
+    assert json.loads((chatgpt_home / "chatgpt_oauth.pending").read_text())["answer"]["id_token"] == answer["id_token"]
 
 
 def test_verification_follows_an_issuer_override(chatgpt_home, idp):

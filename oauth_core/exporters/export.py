@@ -242,7 +242,8 @@ def export_models(
             result.backup = str(backup_file(target, mode=secret_mode))
         write_file(target, result.text, mode=secret_mode)
         result.written = True
-    _record(Store(home), provider, tool.name, target, result.keys, options.marker, options.account)
+    _record(Store(home), provider, tool.name, target, result.keys, options.marker, options.account,
+            secrets=options.include_secrets, backup=result.backup)
     return result
 
 

@@ -42,11 +42,15 @@ def parse_document(text: str, fmt: str, path: Path | None = None) -> Any:
     if not text.strip():
         return None
     where = str(path) if path is not None else "the file"
+    nested = CorruptFileError(f"{where} nests its entries too deeply to be a {fmt.upper()} config file; it was "
+                              "left untouched. Fix it, or use --print and copy the entries in by hand.")
     if fmt == "json":
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
             raise not_valid(where, fmt, exc.lineno) from None
+        except RecursionError:
+            raise nested from None
     if fmt == "toml":
         import tomlkit
         from tomlkit.exceptions import ParseError
@@ -62,6 +66,8 @@ def parse_document(text: str, fmt: str, path: Path | None = None) -> Any:
 
         try:
             return yaml.safe_load(text)
+        except RecursionError:
+            raise nested from None
         except yaml.YAMLError as exc:
             line = getattr(getattr(exc, "problem_mark", None), "line", None)
             raise not_valid(where, fmt, line + 1 if line is not None else None) from None

@@ -38,16 +38,28 @@ def _save_records(store: Store, rows: list[dict[str, Any]]) -> None:
 
 
 def _record(store: Store, provider: str, exporter: str, path: Path, keys: list[str], marker: str,
-            account: str | None = None) -> None:
-    """Remember which entries of ``provider`` (its ``account``; ``None``: the default) are in ``path``."""
+            account: str | None = None, *, secrets: bool = True, backup: str | None = None) -> None:
+    """Remember which entries of ``provider`` (its ``account``; ``None``: the default) are in ``path``.
+
+    The file is forgotten when none are. ``secrets``: the entries hold a secret in clear
+    (``--include-secrets``). A ``backup`` made of a file whose entries of ours held one is
+    remembered too (``secret_backups``), so that logout can take those entries out of it
+    as well.
+    """
     from ..credentials import utc_now_iso
 
-    rows = [r for r in _records(store)
-            if (r.get("provider"), r.get("account"), r.get("exporter"), r.get("path"))
-            != (provider, account, exporter, str(path))]
-    if keys:
+    rows = _records(store)
+    same = (provider, account, exporter, str(path))
+    previous = next((r for r in rows
+                     if (r.get("provider"), r.get("account"), r.get("exporter"), r.get("path")) == same), None)
+    rows = [r for r in rows if r is not previous]
+    secret_backups = [str(b) for b in (previous or {}).get("secret_backups") or []]
+    if backup is not None and previous is not None and previous.get("secrets", True):
+        secret_backups.append(str(backup))
+    if keys or secret_backups:
         rows.append({"provider": provider, "account": account, "exporter": exporter, "path": str(path),
-                     "keys": list(keys), "marker": marker, "exported_at": utc_now_iso()})
+                     "keys": list(keys), "marker": marker, "exported_at": utc_now_iso(),
+                     "secrets": bool(secrets) and bool(keys), "secret_backups": secret_backups})
     _save_records(store, rows)
 
 
@@ -64,8 +76,12 @@ def remove_exports(provider: str, *, home: str | Path | None = None, account: st
     ``default`` (the account was the default). Without ``account``: every row of the provider.
 
     Called by ``logout``. Entries are removed only while they still carry our marker;
-    each changed file is backed up first. A file that cannot be read or parsed is left
-    alone and its record kept (a note says so), so a later logout can try again.
+    each changed file is backed up first, unless our entries in it held a secret in
+    clear (``--include-secrets``; also when an older record does not say): logout leaves
+    no copy of a secret behind, so such a backup is not kept, and the backups ``export``
+    made of the file while it held one are scrubbed of our entries too. A file that
+    cannot be read or parsed is left alone and its record kept (a note says so), so a
+    later logout can try again.
     """
     store = Store(home)
     report: dict[str, Any] = {"removed": [], "notes": []}
@@ -84,6 +100,10 @@ def remove_exports(provider: str, *, home: str | Path | None = None, account: st
         path = Path(str(row.get("path")))
         try:
             tool = load_exporter(str(row.get("exporter")))
+            marker = str(row.get("marker") or "")
+            for copy in row.get("secret_backups") or []:
+                if _scrub(tool, Path(str(copy)), None, marker):
+                    report["notes"].append(f"Took the {tool.title} entries holding a secret out of the backup {copy}.")
             text = _read_text(path)
             if text is None:
                 continue  # the file is gone, and our entries with it
@@ -91,12 +111,15 @@ def remove_exports(provider: str, *, home: str | Path | None = None, account: st
             if document is None:
                 continue
             new_document, removed = tool.call("remove", document=document, keys=list(row.get("keys") or []),
-                                              marker=str(row.get("marker") or ""))
+                                              marker=marker)
             if removed:
-                backup = backup_file(path)
+                secret = row.get("secrets", True) is not False
+                backup = None if secret else backup_file(path)
                 write_file(path, tool.dump(new_document))
                 report["removed"].append({"exporter": tool.name, "path": str(path), "keys": list(removed),
-                                          "backup": str(backup)})
+                                          "backup": str(backup) if backup else None})
+                if secret:
+                    report["notes"].append(f"No backup of {path} was kept: the entries removed from it held a secret.")
         except OAuthHubError as exc:
             report["notes"].append(f"Could not remove the {row.get('exporter')} entries from {path}: {exc}")
             kept.append(row)
@@ -107,3 +130,14 @@ def remove_exports(provider: str, *, home: str | Path | None = None, account: st
         _save_records(store, kept)
     return report
 
+
+def _scrub(tool: Any, path: Path, keys: list[str] | None, marker: str) -> bool:
+    """Take our entries (``keys``; ``None``: all of ours) out of a file in place; whether any were there."""
+    text = _read_text(path)
+    document = tool.parse(text, path) if text is not None else None
+    if document is None:
+        return False
+    new_document, removed = tool.call("remove", document=document, keys=keys, marker=marker)
+    if removed:
+        write_file(path, tool.dump(new_document))
+    return bool(removed)

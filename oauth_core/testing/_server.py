@@ -83,6 +83,9 @@ class RecordedRequest:
     form: dict[str, str] | None = None
     json: dict[str, Any] | None = None
     status: int | None = None
+    #: Wall-clock time (``time.time()``) when the whole answer had been written to the
+    #: socket; ``None`` if it never was (the client went away, the answer was cut short).
+    answered_at: float | None = None
 
 
 @dataclass
@@ -90,10 +93,24 @@ class Fault:
     """One ``fail_next`` entry: answered ``times`` more times, then dropped."""
 
     status: int
-    body: dict[str, Any] | str | None
+    body: dict[str, Any] | str | bytes | None
     times: int
     delay: float
     headers: dict[str, str]
+    content_type: str | None = None
+    drip: float = 0.0
+    cut_after: int | None = None
+    declared_length: int | None = None
+    chunked: bool = False
+
+
+@dataclass
+class Hold:
+    """One ``hold_next`` entry: the real answer is computed, then kept back until released."""
+
+    release: threading.Event
+    arrived: threading.Event
+    timeout: float
 
 
 @dataclass
@@ -143,6 +160,11 @@ class Response:
     #: per item, flushed as the iterator yields (server-sent events). A
     #: :class:`Stall` item pauses the stream.
     stream: Iterable[bytes | Stall | Break] | None = None
+    #: Faults of the transport (see ``FakeServer.fail_next``): seconds between bytes,
+    #: bytes after which the connection is dropped, a Content-Length that lies.
+    drip: float = 0.0
+    cut_after: int | None = None
+    declared_length: int | None = None
 
 
 Route = Callable[[Request], Response]
@@ -257,6 +279,7 @@ class FakeServer:
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
         self._faults: dict[str, list[Fault]] = {}
+        self._holds: dict[str, list[Hold]] = {}
         #: path -> method -> handler.
         self._routes: dict[str, dict[str, Route]] = {}
         #: Like _routes, for any path that starts with the key (tried when no exact match).
@@ -327,24 +350,53 @@ class FakeServer:
         self,
         path: str,
         status: int,
-        body: dict[str, Any] | str | None = None,
+        body: dict[str, Any] | str | bytes | None = None,
         times: int = 1,
         delay: float = 0,
         headers: dict[str, str] | None = None,
+        *,
+        content_type: str | None = None,
+        drip: float = 0.0,
+        cut_after: int | None = None,
+        declared_length: int | None = None,
+        chunked: bool = False,
     ) -> None:
         """Answer the next ``times`` requests to ``path`` with ``status``/``body``.
 
         ``path`` is matched without the query string; a full URL (``fake.token_url``)
-        stands for its path, so tests need not know where a fake serves a host. A dict body is sent as
-        JSON, a str as text/plain, None as a generic error in the provider's own
-        shape. With ``delay`` the answer is sent after sleeping that many seconds
-        (to test client timeouts). Faults for one path queue up in call order.
+        stands for its path, so tests need not know where a fake serves a host. A dict
+        body is sent as JSON, a str as text/plain, bytes as they are (``content_type``, JSON by
+        default: e.g. a body that is not UTF-8), None as a generic error in the
+        provider's own shape. With ``delay`` the answer is sent after sleeping that
+        many seconds (to test client timeouts). Faults for one path queue up in call
+        order. Faults of the transport, as hostile or broken servers send them:
+
+        - ``drip``: the headers at once, then the body one byte every ``drip`` seconds;
+        - ``cut_after``: only that many body bytes, then the connection is closed;
+        - ``declared_length``: a Content-Length header with this value, whatever the body
+          (``-1``: none at all, the body ends when the connection is closed);
+        - ``chunked``: chunked transfer encoding (64 KiB chunks), no Content-Length.
         """
         if times < 1:
             raise ValueError("times must be >= 1")
         path = _path_of(path)
+        fault = Fault(status, body, times, delay, dict(headers or {}), content_type, drip, cut_after, declared_length,
+                      chunked)
         with self._lock:
-            self._faults.setdefault(path, []).append(Fault(status, body, times, delay, dict(headers or {})))
+            self._faults.setdefault(path, []).append(fault)
+
+    def hold_next(self, path: str, *, timeout: float = 60.0) -> Hold:
+        """Compute the next answer to ``path`` as usual (a refresh rotates), then keep it back.
+
+        Returns a :class:`Hold`: its ``arrived`` event is set once the request has been
+        processed and the answer is waiting; the answer is sent when the test sets
+        ``release`` (or after ``timeout`` seconds). For faults that strike between a
+        server's decision and the client's receipt of it: a crash, a disk filling up.
+        """
+        hold = Hold(threading.Event(), threading.Event(), timeout)
+        with self._lock:
+            self._holds.setdefault(path, []).append(hold)
+        return hold
 
     def count(self, path: str, grant_type: str | None = None) -> int:
         """How many requests hit ``path`` (optionally with this ``grant_type`` in the body)."""
@@ -393,14 +445,25 @@ class FakeServer:
             return reply.response, 0.0
 
     def _fault_response(self, fault: Fault) -> Response:
-        if isinstance(fault.body, str):
-            resp = Response(fault.status, fault.body.encode(), "text/plain; charset=utf-8")
+        if isinstance(fault.body, bytes):
+            resp = Response(fault.status, fault.body, fault.content_type or JSON)
+        elif isinstance(fault.body, str):
+            resp = Response(fault.status, fault.body.encode(), fault.content_type or "text/plain; charset=utf-8")
         elif fault.body is None:
             resp = self._injected_failure(fault.status)
         else:
             resp = json_response(fault.status, fault.body)
         resp.headers.update(fault.headers)
+        resp.drip, resp.cut_after, resp.declared_length = fault.drip, fault.cut_after, fault.declared_length
+        if fault.chunked:
+            data = resp.body
+            resp.stream = (data[i:i + (1 << 16)] for i in range(0, len(data), 1 << 16))
         return resp
+
+    def _take_hold(self, path: str) -> Hold | None:
+        with self._lock:
+            queue = self._holds.get(path)
+            return queue.pop(0) if queue else None
 
     # Error hooks: each fake answers these in its provider's error shape.
 
@@ -560,27 +623,52 @@ class RequestHandler(BaseHTTPRequestHandler):
         record.status = response.status
         if delay > 0:
             time.sleep(delay)
-        if response.stream is not None:
-            self._send_stream(response)
-        else:
-            self._send(response)
+        hold = fake._take_hold(split.path)
+        if hold is not None:
+            hold.arrived.set()
+            hold.release.wait(hold.timeout)
+        sent = self._send_stream(response) if response.stream is not None else self._send(response)
+        if sent:
+            record.answered_at = time.time()
 
-    def _send(self, response: Response) -> None:
+    def _send(self, response: Response) -> bool:
+        """Write the answer; whether all of it went out."""
+        body = response.body if self.command != "HEAD" else b""
+        cut = response.cut_after is not None and response.cut_after < len(body)
         try:
             self.send_response(response.status)
             self.send_header("Content-Type", response.content_type)
-            self.send_header("Content-Length", str(len(response.body)))
+            length = response.declared_length if response.declared_length is not None else len(response.body)
+            if length >= 0:
+                self.send_header("Content-Length", str(length))
+            else:  # no length: the body ends when the connection does (HTTP/1.1 allows it)
+                self.close_connection = True
             for name, value in response.headers.items():
                 self.send_header(name, value)
             if self.close_connection:
                 self.send_header("Connection", "close")
             self.end_headers()
-            if self.command != "HEAD" and response.body:
-                self.wfile.write(response.body)
+            if cut:
+                body = body[: response.cut_after]
+                self.close_connection = True
+            if response.drip > 0:
+                self.wfile.flush()
+                for i in range(len(body)):
+                    time.sleep(response.drip)
+                    self.wfile.write(body[i:i + 1])
+                    self.wfile.flush()
+            elif body:
+                self.wfile.write(body)
+            self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+            return False
+        if response.declared_length is not None and response.declared_length not in (-1, len(body)):
+            self.close_connection = True
+            return False
+        return not cut
 
-    def _send_stream(self, response: Response) -> None:
+    def _send_stream(self, response: Response) -> bool:
         """Chunked transfer encoding, one chunk per item, each written at once."""
         assert response.stream is not None
         try:
@@ -610,9 +698,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             with self.server.fake._lock:
                 self.server.fake.aborted_streams.append(self.path.split("?", 1)[0])
-        else:
-            with self.server.fake._lock:
-                self.server.fake.finished_streams.append(self.path.split("?", 1)[0])
+            return False
+        with self.server.fake._lock:
+            self.server.fake.finished_streams.append(self.path.split("?", 1)[0])
+        return True
 
     def _client_left_within(self, seconds: float) -> bool:
         """Wait up to ``seconds``; True as soon as the client closes its end."""

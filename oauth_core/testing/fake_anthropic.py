@@ -55,6 +55,7 @@ import html
 import json
 import re
 import secrets
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -358,6 +359,15 @@ class FakeAnthropic(VendorGrantBook):
         self.reply_text = reply_text
         #: Sleep between streamed content_block_delta events.
         self.stream_delay = stream_delay
+        #: When set to an Event, a stream stops after its first events (message_start,
+        #: content_block_start, ping) and waits for the test to set it (at most
+        #: ``stream_hold_timeout`` s) before the deltas: a client that already has the
+        #: first events proves they were sent as they came, not buffered to the end.
+        #: ``stream_held`` is set while a stream waits, ``stream_released`` once it goes on.
+        self.stream_hold: threading.Event | None = None
+        self.stream_hold_timeout = 30.0
+        self.stream_held = threading.Event()
+        self.stream_released = threading.Event()
         #: Reject OAuth-authenticated /v1/messages to Sonnet/Opus whose system prompt
         #: does not begin with CLAUDE_CODE_SYSTEM_PREFIX (a string's prefix, or the
         #: whole first block of a list), as the real API does for Pro/Max tokens.
@@ -1032,6 +1042,11 @@ class FakeAnthropic(VendorGrantBook):
             yield _sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": start})
             if index == 0:
                 yield _sse("ping", {"type": "ping"})
+                hold = self.stream_hold
+                if hold is not None:
+                    self.stream_held.set()
+                    hold.wait(self.stream_hold_timeout)
+                    self.stream_released.set()
             for kind, field, part in pieces:
                 if delay > 0:
                     time.sleep(delay)
