@@ -249,11 +249,15 @@ def _prepare_home(store: Store, record: str) -> None:
     """The home exists and nothing is in the way of the files a login of ``record`` writes.
 
     Checked before the sign-in starts: once the authorization code is spent, a
-    directory or a symbolic link at the token file's path would lose the sign-in.
+    directory or a symbolic link at the token file's path would lose the sign-in. A
+    read-only home or a full disk is found out here too (a trial reservation, released
+    at once), so nobody signs in in the browser only to be told afterwards; the real
+    reservation is made again just before the code exchange.
     """
     store.ensure()
     for path in (store.tokens_path(record), store.models_path(record), store.pending_path(record)):
         check_file_slot(path)
+    _record_space(store, record).release()
 
 
 def _record_space(store: Store, record: str) -> Reservation:
