@@ -248,7 +248,8 @@ def check_ports(provider: Provider) -> Check:
     fix = "stop the program holding it"
     if provider.has("start_device_login"):
         fix += f", or use `{hint} --device`"
-    fix += f", or run `{hint} --no-browser` and paste the redirect URL"
+    if provider.settings.get("manual_redirect_uri"):  # not --no-browser: pasting needs the port too
+        fix += f", or use `{hint} --manual`"
     label = "port" if len(ports) == 1 else "ports"
     return Check("port", False, f"{name}: no callback {label} free: {busy}", fix, provider=name)
 

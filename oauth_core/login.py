@@ -200,8 +200,7 @@ def login(
     state = new_state()
     nonce = new_state()
     wait_for = float(timeout if timeout is not None else provider.settings["callback_timeout"])
-    advice = f", or use `{hint} --device`" if provider.has("start_device_login") else ""
-    advice += f", or `{hint} --no-browser` and paste the redirect URL"
+    advice = _no_port_advice(provider, hint)
     server = CallbackServer(
         path=provider.settings["callback_path"], state=state, ports=[] if manual else provider.ports,
         provider=provider.title, login_hint=hint, busy_advice=advice,
@@ -258,6 +257,18 @@ def _prepare_home(store: Store, record: str) -> None:
     for path in (store.tokens_path(record), store.models_path(record), store.pending_path(record)):
         check_file_slot(path)
     _record_space(store, record).release()
+
+
+def _no_port_advice(provider: Provider, hint: str) -> str:
+    """", or …" naming the sign-ins that need no callback port, for when none can be had.
+
+    Not ``--no-browser``: pasting the redirect URL still needs the callback server
+    listening on one of the provider's ports, so it fails the same way.
+    """
+    advice = f", or use `{hint} --device`" if provider.has("start_device_login") else ""
+    if provider.settings.get("manual_redirect_uri"):
+        advice += f", or `{hint} --manual` and paste the code the provider's page shows"
+    return advice
 
 
 def _record_space(store: Store, record: str) -> Reservation:
