@@ -510,6 +510,26 @@ def _previous_sign_in(store: Store, name: str, account: str) -> Credentials | No
         return None
 
 
+def someone_else(previous: Credentials | None, current: Credentials) -> str | None:
+    """Who ``previous`` signed in as, when that is not who ``current`` is; else ``None``.
+
+    By the provider's ``account_id`` where both have one (one person can have a
+    personal and a team ChatGPT account under one email), else by email. An identity
+    unknown on either side is taken as the same person: nothing to warn about.
+    """
+    if previous is None:
+        return None
+    before, now = previous.account or {}, current.account or {}
+    for key in ("account_id", "email"):
+        old, new = before.get(key), now.get(key)
+        if isinstance(old, str) and old and isinstance(new, str) and new:
+            if old == new:
+                return None
+            label = before.get("email") if isinstance(before.get("email"), str) and before.get("email") else old
+            return str(label)
+    return None
+
+
 def _revoke_previous(
     provider: Provider, http: HttpClient, previous: Credentials | None, current: Credentials
 ) -> str | None:
