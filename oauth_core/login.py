@@ -497,6 +497,12 @@ def _finish_login(provider: Provider, store: Store, http: HttpClient, credential
     revoke_error = _revoke_previous(provider, http, previous, credentials)
     if revoke_error:
         warnings.append(revoke_error)
+    other = someone_else(previous, credentials)
+    if other is not None:  # a login without --account replaces the default account, whoever held it
+        target = command_target(name, credentials.account_name)
+        ended = ", and ended it at the provider" if provider.has("revoke_tokens") and not revoke_error else ""
+        warnings.append(f"This replaced {target}'s sign-in as {other}{ended}. To keep several side by side, "
+                        f"sign in with `oauth-hub login {name} --account NAME`.")
     for message in warnings:
         ui.warning(message)
     return LoginResult(credentials, models, tokens_path, models_path, warnings)
