@@ -166,6 +166,15 @@ def test_accounts_default_switches_and_renames_the_model_entries(cli, two_chatgp
     assert unknown.returncode == 1 and "has no account 'nope'" in unknown.stderr
 
 
+@pytest.mark.parametrize("args", [(), ("chatgpt",), ("chatgpt", "work", "extra")])
+def test_accounts_default_with_the_wrong_arguments_shows_its_usage(cli, two_chatgpt, args):
+    result = cli("accounts", "default", *args)
+    assert result.returncode == 2
+    assert result.stderr.startswith("Error: Usage: oauth-hub accounts default PROVIDER NAME")
+    assert result.stderr.count("\n") == 1 and "Unknown provider" not in result.stderr
+    assert cli("accounts", "--json").json[0]["default"] is True  # nothing changed
+
+
 def test_logout_of_one_account_removes_it_and_only_its_exports(cli, two_chatgpt, subscription, tmp_path):
     home = two_chatgpt
     main_before = stored(home, "chatgpt")
