@@ -129,3 +129,35 @@ def import_sign_in(
     summary.update(source=source, source_path=where, released=released,
                    target=command_target(provider.name, account))
     return summary
+
+
+def vendor_file(environ: dict[str, str], override: str, directory: str, name: str) -> Path:
+    """Where a vendor's CLI keeps its sign-in: ``$<override>/<name>``, else ``~/<directory>/<name>``.
+
+    ``environ`` is the environment the hook was given, not ``os.environ``, so tests
+    and embedders can point it anywhere.
+    """
+    base = environ.get(override)
+    if base:
+        return Path(base) / name
+    home = environ.get("HOME") or os.path.expanduser("~")
+    return Path(home) / directory / name
+
+
+def read_vendor_json(path: Path, *, missing: str, not_ours: str) -> dict[str, Any]:
+    """A vendor's sign-in file as a JSON object; ``missing``/``not_ours`` say what to do instead.
+
+    The file is only read: whatever is wrong with it, it is left as it was, and no
+    message quotes its content (it holds tokens).
+    """
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ImportFailed(missing) from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ImportFailed(f"Cannot read {path} ({type(exc).__name__}); it was left untouched.") from None
+    if not isinstance(data, dict):
+        raise ImportFailed(f"{path} is not {not_ours}; it was left untouched.")
+    return data

@@ -77,6 +77,17 @@ def test_an_hmac_signed_id_token_is_refused_even_with_a_published_secret(cli, ch
     assert not (chatgpt_home / "chatgpt_oauth.json").exists()
 
 
+def test_a_key_published_for_encryption_does_not_verify_id_tokens(cli, chatgpt_home, idp):
+    """RFC 7517 ``use``: a key published for encryption ("enc") is not a signing key, even when
+    the token names its kid and it would verify the signature."""
+    published = idp.key.jwks
+    idp.key.jwks = lambda: {"keys": [{**jwk, "use": "enc"} for jwk in published()["keys"]]}
+    result = cli("login", "chatgpt")
+    assert result.returncode == 1, result.stdout
+    assert "signed by a key it does not publish" in result.stderr.strip().splitlines()[-1]
+    assert not (chatgpt_home / "chatgpt_oauth.json").exists()
+
+
 def test_an_id_token_without_exp_is_refused(cli, chatgpt_home, idp):
     """Without exp an ID token would be good forever: exp is a required claim, not an optional one."""
     answer, claims = token_answer(idp)

@@ -22,37 +22,24 @@ to run ``codex login`` to give Codex a sign-in of its own.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 from oauth_core.errors import OAuthHubError
+from oauth_core.importing import read_vendor_json, vendor_file
 
 SOURCE = "codex"
 
 
 def auth_path(environ: dict[str, str]) -> Path:
-    base = environ.get("CODEX_HOME")
-    if base:
-        return Path(base) / "auth.json"
-    home = environ.get("HOME") or os.path.expanduser("~")
-    return Path(home) / ".codex" / "auth.json"
+    return vendor_file(environ, "CODEX_HOME", ".codex", "auth.json")
 
 
 def _load(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise OAuthHubError(
-            f"The Codex CLI has no sign-in in {path} (set CODEX_HOME if it keeps one elsewhere; a sign-in kept in "
-            "the OS keyring cannot be imported: run `oauth-hub login chatgpt` instead)."
-        ) from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise OAuthHubError(f"Cannot read {path} ({type(exc).__name__}); it was left untouched.") from None
-    if not isinstance(data, dict):
-        raise OAuthHubError(f"{path} is not a Codex auth.json; it was left untouched.")
-    return data
+    return read_vendor_json(
+        path, not_ours="a Codex auth.json",
+        missing=f"The Codex CLI has no sign-in in {path} (set CODEX_HOME if it keeps one elsewhere; a sign-in kept "
+                "in the OS keyring cannot be imported: run `oauth-hub login chatgpt` instead).")
 
 
 def read(path: Path) -> dict[str, Any]:

@@ -29,32 +29,21 @@ from pathlib import Path
 from typing import Any
 
 from oauth_core.errors import OAuthHubError
+from oauth_core.importing import read_vendor_json, vendor_file
 
 SOURCE = "claude-code"
 KEY = "claudeAiOauth"
 
 
 def credentials_path(environ: dict[str, str]) -> Path:
-    base = environ.get("CLAUDE_CONFIG_DIR")
-    if base:
-        return Path(base) / ".credentials.json"
-    home = environ.get("HOME") or os.path.expanduser("~")
-    return Path(home) / ".claude" / ".credentials.json"
+    return vendor_file(environ, "CLAUDE_CONFIG_DIR", ".claude", ".credentials.json")
 
 
 def _load(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise OAuthHubError(
-            f"Claude Code has no sign-in in {path} (set CLAUDE_CONFIG_DIR if it keeps one elsewhere; on macOS it "
-            "is in the Keychain and cannot be imported: run `oauth-hub login claude_code` instead)."
-        ) from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise OAuthHubError(f"Cannot read {path} ({type(exc).__name__}); it was left untouched.") from None
-    if not isinstance(data, dict):
-        raise OAuthHubError(f"{path} is not Claude Code's credentials file; it was left untouched.")
-    return data
+    return read_vendor_json(
+        path, not_ours="Claude Code's credentials file",
+        missing=f"Claude Code has no sign-in in {path} (set CLAUDE_CONFIG_DIR if it keeps one elsewhere; on macOS "
+                "it is in the Keychain and cannot be imported: run `oauth-hub login claude_code` instead).")
 
 
 def read(path: Path) -> dict[str, Any]:
