@@ -225,8 +225,14 @@ def port_problem(port: int) -> str | None:
 def check_ports(provider: Provider) -> Check:
     """Can the login's callback server listen? The redirect URI only allows these ports."""
     name = provider.name
+    if not provider.has("build_auth_url") and provider.has("start_device_login"):
+        return Check("port", True, f"{name}: signs in with a device code; no callback port needed", None,
+                     provider=name)
     ports = provider.ports
     primary, fallbacks = ports[0], ports[1:]
+    if primary == 0:  # the IdP takes any loopback port (RFC 8252 7.3): the OS picks a free one at login
+        return Check("port", True, f"{name}: the callback takes any free port, chosen at login", None,
+                     provider=name)
     problems = {port: port_problem(port) for port in ports}
     free = [port for port in ports if problems[port] is None]
     busy = "; ".join(f"port {port} {problems[port]}" for port in ports if problems[port] is not None)
@@ -248,7 +254,8 @@ def check_ports(provider: Provider) -> Check:
     fix = "stop the program holding it"
     if provider.has("start_device_login"):
         fix += f", or use `{hint} --device`"
-    fix += f", or run `{hint} --no-browser` and paste the redirect URL"
+    if provider.settings.get("manual_redirect_uri"):  # not --no-browser: pasting needs the port too
+        fix += f", or use `{hint} --manual`"
     label = "port" if len(ports) == 1 else "ports"
     return Check("port", False, f"{name}: no callback {label} free: {busy}", fix, provider=name)
 

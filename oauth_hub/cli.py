@@ -563,9 +563,10 @@ def accounts(args: tuple[str, ...], as_json: bool) -> None:
     """
     from oauth_core.accounts import list_accounts, set_default_account
 
-    if args and args[0] == "default" and len(args) >= 2:
+    if args and args[0] == "default":
         if len(args) != 3:
-            fail("Usage: oauth-hub accounts default PROVIDER NAME", 2)
+            fail("Usage: oauth-hub accounts default PROVIDER NAME, e.g. `oauth-hub accounts default chatgpt work` "
+                 "(`oauth-hub accounts` lists the names).", 2)
         report = set_default_account(args[1], args[2])
         if as_json:
             out(json.dumps(report, indent=2))

@@ -145,6 +145,18 @@ def test_free_port_is_ok(home, provider_factory):
     assert str(port) in check.summary and "free" in check.summary
 
 
+def test_a_provider_without_a_fixed_port_gets_no_port_number_in_its_check(home, provider_factory):
+    # Port 0 means "any free port" (Claude, OpenRouter); Copilot signs in with a device
+    # code only. "callback port 0 is free" said nothing true about either.
+    name = provider_factory("doc-any-port", 0)
+    check = only(run_checks(name, home=home), "port")
+    assert check.ok is True and "port 0" not in check.summary
+    assert "any free port" in check.summary
+    check = only(run_checks("copilot", home=home, timeout=0.5), "port")
+    assert check.ok is True and "port 0" not in check.summary
+    assert "device code" in check.summary and "no callback port needed" in check.summary
+
+
 @linux_only
 def test_busy_port_names_the_holder_and_the_port(home, provider_factory, hold):
     port = free_port()
@@ -154,7 +166,8 @@ def test_busy_port_names_the_holder_and_the_port(home, provider_factory, hold):
     assert check.ok is False
     assert f"port {port} in use" in check.summary
     assert f"pid {os.getpid()}" in check.summary  # describe_holder found this very process
-    assert "stop" in check.fix and f"oauth-hub login {name} --no-browser" in check.fix
+    assert "stop" in check.fix
+    assert "--no-browser" not in check.fix  # pasting the redirect URL needs the same port: no way out
     assert "--device" not in check.fix  # this provider has no device login to offer
 
 

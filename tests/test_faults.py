@@ -415,10 +415,13 @@ def test_a_full_disk_at_login_is_one_line_before_the_code_is_spent(cli, chatgpt_
     write_config(home, "chatgpt", issuer=idp.issuer, api_base=idp.api_base, chatgpt_base=idp.chatgpt_base,
                  callback_timeout=20)
     fill(home, leave=64 * 1024)
-    error = one_line_error(run_in(mountns, cli, "login", "chatgpt"))
+    result = run_in(mountns, cli, "login", "chatgpt")
+    error = one_line_error(result)
     assert "No space left on device" in error and "free some space" in error
     assert idp.count("/oauth/token", "authorization_code") == 0
     assert not (home / "chatgpt_oauth.json").exists()
+    # Found out before the person is sent to the browser, not after they signed in there.
+    assert not cli.visited() and "/oauth/authorize" not in result.stderr
 
 
 # -- a read-only home ------------------------------------------------------------------------
@@ -442,9 +445,11 @@ def test_a_read_only_home_with_an_expired_token_is_a_one_line_error(cli, chatgpt
     mountns.read_only(chatgpt_home)
     error = one_line_error(run_in(mountns, cli, "token", "chatgpt"))
     assert "read-only file system" in error and "OAUTH_HUB_HOME" in error
-    error = one_line_error(run_in(mountns, cli, "login", "chatgpt"))
+    result = run_in(mountns, cli, "login", "chatgpt")
+    error = one_line_error(result)
     assert "read-only file system" in error
     assert idp.count("/oauth/token") == 0
+    assert not cli.visited() and "/oauth/authorize" not in result.stderr  # before the browser, not after
 
 
 # -- links and directories in the home ------------------------------------------------------------
