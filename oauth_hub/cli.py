@@ -514,7 +514,11 @@ def logout(provider: str, as_json: bool, account: str | None) -> None:
         say(f"Note: {note}", fg="yellow")
     exports = report.get("removed_exports") or []
     if not report["was_logged_in"] and not report["removed_models"] and not exports:
-        say(f"Not signed in to {provider}; nothing to do.")
+        from oauth_core.store import Store
+
+        others = Store().accounts(report["provider"])
+        named = f" (its accounts: {', '.join(others)}; check the name)" if others else ""
+        say(f"Not signed in to {provider}{named}; nothing to do.")
         return
     if report["revoked"]:
         say(f"Revoked the {provider} sign-in at the provider.")

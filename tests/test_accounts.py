@@ -204,6 +204,15 @@ def test_logout_of_one_account_removes_it_and_only_its_exports(cli, two_chatgpt,
     assert [r["account"] for r in cli("accounts", "--json").json] == ["main"]
 
 
+def test_logout_of_a_mistyped_account_names_the_accounts_there_are(cli, two_chatgpt):
+    home = two_chatgpt
+    before = {record: stored(home, record) for record in ("chatgpt", "chatgpt@work")}
+    result = cli("logout", "chatgpt", "--account", "wrok")
+    assert result.returncode == 0, result.stderr
+    assert "its accounts: main, work; check the name" in result.stderr and "nothing to do" in result.stderr
+    assert {record: stored(home, record) for record in before} == before
+
+
 def test_logging_out_the_default_makes_the_next_account_the_default(cli, two_chatgpt):
     home = two_chatgpt
     work_token = stored(home, "chatgpt@work")["access_token"]
