@@ -27,7 +27,7 @@ import stat
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -165,6 +165,9 @@ def run_checks(
         try:
             for item in with_issuer:
                 check, probe = _check_network(item, client, timeout)
+                if check.ok is False and provider is None and item.name not in _signed_in(store):
+                    # Not asked about and not in use: an unreachable host is worth knowing, not a failure.
+                    check = replace(check, ok=None, summary=f"{check.summary} (not signed in: not a failure)")
                 checks.append(check)
                 if probe is not None:
                     probes.append(probe)
@@ -173,6 +176,13 @@ def run_checks(
                 client.close()
     checks.append(_check_clock(probes, asked=bool(with_issuer)))
     return checks
+
+
+def _signed_in(store: Store) -> set[str]:
+    try:
+        return set(store.signed_in_providers())
+    except OSError:  # an unreadable home is the home check's finding
+        return set()
 
 
 def _guard(name: str, check: Callable[..., Check], *args: Any, provider: str | None = None) -> Check:

@@ -295,6 +295,20 @@ def test_unreachable_issuer_fails_and_clock_is_skipped(home, provider_factory):
     assert clock.ok is None and "could not check" in clock.summary
 
 
+def test_an_unreachable_provider_nobody_uses_is_a_warning_not_a_failure(home, provider_factory):
+    """`doctor` without a provider checks every installed one; only those signed in (or named) can fail it."""
+    from oauth_core.testing.seed import seed_sign_in
+
+    down = f"http://127.0.0.1:{free_port()}"
+    used = provider_factory("doc-used", free_port(), issuer=down)
+    unused = provider_factory("doc-unused", free_port(), issuer=down)
+    seed_sign_in(used, {"access_token": "at-doc", "expires_in": 3600}, home=home)
+    network = {c.provider: c for c in run_checks(home=home, timeout=2) if c.name == "network"}
+    assert network[used].ok is False
+    assert network[unused].ok is None and "not signed in: not a failure" in network[unused].summary
+    assert only(run_checks(unused, home=home, timeout=2), "network").ok is False  # named: it counts
+
+
 def test_no_issuer_means_no_network_check(home, provider_factory):
     checks = run_checks(provider_factory("doc-noissuer", free_port()), home=home)
     assert not [c for c in checks if c.name == "network"]
