@@ -318,6 +318,7 @@ def test_an_export_through_serve_reaches_its_account(cli, gateway, four_accounts
     target = tmp_path / "extra_models.json"
     result = cli("export", "chatgpt", "--account", "work", "-o", str(target), "--serve-port", str(gateway.port))
     assert result.returncode == 0, result.stderr
+    assert "chatgpt (account work) models to" in result.stderr  # the summary names the account
     entries = json.loads(target.read_text())
     assert entries and all(k.startswith("chatgpt-work-") for k in entries)
     entry = next(e for k, e in entries.items() if k == "chatgpt-work-gpt-5")
