@@ -130,6 +130,17 @@ def test_deeply_nested_json_from_the_idp_is_a_one_line_error(cli, chatgpt_home, 
     assert token_file(chatgpt_home).read_bytes() == before
 
 
+def test_a_deeply_nested_token_file_is_named_in_one_line_and_kept(cli, chatgpt_home, idp):
+    path = token_file(chatgpt_home)
+    chatgpt_home.mkdir(exist_ok=True)
+    path.write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    path.chmod(0o600)
+    before = path.read_bytes()
+    error = one_line_error(cli("token", "chatgpt"))
+    assert f"{path} is not valid JSON (nested too deeply)" in error
+    assert path.read_bytes() == before
+
+
 def test_a_huge_answer_is_refused_by_its_length_before_it_arrives(chatgpt_home, idp):
     expired(idp, chatgpt_home)
     before = token_file(chatgpt_home).read_bytes()
