@@ -326,6 +326,18 @@ def test_corrupt_token_file_is_reported_and_kept(cli, chatgpt_home, idp):
     assert not [p for p in chatgpt_home.iterdir() if ".corrupt-" in p.name]
 
 
+def test_a_loose_corrupt_token_file_is_kept_aside_private(cli, chatgpt_home, idp):
+    """A damaged token file someone made world-readable still holds tokens: the copy kept aside is 0600."""
+    path = chatgpt_home / "chatgpt_oauth.json"
+    chatgpt_home.mkdir(exist_ok=True)
+    path.write_text('{"refresh_token": "rt-still-secret", ')
+    path.chmod(0o644)
+    result = cli("login", "chatgpt")
+    assert result.returncode == 0, result.stderr
+    kept = [p for p in chatgpt_home.iterdir() if p.name.startswith("chatgpt_oauth.json.corrupt-")]
+    assert len(kept) == 1 and mode(kept[0]) == 0o600
+
+
 def test_wrongly_typed_token_file_is_corrupt_not_a_crash(cli, chatgpt_home):
     chatgpt_home.mkdir(exist_ok=True)
     (chatgpt_home / "chatgpt_oauth.json").write_text('{"access_token": 42}')
