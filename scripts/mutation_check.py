@@ -349,6 +349,10 @@ EQUIVALENT = {
     "store-no-dir-fsync": "the same, for the directory entry of the rename.",
     "store-no-lock-slot-check": "filelock itself opens the lock with O_NOFOLLOW, and the ELOOP/EISDIR it then "
                                 "raises is turned into the same one-line HomeError; the check only says it first.",
+    "loopback-no-deadline": "without the explicit check, the next line's settimeout() gets a negative (or zero) "
+                            "timeout once the deadline has passed, and raises (or reads non-blocking), so the "
+                            "trickling connection is cut off at the same moment anyway; only the exception "
+                            "type differs, which nothing outside the handler sees.",
     "loopback-small-backlog": "a backlog of 5 delays the real callback under a flood of junk connections (the "
                               "kernel drops SYNs, the browser retransmits after ~1 s) but never stops it: a speed "
                               "property, measured in benchmarks/bench_loopback_junk.py, not asserted by a test.",
