@@ -18,6 +18,7 @@ from oauth_core import serve as hub_serve
 from oauth_core.gateway import server as gateway_server
 from oauth_core.testing.seed import seed_sign_in
 
+from .conftest import write_config
 from .test_serve import KEY, auth, codex_models, seed_models, server  # noqa: F401 - server is a fixture
 
 CODEX_MODELS = "/backend-api/codex/models"
@@ -85,7 +86,12 @@ def test_cookies_and_hop_by_hop_headers_stay_here(server, signed_in):  # noqa: F
         assert name not in seen, name
 
 
-def test_upstream_cookies_reach_neither_the_client_nor_the_next_request(server, signed_in):  # noqa: F811
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_upstream_cookies_reach_neither_the_client_nor_the_next_request(server, signed_in, chatgpt_home,  # noqa: F811
+                                                                         host):
+    # Under a host name, not only an IP address: a cookie jar keeps no cookie of an IP address anyway.
+    write_config(chatgpt_home, "chatgpt", issuer=signed_in.issuer, api_base=signed_in.api_base,
+                 chatgpt_base=signed_in.chatgpt_base.replace("127.0.0.1", host))
     signed_in.fail_next(CODEX_MODELS, 200, {"models": []}, headers={"Set-Cookie": "sid=upstream-secret; Path=/"})
     first = codex_models(server, headers=auth())
     assert first.status_code == 200 and "set-cookie" not in {k.lower() for k in first.headers}
