@@ -165,6 +165,15 @@ def test_login_api_key_mode_then_status_token_logout(cli, chatgpt_home, idp):
     assert again.returncode == 0 and "nothing to do" in again.stderr
 
 
+def test_an_org_without_a_project_gets_no_api_key_request(cli, chatgpt_home, idp):
+    """Codex asks for a key only when the ID token names both an organization and a project."""
+    idp.project_id = None
+    result = cli("login", "chatgpt")
+    assert result.returncode == 0, result.stderr
+    assert not tokens(chatgpt_home).get("api_key")
+    assert idp.count("/oauth/token", "urn:ietf:params:oauth:grant-type:token-exchange") == 0
+
+
 def test_login_without_org_uses_subscription_models(cli, chatgpt_home, idp):
     idp.organization_id = None
     idp.project_id = None
