@@ -31,7 +31,7 @@ from oauth_core.testing.seed import seed_sign_in
 from .test_serve import seed_models
 from .test_tools import OPENCODE
 from .test_tools_heavy import AIDER_SCRIPTED
-from .toolrun import BIN, TOOLS, person_env, recipe, shell, start_and_wait, stop, tool_bin, user_text
+from .toolrun import BIN, person_env, recipe, shell, start_and_wait, stop, tool_bin, user_text
 
 CHAT = "/v1/chat/completions"
 RESPONSES = "/v1/responses"
@@ -50,7 +50,7 @@ class KeySession:
     path: str
 
     def env(self, **extra: str) -> dict[str, str]:
-        return person_env(self.user, self.path, LITELLM_LOCAL_MODEL_COST_MAP="True", **extra)
+        return person_env(self.user, self.path, **{"LITELLM_LOCAL_MODEL_COST_MAP": "True", **extra})
 
     def shell(self, command: str, env: dict[str, str], prelude: str = "") -> str:
         return shell(command, env, self.project, prelude=prelude)
@@ -119,9 +119,9 @@ def test_llm_api_key_row(session, provider):
     said = session.shell(recipe(LLM_ROWS[provider][2]), env)
     if provider == "chatgpt":
         assert said.strip() == session.openai.reply_text
-        (call,) = session.platform_calls(RESPONSES)  # llm's `responses: true` items call the Responses API
+        (call,) = session.platform_calls(CHAT)
         direct_call(call, session.api_key, "gpt-4o")
-        assert user_text(call) == "hi" and not session.platform_calls(CHAT)
+        assert user_text(call) == "hi" and not session.platform_calls(RESPONSES)
     else:
         assert said.strip() == session.openrouter.reply_text
         (call,) = session.openrouter.requests_to(session.openrouter.chat_url)
@@ -146,3 +146,101 @@ def test_litellm_library_openrouter_row(session):
     (call,) = session.openrouter.requests_to(session.openrouter.chat_url)
     direct_call(call, session.openrouter_key, "openai/gpt-4o")
     assert user_text(call) == "hi"
+
+
+# -- Code Puppy --------------------------------------------------------------------------------------------
+
+PUPPY_ROW = ("oauth-hub export chatgpt", 'oauth-hub exec chatgpt -- code-puppy -m chatgpt-gpt-4o -p "Say hello"')
+
+
+@with_tool("code-puppy")
+def test_code_puppy_api_key_row(session):
+    env = session.env(NO_VERSION_UPDATE="1")  # Code Puppy's switch for its PyPI version check
+    config = Path(env["XDG_CONFIG_HOME"]) / "code_puppy"  # its first-run questions, answered beforehand
+    config.mkdir(parents=True)
+    (config / "puppy.cfg").write_text("[puppy]\npuppy_name = Rex\nowner_name = Tester\n")
+    export, run_puppy = (recipe(command) for command in PUPPY_ROW)
+    session.shell(export, env)
+    output = session.shell(run_puppy, env)
+    assert session.openai.reply_text in output.splitlines(), output[-3000:]
+    (call,) = session.platform_calls(CHAT)  # API-key entries are Chat Completions models
+    direct_call(call, session.api_key, "gpt-4o")
+    assert "Say hello" in user_text(call)
+    assert "Rex" in call.json["messages"][0]["content"]  # Code Puppy's own system prompt
+    assert not session.platform_calls(RESPONSES)
+
+
+# -- aider -------------------------------------------------------------------------------------------------
+
+AIDER_ROW = ("oauth-hub export chatgpt --to aider",
+             'OPENAI_API_BASE="$(oauth-hub config get chatgpt.api_base)" OPENAI_API_KEY="$(oauth-hub token chatgpt'
+             ' --api-key)" aider --model openai/gpt-4o --message "Say hello"')
+
+
+@with_tool("aider")
+def test_aider_api_key_row(session):
+    env = session.env(**AIDER_SCRIPTED)
+    export, run_aider = (recipe(command) for command in AIDER_ROW)
+    session.shell(export, env)
+    output = session.shell(run_aider, env)
+    assert "Aider v0.86.2" in output and "Unknown model" not in output, output[-3000:]
+    assert session.openai.reply_text in output.splitlines(), output[-3000:]
+    (call,) = session.platform_calls(CHAT)
+    direct_call(call, session.api_key, "gpt-4o")
+    assert "Say hello" in user_text(call)
+    assert call.json["messages"][0]["content"].startswith("Act as an expert software developer")
+    assert not session.platform_calls(RESPONSES)
+
+
+# -- opencode ----------------------------------------------------------------------------------------------
+
+OPENCODE_ROW = ("oauth-hub export chatgpt --to opencode",
+                'oauth-hub exec chatgpt -- opencode run -m oauth-hub-chatgpt/gpt-4o "Say hello"')
+
+
+@with_tool(None)
+def test_opencode_api_key_row(session):
+    env = session.env(OPENCODE_DISABLE_MODELS_FETCH="1", OPENCODE_DISABLE_AUTOUPDATE="1")
+    export, run_opencode = (recipe(command) for command in OPENCODE_ROW)
+    session.shell(export, env)
+    output = session.shell(run_opencode, env)
+    assert session.openai.reply_text in output, output[-3000:]
+    calls = session.platform_calls(CHAT)  # API-key entries are Chat Completions models
+    assert len(calls) == 2  # opencode's title request, then the turn
+    for call in calls:
+        direct_call(call, session.api_key, "gpt-4o")
+    assert any("Say hello" in user_text(call) for call in calls)
+    assert not session.platform_calls(RESPONSES)
+
+
+# -- LiteLLM proxy -----------------------------------------------------------------------------------------
+
+PROXY_ROW = ("oauth-hub export chatgpt --to litellm -o litellm.yaml", 'eval "$(oauth-hub env chatgpt)"',
+             'export LITELLM_MASTER_KEY="sk-$(openssl rand -hex 16)"',
+             f"litellm --config litellm.yaml --host 127.0.0.1 --port {PROXY_PORT}")
+
+
+@with_tool("litellm-proxy")
+def test_litellm_proxy_api_key_row(session):
+    import openai
+
+    env = session.env()
+    export, key_line, master_line, run_proxy = (recipe(command) for command in PROXY_ROW)
+    session.shell(export, env)
+    key_file = session.user / "master-key"  # the test keeps the master key to be the proxy's client
+    proxy = start_and_wait(["bash", "-c", f"set -euo pipefail\n{key_line}\n{master_line}\n"
+                            f'printf %s "$LITELLM_MASTER_KEY" > {shlex.quote(str(key_file))}\nexec {run_proxy}'],
+                           env, session.project / "proxy.log", f"Uvicorn running on http://127.0.0.1:{PROXY_PORT}",
+                           session.project)
+    try:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{PROXY_PORT}/v1", api_key=key_file.read_text(),
+                               max_retries=0, timeout=120)
+        said = client.chat.completions.create(model="chatgpt-gpt-4o", messages=[
+            {"role": "user", "content": "Say hello"}]).choices[0].message.content
+    finally:
+        stop(proxy)
+    assert said == session.openai.reply_text
+    (call,) = session.platform_calls(CHAT)  # the deployment is openai/gpt-4o
+    direct_call(call, session.api_key, "gpt-4o")
+    assert "Say hello" in user_text(call)
+    assert not session.platform_calls(RESPONSES)
