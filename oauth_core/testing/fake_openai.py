@@ -865,7 +865,7 @@ class FakeOpenAI(CodexResponsesMixin, VendorGrantBook):
         try:
             body: dict[str, Any] = check(req.json)
         except _chat.BodyError as exc:
-            raise _api_error(400, str(exc), "invalid_request_error", param=exc.param) from None
+            raise _api_error(400, str(exc), None, param=exc.param) from None
         if body["model"] not in self.models:
             raise _api_error(404, f"The model `{body['model']}` does not exist or you do not have access to it.",
                              "model_not_found")
