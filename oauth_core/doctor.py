@@ -27,7 +27,7 @@ import stat
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -165,6 +165,9 @@ def run_checks(
         try:
             for item in with_issuer:
                 check, probe = _check_network(item, client, timeout)
+                if check.ok is False and provider is None and item.name not in _signed_in(store):
+                    # Not asked about and not in use: an unreachable host is worth knowing, not a failure.
+                    check = replace(check, ok=None, summary=f"{check.summary} (not signed in: not a failure)")
                 checks.append(check)
                 if probe is not None:
                     probes.append(probe)
@@ -173,6 +176,13 @@ def run_checks(
                 client.close()
     checks.append(_check_clock(probes, asked=bool(with_issuer)))
     return checks
+
+
+def _signed_in(store: Store) -> set[str]:
+    try:
+        return set(store.signed_in_providers())
+    except OSError:  # an unreadable home is the home check's finding
+        return set()
 
 
 def _guard(name: str, check: Callable[..., Check], *args: Any, provider: str | None = None) -> Check:
@@ -225,8 +235,14 @@ def port_problem(port: int) -> str | None:
 def check_ports(provider: Provider) -> Check:
     """Can the login's callback server listen? The redirect URI only allows these ports."""
     name = provider.name
+    if not provider.has("build_auth_url") and provider.has("start_device_login"):
+        return Check("port", True, f"{name}: signs in with a device code; no callback port needed", None,
+                     provider=name)
     ports = provider.ports
     primary, fallbacks = ports[0], ports[1:]
+    if primary == 0:  # the IdP takes any loopback port (RFC 8252 7.3): the OS picks a free one at login
+        return Check("port", True, f"{name}: the callback takes any free port, chosen at login", None,
+                     provider=name)
     problems = {port: port_problem(port) for port in ports}
     free = [port for port in ports if problems[port] is None]
     busy = "; ".join(f"port {port} {problems[port]}" for port in ports if problems[port] is not None)
@@ -248,7 +264,8 @@ def check_ports(provider: Provider) -> Check:
     fix = "stop the program holding it"
     if provider.has("start_device_login"):
         fix += f", or use `{hint} --device`"
-    fix += f", or run `{hint} --no-browser` and paste the redirect URL"
+    if provider.settings.get("manual_redirect_uri"):  # not --no-browser: pasting needs the port too
+        fix += f", or use `{hint} --manual`"
     label = "port" if len(ports) == 1 else "ports"
     return Check("port", False, f"{name}: no callback {label} free: {busy}", fix, provider=name)
 

@@ -84,6 +84,14 @@ def import_sign_in(
     http = http or HttpClient()
     provider.resolve(http)
 
+    from .login import someone_else
+    from .tokens import load_credentials
+
+    try:
+        held = load_credentials(provider.name, store, account)
+    except OAuthHubError:
+        held = None  # unreadable: the import sets it aside like a login would
+
     def keep_what_the_program_knew(credentials: Credentials) -> None:
         if isinstance(found.get("expires_at"), (int, float)):
             credentials.expires_at = float(found["expires_at"])
@@ -96,6 +104,17 @@ def import_sign_in(
             credentials.api_key_obtained_at = utc_now_iso()
         if isinstance(found.get("account"), dict):
             credentials.account = {**found["account"], **credentials.account}
+        # Called before anything is saved: an import never silently replaces (and
+        # revokes) another person's sign-in held under the same account name.
+        other = someone_else(held, credentials)
+        if other is not None:
+            incoming = credentials.account.get("email") or credentials.account.get("account_id") or "another account"
+            target = command_target(provider.name, account)
+            raise ImportFailed(
+                f"{target} is signed in as {other}, and {match['title']}'s sign-in is {incoming}: nothing was "
+                f"changed. Import it as another account: `oauth-hub import {source} --account NAME`, or run "
+                f"`oauth-hub logout {target}` first to replace it."
+            )
 
     hint = f"oauth-hub import {source}" + (f" --account {account}" if account != "main" else "")
     from .tokens import record_lock

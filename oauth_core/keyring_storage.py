@@ -115,7 +115,32 @@ def resolve(setting: str) -> str:
             "storage is set to keyring, but no keyring backend is available here (" + describe_backend(found)
             + "). Unlock or install one (see `oauth-hub doctor`), or run `oauth-hub config set storage file`."
         )
+    if not is_os_backend(found) and not chosen_on_purpose():
+        raise KeyringError(
+            "storage is set to keyring, but the only keyring backend here is " + describe_backend(found)
+            + ", which is not an OS credential store (it keeps secrets in a file of its own). To use it anyway, "
+            "choose it by name: PYTHON_KEYRING_BACKEND=" + type(found).__module__ + "." + type(found).__qualname__
+            + " (or keyring's keyringrc.cfg); else run `oauth-hub config set storage file`."
+        )
     return "keyring"
+
+
+def chosen_on_purpose() -> bool:
+    """Whether the person named the backend (``PYTHON_KEYRING_BACKEND`` or keyring's config file).
+
+    keyring otherwise picks the highest-ranked backend installed, and a package that
+    happens to be installed (keyrings.alt) must not quietly stand in for the OS store.
+    """
+    if os.environ.get("PYTHON_KEYRING_BACKEND"):
+        return True
+    try:
+        from keyring.core import load_config
+    except ImportError:  # pragma: no cover - keyring is a dependency
+        return False
+    try:
+        return load_config() is not None
+    except Exception:  # a broken keyringrc.cfg: keyring reports it itself when used
+        return False
 
 
 def entry_username(home: Path, record: str) -> str:

@@ -200,8 +200,7 @@ def login(
     state = new_state()
     nonce = new_state()
     wait_for = float(timeout if timeout is not None else provider.settings["callback_timeout"])
-    advice = f", or use `{hint} --device`" if provider.has("start_device_login") else ""
-    advice += f", or `{hint} --no-browser` and paste the redirect URL"
+    advice = _no_port_advice(provider, hint)
     server = CallbackServer(
         path=provider.settings["callback_path"], state=state, ports=[] if manual else provider.ports,
         provider=provider.title, login_hint=hint, busy_advice=advice,
@@ -249,11 +248,27 @@ def _prepare_home(store: Store, record: str) -> None:
     """The home exists and nothing is in the way of the files a login of ``record`` writes.
 
     Checked before the sign-in starts: once the authorization code is spent, a
-    directory or a symbolic link at the token file's path would lose the sign-in.
+    directory or a symbolic link at the token file's path would lose the sign-in. A
+    read-only home or a full disk is found out here too (a trial reservation, released
+    at once), so nobody signs in in the browser only to be told afterwards; the real
+    reservation is made again just before the code exchange.
     """
     store.ensure()
     for path in (store.tokens_path(record), store.models_path(record), store.pending_path(record)):
         check_file_slot(path)
+    _record_space(store, record).release()
+
+
+def _no_port_advice(provider: Provider, hint: str) -> str:
+    """", or …" naming the sign-ins that need no callback port, for when none can be had.
+
+    Not ``--no-browser``: pasting the redirect URL still needs the callback server
+    listening on one of the provider's ports, so it fails the same way.
+    """
+    advice = f", or use `{hint} --device`" if provider.has("start_device_login") else ""
+    if provider.settings.get("manual_redirect_uri"):
+        advice += f", or `{hint} --manual` and paste the code the provider's page shows"
+    return advice
 
 
 def _record_space(store: Store, record: str) -> Reservation:
@@ -482,6 +497,12 @@ def _finish_login(provider: Provider, store: Store, http: HttpClient, credential
     revoke_error = _revoke_previous(provider, http, previous, credentials)
     if revoke_error:
         warnings.append(revoke_error)
+    other = someone_else(previous, credentials)
+    if other is not None:  # a login without --account replaces the default account, whoever held it
+        target = command_target(name, credentials.account_name)
+        ended = ", and ended it at the provider" if provider.has("revoke_tokens") and not revoke_error else ""
+        warnings.append(f"This replaced {target}'s sign-in as {other}{ended}. To keep several side by side, "
+                        f"sign in with `oauth-hub login {name} --account NAME`.")
     for message in warnings:
         ui.warning(message)
     return LoginResult(credentials, models, tokens_path, models_path, warnings)
@@ -493,6 +514,26 @@ def _previous_sign_in(store: Store, name: str, account: str) -> Credentials | No
         return load_credentials(name, store, account)
     except OAuthHubError:
         return None
+
+
+def someone_else(previous: Credentials | None, current: Credentials) -> str | None:
+    """Who ``previous`` signed in as, when that is not who ``current`` is; else ``None``.
+
+    By the provider's ``account_id`` where both have one (one person can have a
+    personal and a team ChatGPT account under one email), else by email. An identity
+    unknown on either side is taken as the same person: nothing to warn about.
+    """
+    if previous is None:
+        return None
+    before, now = previous.account or {}, current.account or {}
+    for key in ("account_id", "email"):
+        old, new = before.get(key), now.get(key)
+        if isinstance(old, str) and old and isinstance(new, str) and new:
+            if old == new:
+                return None
+            label = before.get("email") if isinstance(before.get("email"), str) and before.get("email") else old
+            return str(label)
+    return None
 
 
 def _revoke_previous(

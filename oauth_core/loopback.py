@@ -190,7 +190,7 @@ class CallbackServer:
                 return None
             raise LoginError(
                 f"Cannot listen on {BIND_ADDRESS}:{port} for the sign-in callback ({exc.strerror or exc}). "
-                f"Check that the loopback interface is up, or use `{self.login_hint} --no-browser` and paste."
+                f"Check that the loopback interface is up and run `{self.login_hint}` again{self.busy_advice}."
             ) from None
         httpd.flow = self
         return httpd

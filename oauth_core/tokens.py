@@ -152,10 +152,14 @@ def load_credentials(name: str, store: Store, account: str | None = None) -> Cre
     account = store.resolve_account(name, account)
     path = store.tokens_path(record_name(name, account))
     tighten_file(path)
-    data = read_json(path)
+    hint = command_target(name, account)
+    try:
+        data = read_json(path)
+    except CorruptFileError as exc:
+        raise CorruptFileError(f"{exc} Or sign in again with `oauth-hub login {hint}`: it keeps the unreadable "
+                               "file aside.") from None
     if data is None:
         return None
-    hint = command_target(name, account)
     if not isinstance(data, dict):
         raise CorruptFileError(f"{path} does not hold a JSON object; it was left untouched. "
                                f"Run `oauth-hub logout {hint}` and log in again.")

@@ -514,7 +514,11 @@ def logout(provider: str, as_json: bool, account: str | None) -> None:
         say(f"Note: {note}", fg="yellow")
     exports = report.get("removed_exports") or []
     if not report["was_logged_in"] and not report["removed_models"] and not exports:
-        say(f"Not signed in to {provider}; nothing to do.")
+        from oauth_core.store import Store
+
+        others = Store().accounts(report["provider"])
+        named = f" (its accounts: {', '.join(others)}; check the name)" if others else ""
+        say(f"Not signed in to {provider}{named}; nothing to do.")
         return
     if report["revoked"]:
         say(f"Revoked the {provider} sign-in at the provider.")
@@ -563,9 +567,10 @@ def accounts(args: tuple[str, ...], as_json: bool) -> None:
     """
     from oauth_core.accounts import list_accounts, set_default_account
 
-    if args and args[0] == "default" and len(args) >= 2:
+    if args and args[0] == "default":
         if len(args) != 3:
-            fail("Usage: oauth-hub accounts default PROVIDER NAME", 2)
+            fail("Usage: oauth-hub accounts default PROVIDER NAME, e.g. `oauth-hub accounts default chatgpt work` "
+                 "(`oauth-hub accounts` lists the names).", 2)
         report = set_default_account(args[1], args[2])
         if as_json:
             out(json.dumps(report, indent=2))

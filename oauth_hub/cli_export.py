@@ -93,7 +93,7 @@ def export(provider: str | None, tool: str, output: Path | None, print_only: boo
 
 def _report(r: ExportResult, print_only: bool) -> None:
     """The human summary on stderr."""
-    from .cli import say
+    from .cli import say, target_text
 
     for skipped in r.skipped:
         say(f"Skipped {skipped['key']}: {skipped['reason']}.", fg="yellow")
@@ -102,8 +102,9 @@ def _report(r: ExportResult, print_only: bool) -> None:
     for note in r.notes:
         say(f"Note: {note}", fg="yellow")
     count = len(r.models) if not r.conflicts else len(r.keys)
-    what = (f"{count} {r.provider} model{'' if count == 1 else 's'}" if not r.conflicts
-            else f"{count} {r.provider} entr{'y' if count == 1 else 'ies'}")
+    whose = target_text(r.provider, r.account)  # "chatgpt" or "chatgpt (account work)"
+    what = (f"{count} {whose} model{'' if count == 1 else 's'}" if not r.conflicts
+            else f"{count} {whose} entr{'y' if count == 1 else 'ies'}")
     if print_only:
         say(f"{what} for {r.tool}; nothing was written (--print).")
     elif r.written:

@@ -166,6 +166,15 @@ def test_accounts_default_switches_and_renames_the_model_entries(cli, two_chatgp
     assert unknown.returncode == 1 and "has no account 'nope'" in unknown.stderr
 
 
+@pytest.mark.parametrize("args", [(), ("chatgpt",), ("chatgpt", "work", "extra")])
+def test_accounts_default_with_the_wrong_arguments_shows_its_usage(cli, two_chatgpt, args):
+    result = cli("accounts", "default", *args)
+    assert result.returncode == 2
+    assert result.stderr.startswith("Error: Usage: oauth-hub accounts default PROVIDER NAME")
+    assert result.stderr.count("\n") == 1 and "Unknown provider" not in result.stderr
+    assert cli("accounts", "--json").json[0]["default"] is True  # nothing changed
+
+
 def test_logout_of_one_account_removes_it_and_only_its_exports(cli, two_chatgpt, subscription, tmp_path):
     home = two_chatgpt
     main_before = stored(home, "chatgpt")
@@ -195,6 +204,15 @@ def test_logout_of_one_account_removes_it_and_only_its_exports(cli, two_chatgpt,
     assert [r["account"] for r in cli("accounts", "--json").json] == ["main"]
 
 
+def test_logout_of_a_mistyped_account_names_the_accounts_there_are(cli, two_chatgpt):
+    home = two_chatgpt
+    before = {record: stored(home, record) for record in ("chatgpt", "chatgpt@work")}
+    result = cli("logout", "chatgpt", "--account", "wrok")
+    assert result.returncode == 0, result.stderr
+    assert "its accounts: main, work; check the name" in result.stderr and "nothing to do" in result.stderr
+    assert {record: stored(home, record) for record in before} == before
+
+
 def test_logging_out_the_default_makes_the_next_account_the_default(cli, two_chatgpt):
     home = two_chatgpt
     work_token = stored(home, "chatgpt@work")["access_token"]
@@ -214,6 +232,24 @@ def test_the_first_account_is_the_default_whatever_its_name(cli, chatgpt_home, s
     assert cli("token", "chatgpt").stdout.strip() == stored(chatgpt_home, "chatgpt@work")["access_token"]
     assert all(not k.startswith("chatgpt-work-") for k in model_keys(chatgpt_home, "chatgpt@work"))
     assert all(k.startswith("chatgpt-alpha-") for k in model_keys(chatgpt_home, "chatgpt@alpha"))
+
+
+def test_a_login_that_replaces_another_person_says_so(cli, chatgpt_home, subscription):
+    # `login chatgpt` without --account replaces the default account: when the browser
+    # was signed in as someone else, the person is told whose sign-in was ended.
+    login(cli, subscription, None, PERSONAL)
+    same = cli("login", "chatgpt")  # the same person again: nothing to say
+    assert same.returncode == 0 and "replaced" not in same.stderr
+    for name, value in WORK.items():
+        setattr(subscription, name, value)
+    other = cli("login", "chatgpt")
+    assert other.returncode == 0, other.stderr
+    notes = [line for line in other.stderr.splitlines() if "replaced" in line]
+    assert len(notes) == 1
+    assert "me@example.com" in notes[0] and "ended it at the provider" in notes[0]
+    assert "oauth-hub login chatgpt --account NAME" in notes[0]
+    assert stored(chatgpt_home, "chatgpt")["account"]["email"] == WORK["email"]
+    assert subscription.count("/oauth/revoke") == 2  # the personal sign-in, then its same-person successor
 
 
 # -- two ChatGPT and two Claude accounts through serve -----------------------------------------
@@ -282,6 +318,7 @@ def test_an_export_through_serve_reaches_its_account(cli, gateway, four_accounts
     target = tmp_path / "extra_models.json"
     result = cli("export", "chatgpt", "--account", "work", "-o", str(target), "--serve-port", str(gateway.port))
     assert result.returncode == 0, result.stderr
+    assert "chatgpt (account work) models to" in result.stderr  # the summary names the account
     entries = json.loads(target.read_text())
     assert entries and all(k.startswith("chatgpt-work-") for k in entries)
     entry = next(e for k, e in entries.items() if k == "chatgpt-work-gpt-5")

@@ -304,6 +304,7 @@ def test_corrupt_token_file_is_reported_and_kept(cli, chatgpt_home, idp):
     tok = cli("token", "chatgpt")
     assert tok.returncode == 1 and tok.stdout == ""
     assert str(path) in tok.stderr and "not valid JSON" in tok.stderr
+    assert "Or sign in again with `oauth-hub login chatgpt`" in tok.stderr  # what to type next
     assert len(tok.stderr.strip().splitlines()) == 1
 
     status = cli("status", "chatgpt", "--json")

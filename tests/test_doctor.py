@@ -145,6 +145,18 @@ def test_free_port_is_ok(home, provider_factory):
     assert str(port) in check.summary and "free" in check.summary
 
 
+def test_a_provider_without_a_fixed_port_gets_no_port_number_in_its_check(home, provider_factory):
+    # Port 0 means "any free port" (Claude, OpenRouter); Copilot signs in with a device
+    # code only. "callback port 0 is free" said nothing true about either.
+    name = provider_factory("doc-any-port", 0)
+    check = only(run_checks(name, home=home), "port")
+    assert check.ok is True and "port 0" not in check.summary
+    assert "any free port" in check.summary
+    check = only(run_checks("copilot", home=home, timeout=0.5), "port")
+    assert check.ok is True and "port 0" not in check.summary
+    assert "device code" in check.summary and "no callback port needed" in check.summary
+
+
 @linux_only
 def test_busy_port_names_the_holder_and_the_port(home, provider_factory, hold):
     port = free_port()
@@ -154,7 +166,8 @@ def test_busy_port_names_the_holder_and_the_port(home, provider_factory, hold):
     assert check.ok is False
     assert f"port {port} in use" in check.summary
     assert f"pid {os.getpid()}" in check.summary  # describe_holder found this very process
-    assert "stop" in check.fix and f"oauth-hub login {name} --no-browser" in check.fix
+    assert "stop" in check.fix
+    assert "--no-browser" not in check.fix  # pasting the redirect URL needs the same port: no way out
     assert "--device" not in check.fix  # this provider has no device login to offer
 
 
@@ -280,6 +293,20 @@ def test_unreachable_issuer_fails_and_clock_is_skipped(home, provider_factory):
     assert check.fix
     clock = only(checks, "clock")
     assert clock.ok is None and "could not check" in clock.summary
+
+
+def test_an_unreachable_provider_nobody_uses_is_a_warning_not_a_failure(home, provider_factory):
+    """`doctor` without a provider checks every installed one; only those signed in (or named) can fail it."""
+    from oauth_core.testing.seed import seed_sign_in
+
+    down = f"http://127.0.0.1:{free_port()}"
+    used = provider_factory("doc-used", free_port(), issuer=down)
+    unused = provider_factory("doc-unused", free_port(), issuer=down)
+    seed_sign_in(used, {"access_token": "at-doc", "expires_in": 3600}, home=home)
+    network = {c.provider: c for c in run_checks(home=home, timeout=2) if c.name == "network"}
+    assert network[used].ok is False
+    assert network[unused].ok is None and "not signed in: not a failure" in network[unused].summary
+    assert only(run_checks(unused, home=home, timeout=2), "network").ok is False  # named: it counts
 
 
 def test_no_issuer_means_no_network_check(home, provider_factory):

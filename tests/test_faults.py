@@ -130,6 +130,17 @@ def test_deeply_nested_json_from_the_idp_is_a_one_line_error(cli, chatgpt_home, 
     assert token_file(chatgpt_home).read_bytes() == before
 
 
+def test_a_deeply_nested_token_file_is_named_in_one_line_and_kept(cli, chatgpt_home, idp):
+    path = token_file(chatgpt_home)
+    chatgpt_home.mkdir(exist_ok=True)
+    path.write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    path.chmod(0o600)
+    before = path.read_bytes()
+    error = one_line_error(cli("token", "chatgpt"))
+    assert f"{path} is not valid JSON (nested too deeply)" in error
+    assert path.read_bytes() == before
+
+
 def test_a_huge_answer_is_refused_by_its_length_before_it_arrives(chatgpt_home, idp):
     expired(idp, chatgpt_home)
     before = token_file(chatgpt_home).read_bytes()
@@ -415,10 +426,13 @@ def test_a_full_disk_at_login_is_one_line_before_the_code_is_spent(cli, chatgpt_
     write_config(home, "chatgpt", issuer=idp.issuer, api_base=idp.api_base, chatgpt_base=idp.chatgpt_base,
                  callback_timeout=20)
     fill(home, leave=64 * 1024)
-    error = one_line_error(run_in(mountns, cli, "login", "chatgpt"))
+    result = run_in(mountns, cli, "login", "chatgpt")
+    error = one_line_error(result)
     assert "No space left on device" in error and "free some space" in error
     assert idp.count("/oauth/token", "authorization_code") == 0
     assert not (home / "chatgpt_oauth.json").exists()
+    # Found out before the person is sent to the browser, not after they signed in there.
+    assert not cli.visited() and "/oauth/authorize" not in result.stderr
 
 
 # -- a read-only home ------------------------------------------------------------------------
@@ -442,9 +456,11 @@ def test_a_read_only_home_with_an_expired_token_is_a_one_line_error(cli, chatgpt
     mountns.read_only(chatgpt_home)
     error = one_line_error(run_in(mountns, cli, "token", "chatgpt"))
     assert "read-only file system" in error and "OAUTH_HUB_HOME" in error
-    error = one_line_error(run_in(mountns, cli, "login", "chatgpt"))
+    result = run_in(mountns, cli, "login", "chatgpt")
+    error = one_line_error(result)
     assert "read-only file system" in error
     assert idp.count("/oauth/token") == 0
+    assert not cli.visited() and "/oauth/authorize" not in result.stderr  # before the browser, not after
 
 
 # -- links and directories in the home ------------------------------------------------------------

@@ -81,6 +81,39 @@ def test_import_codex_keeps_its_api_key_and_reads_the_older_id_token_object(cli,
     assert exchanges == []  # the key Codex had is kept: no token exchange for a new one
 
 
+def test_import_never_replaces_another_persons_sign_in_without_being_told(cli, chatgpt_home, idp, codex_home):
+    # `oauth-hub import codex` goes to the default account. When that already holds
+    # someone else, replacing it would revoke that sign-in without a word: refused, and
+    # nothing changes on either side.
+    assert cli("login", "chatgpt").returncode == 0  # user@example.com, acct-fake-0001
+    mine = (chatgpt_home / "chatgpt_oauth.json").read_bytes()
+    answer = idp.mint_tokens(email="codex@example.com", account_id="acct-codex")
+    write_private(codex_home / "auth.json", codex_auth_json(answer, "acct-codex"))
+    theirs = (codex_home / "auth.json").read_bytes()
+    env = {"CODEX_HOME": str(codex_home)}
+
+    refused = cli("import", "codex", env=env)
+    assert refused.returncode == 1, refused.stderr
+    assert refused.stderr.count("\n") == 1 and refused.stderr.startswith("Error: ")
+    assert "user@example.com" in refused.stderr and "codex@example.com" in refused.stderr
+    assert "oauth-hub import codex --account NAME" in refused.stderr
+    assert (chatgpt_home / "chatgpt_oauth.json").read_bytes() == mine
+    assert (codex_home / "auth.json").read_bytes() == theirs
+    assert idp.count("/oauth/revoke") == 0
+
+    taken = cli("import", "codex", "--account", "cx", env=env)
+    assert taken.returncode == 0, taken.stderr
+    assert (chatgpt_home / "chatgpt_oauth.json").read_bytes() == mine
+    assert cli("token", "chatgpt@cx").stdout.strip() == answer["access_token"]
+
+    # The same person again (a newer Codex sign-in of acct-fake-0001) may replace main.
+    again = idp.mint_tokens()
+    write_private(codex_home / "auth.json", codex_auth_json(again, "acct-fake-0001"))
+    replaced = cli("import", "codex", env=env)
+    assert replaced.returncode == 0, replaced.stderr
+    assert cli("token", "chatgpt").stdout.strip() == again["access_token"]
+
+
 def test_import_codex_refuses_what_it_cannot_take_over(cli, chatgpt_home, idp, codex_home):
     missing = cli("import", "codex", env={"CODEX_HOME": str(codex_home)})
     assert missing.returncode == 1 and "has no sign-in in" in missing.stderr and "CODEX_HOME" in missing.stderr

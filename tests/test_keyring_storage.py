@@ -113,6 +113,25 @@ def test_keyring_storage_without_a_backend_is_refused_and_nothing_moves(cli, cha
     assert (chatgpt_home / "chatgpt_oauth.json").read_bytes() == before
 
 
+def test_a_plain_text_backend_is_not_taken_for_the_os_keyring_unless_chosen(cli, chatgpt_home, idp, tmp_path):
+    """keyrings.alt is installed (a test dependency), no OS keyring is reachable and nobody named a
+    backend: keyring would pick the plain-text file store, so `storage = keyring` is refused."""
+    assert cli("login", "chatgpt").returncode == 0
+    before = (chatgpt_home / "chatgpt_oauth.json").read_bytes()
+    cli.env.pop("PYTHON_KEYRING_BACKEND", None)
+    cli.env.update(XDG_CONFIG_HOME=str(tmp_path / "no-keyringrc"), XDG_DATA_HOME=str(tmp_path / "data"),
+                   DBUS_SESSION_BUS_ADDRESS="unix:path=/nonexistent")
+    refused = cli("config", "set", "storage", "keyring")
+    assert refused.returncode == 1, refused.stdout
+    assert "not an OS credential store" in refused.stderr and f"PYTHON_KEYRING_BACKEND={BACKEND}" in refused.stderr
+    assert (chatgpt_home / "chatgpt_oauth.json").read_bytes() == before
+    assert not (tmp_path / "data").exists()  # nothing went to the plain-text store
+    # Named on purpose, the same backend is used.
+    cli.env["PYTHON_KEYRING_BACKEND"] = BACKEND
+    assert cli("config", "set", "storage", "keyring").returncode == 0
+    assert "access_token" not in (chatgpt_home / "chatgpt_oauth.json").read_text()
+
+
 PROBE = """
 import sys
 from oauth_core import get_token

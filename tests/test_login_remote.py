@@ -241,7 +241,12 @@ def test_both_ports_busy_is_a_clear_error(cli, chatgpt_home, idp, squatter):
     message = lines[0]
     assert "1455" in message and "1457" in message and "already in use" in message
     assert f"pid {os.getpid()}" in message  # the OS told us who holds it: this test process
-    assert "--device" in message and "--no-browser" in message
+    assert "--device" in message
+    # Not --no-browser: pasting the redirect URL needs the same callback port, so that
+    # advice only led to the same error again.
+    assert "--no-browser" not in message
+    pasted = cli("login", "chatgpt", "--no-browser", stdin="")
+    assert pasted.returncode == 1 and "already in use" in pasted.stderr
     assert not (chatgpt_home / "chatgpt_oauth.json").exists()
 
 
