@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.server
+import json
 import secrets
 import threading
 import time
@@ -603,6 +604,37 @@ def test_v1_models_auth(fake: FakeOpenAI) -> None:
     at = fake.mint_tokens()["access_token"]
     resp = requests.get(fake.api_base + "/models", headers={"Authorization": f"Bearer {at}"}, timeout=TIMEOUT)
     assert resp.status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/chat/completions", "/responses"])
+def test_v1_inference_takes_an_issued_key_a_listed_model_and_a_valid_body(fake: FakeOpenAI, path: str) -> None:
+    fake.issued_api_keys.add(key := "sk-proj-inference")
+    good = ({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]} if path == "/chat/completions"
+            else {"model": "gpt-4o", "input": "hi"})
+    at = fake.mint_tokens()["access_token"]  # a ChatGPT access token is not an API key
+    for bearer in (None, "sk-proj-wrong", at):
+        headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+        assert requests.post(fake.api_base + path, json=good, headers=headers, timeout=TIMEOUT).status_code == 401
+    auth = {"Authorization": f"Bearer {key}"}
+    unknown = requests.post(fake.api_base + path, json=dict(good, model="gpt-9"), headers=auth, timeout=TIMEOUT)
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "model_not_found"
+    other = {"model": "gpt-4o", "input": "hi"} if path == "/chat/completions" else dict(good, messages=[])
+    wrong = requests.post(fake.api_base + path, json=other, headers=auth, timeout=TIMEOUT)
+    assert wrong.status_code == 400 and wrong.json()["error"]["type"] == "invalid_request_error"
+
+    whole = requests.post(fake.api_base + path, json=good, headers=auth, timeout=TIMEOUT)
+    assert whole.status_code == 200
+    text = (whole.json()["choices"][0]["message"]["content"] if path == "/chat/completions"
+            else whole.json()["output"][0]["content"][0]["text"])
+    assert text == fake.reply_text
+    streamed = requests.post(fake.api_base + path, json=dict(good, stream=True), headers=auth, timeout=TIMEOUT)
+    assert streamed.headers["content-type"].startswith("text/event-stream")
+    events = [json.loads(line[6:]) for line in streamed.text.splitlines()
+              if line.startswith("data: {")]
+    pieces = ([e["choices"][0]["delta"].get("content", "") for e in events if e["choices"]]
+              if path == "/chat/completions" else [e["delta"] for e in events if e["type"].endswith("text.delta")])
+    assert "".join(pieces) == fake.reply_text and len([p for p in pieces if p]) == 3
+    assert [c.status for c in fake.requests_to(f"/v1{path}")] == [401, 401, 401, 404, 400, 200, 200]
 
 
 def test_codex_models_checks(fake: FakeOpenAI) -> None:

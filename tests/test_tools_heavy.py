@@ -21,9 +21,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,11 +35,8 @@ from oauth_core.testing.fake_openai import FakeOpenAI
 from oauth_core.testing.seed import seed_sign_in
 
 from .test_serve import seed_models
+from .toolrun import BIN, TOOLS, person_env, recipe, shell, start_and_wait, stop, tool_bin, user_text
 
-REPO = Path(__file__).resolve().parent.parent
-README = (REPO / "README.md").read_text()
-TOOLS = REPO / ".tools"
-BIN = Path(sys.executable).parent  # the venv with oauth-hub
 CODEX = "/backend-api/codex/responses"
 MESSAGES = "/v1/messages"
 SONNET = "claude-sonnet-4-20250514"
@@ -51,20 +45,6 @@ PROXY_PORT = 4000
 # What the README tells a person to run once, before any tool.
 START_SERVE = "oauth-hub serve --stable-key"
 GIVE_KEY = 'export OAUTH_HUB_SERVE_KEY="$(oauth-hub serve --print-key)"'
-
-
-def tool_bin(venv: str, command: str) -> Path:
-    path = TOOLS / venv / "bin" / command
-    if not path.exists():
-        pytest.fail(f"{path} is missing: run `bash scripts/install-test-deps.sh` (it installs {venv} into "
-                    f".tools/{venv} from tests/tools/{venv}/requirements.txt)", pytrace=False)
-    return path
-
-
-def recipe(command: str) -> str:
-    """A command exactly as the README's subscription table writes it (so the two cannot drift)."""
-    assert f"`{command}`" in README, f"README.md no longer gives this command: {command}"
-    return command
 
 
 @dataclass
@@ -78,54 +58,16 @@ class Session:
 
     def env(self, **extra: str) -> dict[str, str]:
         """A person's environment: an isolated HOME and XDG dirs, the tool first on PATH, no real API keys."""
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("OAUTH_HUB", "OPENAI", "ANTHROPIC", "XDG_", "LITELLM", "AIDER", "PUPPY"))}
-        env.update(HOME=str(self.user), XDG_CONFIG_HOME=str(self.user / ".config"),
-                   XDG_DATA_HOME=str(self.user / ".local/share"), XDG_CACHE_HOME=str(self.user / ".cache"),
-                   XDG_STATE_HOME=str(self.user / ".local/state"), PATH=self.path, NO_COLOR="1", **extra)
-        return env
+        return person_env(self.user, self.path, **extra)
 
     def shell(self, command: str, env: dict[str, str], timeout: int = 300) -> str:
         """Run README commands in bash after the README's key line; their output (stdout and stderr)."""
-        script = f"set -euo pipefail\n{GIVE_KEY}\n{command}\n"
-        done = subprocess.run(["bash", "-c", script], env=env, cwd=self.project, capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
-        output = done.stdout + done.stderr
-        assert done.returncode == 0, f"{command}: exit {done.returncode}\n{output[-4000:]}"
-        return output
+        return shell(command, env, self.project, prelude=GIVE_KEY, timeout=timeout)
 
     def served(self) -> list[str]:
         """The requests serve logged (`POST /v1/... -> 200`)."""
         return [line.split(" (")[0].strip() for line in self.serve_log.read_text().splitlines()
                 if line.strip().startswith(("POST ", "GET "))]
-
-
-def start_and_wait(command: list[str], env: dict[str, str], log: Path, ready: str, cwd: Path,
-                   timeout: float = 240) -> subprocess.Popen:
-    """Start a server process, its output into `log`, and wait until it prints `ready` (or fail, with the log)."""
-    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + timeout
-    while ready not in log.read_text():
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop(process)
-            pytest.fail(f"{shlex.join(command)} did not start (exit {process.returncode}):\n"
-                        f"{log.read_text()[-4000:]}", pytrace=False)
-        try:
-            process.wait(timeout=0.2)
-        except subprocess.TimeoutExpired:
-            pass
-    return process
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def session_for(venv: str, tmp_path: Path) -> Iterator[Session]:
@@ -165,21 +107,6 @@ def claude_rules(call: Any) -> None:
     assert call.json["system"][0] == {"type": "text", "text": CLAUDE_CODE_SYSTEM_PREFIX}
     assert "oauth-2025-04-20" in call.headers["anthropic-beta"].split(",")
     assert call.headers["authorization"].startswith("Bearer sk-ant-oat") and "x-api-key" not in call.headers
-
-
-def user_text(call: Any) -> str:
-    """Everything the request carried as user text (Responses input or Messages messages)."""
-    items = call.json.get("input") or call.json.get("messages") or []
-    texts = []
-    for item in items:
-        if item.get("role") != "user":
-            continue
-        content = item.get("content")
-        if isinstance(content, str):
-            texts.append(content)
-        else:
-            texts.extend(part.get("text", "") for part in content if isinstance(part, dict))
-    return "\n".join(texts)
 
 
 # -- aider -------------------------------------------------------------------------------------------------

@@ -19,6 +19,10 @@ uses the error shape the real service uses:
   CLI keys its "log in again" message on);
 * API errors: ``{"error": {"message", "type", "param", "code"}}``.
 
+The platform API (``/v1``) answers what an API key may call: ``GET /v1/models``,
+``POST /v1/chat/completions`` and ``POST /v1/responses`` (whole or streamed, the
+reply being ``reply_text``), for an issued key and a listed model only.
+
 All state lives behind one lock because the server answers each connection on
 its own thread while the test thread reads and tweaks the same state.
 Nothing is logged: URLs and bodies carry codes and tokens.
@@ -34,6 +38,7 @@ from typing import Any
 
 import jwt
 
+from oauth_core.testing import _chat
 from oauth_core.testing._codex_backend import CodexResponsesMixin
 from oauth_core.testing._grants import (
     AccessRecord,
@@ -190,7 +195,7 @@ class _Handler(RequestHandler):
 
 class FakeOpenAI(CodexResponsesMixin, VendorGrantBook):
     """Fake of auth.openai.com (OAuth + PKCE + device code + token exchange),
-    api.openai.com ``/v1/models`` and chatgpt.com ``/backend-api/codex/models`` and
+    api.openai.com ``/v1`` (models, Chat Completions, Responses) and chatgpt.com ``/backend-api/codex/models`` and
     ``/backend-api/codex/responses`` (see :mod:`oauth_core.testing._codex_backend`).
 
     Every constructor argument is also a plain attribute that tests may change
@@ -296,6 +301,8 @@ class FakeOpenAI(CodexResponsesMixin, VendorGrantBook):
             "/.well-known/jwks.json": {"GET": self._jwks},
             "/.well-known/openid-configuration": {"GET": self._openid_configuration},
             "/v1/models": {"GET": self._api_models},
+            "/v1/chat/completions": {"POST": self._api_chat},
+            "/v1/responses": {"POST": self._api_responses},
             "/backend-api/codex/models": {"GET": self._codex_models},
             "/backend-api/codex/responses": {"POST": self._codex_responses},
             "/api/accounts/deviceauth/usercode": {"POST": self._device_usercode},
@@ -849,6 +856,35 @@ class FakeOpenAI(CodexResponsesMixin, VendorGrantBook):
         if model_id not in self.models:
             raise _api_error(404, f"The model '{model_id}' does not exist", "model_not_found", param="model")
         return json_response(200, self._model_object(model_id))
+
+    def _api_body(self, req: Request, check: Any) -> dict[str, Any]:
+        """The key, then the JSON body checked as the platform API checks it, then the model."""
+        self._api_key(req)
+        if req.content_type != JSON or not isinstance(req.json, dict):
+            raise _api_error(400, "We could not parse the JSON body of your request.", None)
+        try:
+            body: dict[str, Any] = check(req.json)
+        except _chat.BodyError as exc:
+            raise _api_error(400, str(exc), None, param=exc.param) from None
+        if body["model"] not in self.models:
+            raise _api_error(404, f"The model `{body['model']}` does not exist or you do not have access to it.",
+                             "model_not_found")
+        return body
+
+    def _api_chat(self, req: Request) -> Response:
+        body = self._api_body(req, _chat.check_chat)
+        if body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            return Response(200, content_type="text/event-stream",
+                            stream=_chat.chat_stream(body["model"], self.reply_text, include_usage))
+        return json_response(200, _chat.chat_answer(body["model"], self.reply_text))
+
+    def _api_responses(self, req: Request) -> Response:
+        body = self._api_body(req, _chat.check_responses)
+        if body.get("stream"):
+            return Response(200, content_type="text/event-stream",
+                            stream=_chat.responses_stream(body["model"], self.reply_text))
+        return json_response(200, _chat.responses_answer(body["model"], self.reply_text))
 
     # ------------------------------------------------------------------ chatgpt backend
 
