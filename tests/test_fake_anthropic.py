@@ -851,8 +851,9 @@ def test_messages_stream_arrives_in_chunks(fake: FakeAnthropic) -> None:
         assert resp.headers["Content-Type"].startswith("text/event-stream")
         lines = resp.iter_lines()
         assert next(lines) == b"event: message_start"
-        # Received while the fake still holds the rest: sent as it came, not buffered to the end.
-        assert fake.stream_held.is_set() and not fake.stream_released.is_set()
+        # Received before the fake lets the rest go (only this test releases it): sent as it came,
+        # not buffered to the end. The fake reaches its hold just after sending this line: wait for it.
+        assert fake.stream_held.wait(10) and not fake.stream_released.is_set()
         fake.stream_hold.set()
         text = "\n".join(["event: message_start", *(line.decode() for line in lines)])
     events = [line[len("event: ") :] for line in text.splitlines() if line.startswith("event: ")]
