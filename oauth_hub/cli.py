@@ -457,8 +457,8 @@ def exec_(provider: str, command: tuple[str, ...], account: str | None) -> None:
     """Run COMMAND with PROVIDER's credentials in its environment.
 
     \b
-    Example: oauth-hub exec chatgpt -- aider --model openai/gpt-4o
-             oauth-hub exec chatgpt --account work -- aider --model openai/gpt-4o
+    Example: oauth-hub exec chatgpt -- code-puppy -m chatgpt-gpt-4o -p "Say hello"
+             oauth-hub exec chatgpt --account work -- opencode run -m oauth-hub-chatgpt/gpt-4o "Say hello"
     The command's exit code is passed through.
     """
     import subprocess
