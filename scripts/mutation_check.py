@@ -453,6 +453,9 @@ def main() -> int:
     print()
     print(f"{len(killed)} of {total} mutants killed ({100 * len(killed) / max(total, 1):.1f}%); "
           f"{len(survived)} survived, {len(explained)} of them equivalent; {len(errors)} errors.")
+    scored = total - len(explained)  # an equivalent mutant is not a bug, so no test can kill it
+    print(f"Mutation score without the equivalent ones: {len(killed)} of {scored} "
+          f"({100 * len(killed) / max(scored, 1):.1f}%).")
     for r in explained:
         print(f"  equivalent  {r['id']}: {EQUIVALENT[r['id']]}")
     for r in unexplained:
