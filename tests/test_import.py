@@ -131,10 +131,11 @@ def test_import_claude_code_takes_the_sign_in_and_keeps_the_rest_of_the_file(cli
     answer = anthropic.mint_tokens(email="cc@example.com", plan="max")
     config_dir = tmp_path / "claude-config"
     credentials = config_dir / ".credentials.json"
+    expires_at_ms = int((time.time() + answer["expires_in"]) * 1000)
     write_private(credentials, {
         "claudeAiOauth": {
             "accessToken": answer["access_token"], "refreshToken": answer["refresh_token"],
-            "expiresAt": int((time.time() + answer["expires_in"]) * 1000),
+            "expiresAt": expires_at_ms,
             "scopes": answer["scope"].split(), "subscriptionType": "max", "rateLimitTier": "default_claude_max_20x",
             "clientId": "9d1c250a-e61b-44d9-88ed-5944d1962f5e",
             "accountUuid": answer["account"]["uuid"], "organizationUuid": answer["organization"]["uuid"],
@@ -151,7 +152,7 @@ def test_import_claude_code_takes_the_sign_in_and_keeps_the_rest_of_the_file(cli
     record = json.loads((claude_home / "claude_code@max_oauth.json").read_text())
     assert record["account"]["email"] == "cc@example.com" and record["account"]["plan"] == "Max"
     assert record["account"]["scope"] == answer["scope"]  # a refresh sends the granted scopes back
-    assert abs(record["expires_at"] - (time.time() + answer["expires_in"])) < 120
+    assert record["expires_at"] == expires_at_ms / 1000  # the expiry Claude Code had, not one made up now
     assert cli("token", "claude_code", "--account", "max").stdout.strip() == answer["access_token"]
     refreshed = cli("refresh", "claude_code", "--account", "max")
     assert refreshed.returncode == 0, refreshed.stderr
