@@ -37,6 +37,11 @@ MAX_ANSWER = 1 << 20  # bytes: far above any real token, JWKS or model-list answ
 USER_AGENT = "oauth-hub/0.1"
 
 
+def _back_off(attempt: int) -> None:
+    """Wait before retry ``attempt`` (1, 2, …): 0.5 s, doubling, at most 8 s."""
+    time.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
+
+
 class _DeadlinePassed(Exception):
     """The call did not finish within its deadline."""
 
@@ -147,7 +152,7 @@ class HttpClient:
             except _DeadlinePassed:
                 if attempt < retries and idempotent:
                     attempt += 1
-                    time.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
+                    _back_off(attempt)
                     continue
                 raise NetworkError(
                     f"{host} did not answer the {what} completely within {seconds:g} seconds. "
@@ -160,7 +165,7 @@ class HttpClient:
                     and "Read timed out" not in str(exc) and "Connection aborted" not in str(exc))
                 if attempt < retries and (idempotent or unsent):
                     attempt += 1
-                    time.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
+                    _back_off(attempt)
                     continue
                 raise NetworkError(
                     f"Could not reach {host} for the {what} ({_describe_network_error(exc)}). "
@@ -169,7 +174,7 @@ class HttpClient:
             retryable = status >= 500 if idempotent else status in (502, 503, 504)
             if retryable and attempt < retries:
                 attempt += 1
-                time.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
+                _back_off(attempt)
                 continue
             return self._decode(status, body, host, what)
 
