@@ -340,6 +340,7 @@ def logout(name: str, *, home: str | Path | None = None, http: Any = None, accou
     report["notes"].extend(exports["notes"])
     # -- end issue 8 ----------------------------------------------------------------------
     remaining = store.accounts(name)
+    report["accounts"] = remaining  # what is left: a mistyped name gets the list to choose from
     if was_default and remaining:
         report["new_default"] = remaining[0]
         store.set_default_account(name, remaining[0])

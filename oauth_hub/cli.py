@@ -514,9 +514,7 @@ def logout(provider: str, as_json: bool, account: str | None) -> None:
         say(f"Note: {note}", fg="yellow")
     exports = report.get("removed_exports") or []
     if not report["was_logged_in"] and not report["removed_models"] and not exports:
-        from oauth_core.store import Store
-
-        others = Store().accounts(report["provider"])
+        others = report["accounts"]
         named = f" (its accounts: {', '.join(others)}; check the name)" if others else ""
         say(f"Not signed in to {provider}{named}; nothing to do.")
         return
