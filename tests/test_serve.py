@@ -163,7 +163,7 @@ def test_sse_is_relayed_chunk_by_chunk(server, claude_home, anthropic):
     data = next(pieces)
     # The first event reached the client through serve while the upstream still held the rest.
     assert data.startswith(b"event: message_start")
-    assert anthropic.stream_held.is_set() and not anthropic.stream_released.is_set()
+    assert anthropic.stream_held.wait(10) and not anthropic.stream_released.is_set()  # it holds just after sending
     anthropic.stream_hold.set()
     for piece in pieces:
         data += piece
